@@ -1,0 +1,1 @@
+"""Alerts are stored before anything is sent."""

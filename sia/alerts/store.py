@@ -1,0 +1,146 @@
+"""The alert store: SQLAlchemy 2, SQLite by default; alert ids are unique."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    MetaData,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from sia.policy import Alert
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AlertRecord(Base):
+    """One stored alert."""
+
+    __tablename__ = "alerts"
+
+    alert_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    detector: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(200), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    severity: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    explanation: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    dedup_key: Mapped[str] = mapped_column(String(400), index=True)
+    value: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[list[str]] = mapped_column(JSON)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view of the alert."""
+        return {
+            "alert_id": self.alert_id, "detector": self.detector, "kind": self.kind,
+            "subject_kind": self.subject_kind, "subject_id": self.subject_id,
+            "occurred_at": self.occurred_at.isoformat(), "score": self.score,
+            "severity": self.severity, "title": self.title, "explanation": self.explanation,
+            "action": self.action, "dedup_key": self.dedup_key, "value": self.value,
+            "evidence": self.evidence, "facts": self.facts, "status": self.status,
+        }
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class AlertStore:
+    """Stores alerts once each (insert-or-ignore on the alert id)."""
+
+    def __init__(self, url: str = "sqlite:///sia.db") -> None:
+        self.engine: Engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+
+    def add(self, alerts: Iterable[Alert]) -> int:
+        """Store alerts; returns how many were new (repeats are ignored)."""
+        rows = list({r["alert_id"]: r for r in map(_row, alerts)}.values())
+        if not rows:
+            return 0
+        with Session(self.engine) as session, session.begin():
+            known = set(session.scalars(select(AlertRecord.alert_id).where(
+                AlertRecord.alert_id.in_([r["alert_id"] for r in rows]))))
+            fresh = [r for r in rows if r["alert_id"] not in known]
+            if fresh and self.engine.dialect.name == "sqlite":
+                # a concurrent writer may have stored one meanwhile: ignore, never fail
+                session.execute(sqlite_insert(AlertRecord).on_conflict_do_nothing(
+                    index_elements=["alert_id"]), fresh)
+            elif fresh:
+                session.add_all(AlertRecord(**r) for r in fresh)
+            return len(fresh)
+
+    def list(self, *, detector: str | None = None, subject_id: str | None = None,
+             limit: int = 50) -> Sequence[AlertRecord]:
+        """Newest alerts first, optionally filtered."""
+        query = select(AlertRecord).order_by(AlertRecord.occurred_at.desc(),
+                                             AlertRecord.alert_id).limit(limit)
+        if detector:
+            query = query.where(AlertRecord.detector == detector)
+        if subject_id:
+            query = query.where(AlertRecord.subject_id == subject_id)
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
+    def count(self, *, detector: str | None = None) -> int:
+        """Number of stored alerts."""
+        query = select(func.count()).select_from(AlertRecord)
+        if detector:
+            query = query.where(AlertRecord.detector == detector)
+        with Session(self.engine) as session:
+            return int(session.scalar(query) or 0)
+
+    def close(self) -> None:
+        """Release connections."""
+        self.engine.dispose()
+
+
+def _row(alert: Alert) -> dict[str, Any]:
+    f = alert.finding
+    return {
+        "alert_id": alert.alert_id, "detector": f.detector, "kind": f.kind,
+        "subject_kind": f.subject_kind, "subject_id": f.subject_id,
+        "occurred_at": f.occurred_at, "score": f.score, "severity": f.severity.value,
+        "title": f.title, "explanation": f.explanation, "action": f.action,
+        "dedup_key": f.dedup_key, "value": f.value, "evidence": list(f.evidence),
+        "facts": json.loads(json.dumps(f.facts)), "status": "pending",
+        "stored_at": datetime.now(UTC),
+    }

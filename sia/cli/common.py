@@ -1,0 +1,64 @@
+"""Shared pieces of the CLI: building the pipeline from configuration, console output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sia.config import ConfigError
+from sia.detectors.base import Detector
+from sia.detectors.config import load_detectors
+from sia.policy import Alert, Policy, load_policy
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print an error and exit with `code`."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def build(config: Path | None, policy_file: Path | None,
+          only: list[str] | None = None) -> tuple[list[Detector[Any]], Policy]:
+    """Detectors and policy from the configuration files; config errors exit cleanly."""
+    try:
+        detectors = load_detectors(config, only=only)
+        policy = Policy(load_policy(policy_file))
+    except ConfigError as exc:
+        fail(str(exc))
+    return detectors, policy
+
+
+def db_url(db: str) -> str:
+    """A SQLAlchemy URL from a URL or a plain file path."""
+    return db if "://" in db else f"sqlite:///{Path(db).resolve()}"
+
+
+def alerts_table(alerts: list[Alert], title: str) -> Table:
+    """A readable table of alerts for the terminal."""
+    table = Table(title=title, show_lines=True, expand=True, title_justify="left")
+    table.add_column("when", no_wrap=True, ratio=1)
+    table.add_column("detector", ratio=1)
+    table.add_column("sev", ratio=1)
+    table.add_column("alert", ratio=4)
+    table.add_column("why", ratio=7)
+    table.add_column("do", ratio=5)
+    colours = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+    for alert in alerts:
+        f = alert.finding
+        sev = f.severity.value
+        table.add_row(f.occurred_at.date().isoformat(), f"{f.detector}\n{f.kind}",
+                      f"[{colours[sev]}]{sev}[/]", f.title, f.explanation, f.action)
+    return table
+
+
+def stdout_is_terminal() -> bool:
+    """Progress bars only on a terminal."""
+    return sys.stdout.isatty()

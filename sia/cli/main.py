@@ -1,0 +1,140 @@
+"""`sia`: replay events, run the demo, import data, evaluate and benchmark detectors."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sia.alerts.store import AlertStore
+from sia.cli.common import build, console, db_url, errors, fail
+from sia.cli.imports import import_app
+from sia.cli.measure import register_measure
+from sia.detectors.base import registered
+from sia.engine.engine import Engine
+from sia.engine.snapshot import SnapshotError
+from sia.events.models import event_json_schema
+from sia.events.reader import RejectedRecord, RejectSink, read_events, read_lines
+from sia.policy import Alert
+from sia.transports.embedded import run
+
+app = typer.Typer(help="SIA: sales-intelligence alerting over CRM event streams.",
+                  no_args_is_help=True, add_completion=False)
+app.add_typer(import_app, name="import")
+register_measure(app)
+
+ConfigOpt = Annotated[Path | None, typer.Option(help="detectors.yaml (default: config/)")]
+PolicyOpt = Annotated[Path | None, typer.Option(help="policy.yaml (default: config/)")]
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of one event."""
+    typer.echo(json.dumps(event_json_schema(), indent=2))
+
+
+@app.command()
+def detectors() -> None:
+    """List the detectors and their thresholds with defaults."""
+    import dataclasses
+
+    for name, cls in registered().items():
+        console.print(f"[bold]{name}[/]: {(cls.__doc__ or '').strip()}")
+        for f in dataclasses.fields(cls.params_type):
+            console.print(f"  {f.name} = {f.default!r}")
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(
+        help="JSON Lines events (.jsonl or .jsonl.gz); - for stdin")],
+    db: Annotated[str, typer.Option(
+        help="alert store: a SQLite path or a SQLAlchemy URL")] = "sia.db",
+    rejects: Annotated[Path, typer.Option(
+        help="where bad records are kept")] = Path("sia-rejects.jsonl"),
+    strict: Annotated[bool, typer.Option(help="fail on the first bad record")] = False,
+    state: Annotated[Path | None, typer.Option(
+        help="snapshot: loaded if it exists, saved after")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    config: ConfigOpt = None,
+    policy_file: PolicyOpt = None,
+) -> None:
+    """Replay an events file through the detectors; alerts go to the store."""
+    configured, policy = build(config, policy_file)
+    engine = Engine(configured)
+    if state is not None and state.exists():
+        try:
+            engine = Engine.restore(state.read_bytes(), detectors=configured)
+        except SnapshotError as exc:
+            fail(f"{state}: {exc}")
+    if str(file) == "-":
+        import sys
+
+        records = read_lines(sys.stdin, source="<stdin>")
+    elif not file.exists():
+        fail(f"{file}: no such file")
+    else:
+        records = read_events(file)
+    sink = RejectSink(rejects, strict=strict)
+    store = AlertStore(db_url(db))
+    try:
+        summary = run(records, engine=engine, policy=policy, sink=sink, store=store)
+    except RejectedRecord as exc:
+        fail(f"rejected (--strict): {exc}", code=1)
+    finally:
+        sink.close()
+        store.close()
+    if state is not None:
+        state.write_bytes(engine.snapshot())
+    for reject in sink.first:
+        errors.print(f"rejected {reject.describe()}", highlight=False, soft_wrap=True)
+    if sink.count:
+        errors.print(f"{sink.count} bad records kept in {rejects}", highlight=False)
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        console.print(f"{summary.events:,} events ({summary.duplicates:,} duplicates ignored, "
+                      f"{summary.rejects:,} rejected); alerts: {dict(summary.alerts)}; "
+                      f"{summary.stored:,} new in {db}")
+
+
+@app.command()
+def demo(
+    db: Annotated[str, typer.Option(help="alert store (SQLite path or URL)")] = "sia-demo.db",
+    top: Annotated[int, typer.Option(help="alerts shown per detector")] = 4,
+    config: ConfigOpt = None,
+    policy_file: PolicyOpt = None,
+) -> None:
+    """Replay a bundled sample of real transactions and show the alerts."""
+    from sia.cli.demo import run_demo
+
+    run_demo(db=db_url(db), top=top, config=config, policy_file=policy_file)
+
+
+@app.command("alerts")
+def list_alerts(
+    db: Annotated[str, typer.Option(help="alert store (SQLite path or URL)")] = "sia.db",
+    detector: Annotated[str | None, typer.Option(help="only this detector")] = None,
+    customer: Annotated[str | None, typer.Option(help="only this customer")] = None,
+    limit: Annotated[int, typer.Option(help="how many")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show stored alerts, newest first."""
+    store = AlertStore(db_url(db))
+    rows = store.list(detector=detector, subject_id=customer, limit=limit)
+    store.close()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    by_detector: dict[str, int] = defaultdict(int)
+    for r in rows:
+        by_detector[r.detector] += 1
+        console.print(f"[bold]{r.occurred_at.date()} {r.detector}/{r.kind} {r.severity}[/] "
+                      f"{r.title}\n  {r.explanation}\n  [green]do:[/] {r.action}")
+    console.print(f"{len(rows)} alerts shown ({dict(by_detector)})")
+
+
+__all__ = ["Alert", "app"]

@@ -1,0 +1,135 @@
+"""`sia evaluate` and `sia bench`: detector quality and speed, measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sia.cli.common import build, console, errors, fail
+from sia.detectors.base import Detector
+from sia.events.models import Event, parse_event
+from sia.events.reader import Reject, RejectSink, read_events
+from sia.importers.online_retail import convert
+from sia.policy import Policy
+
+ConfigOpt = Annotated[Path | None, typer.Option(help="detectors.yaml (default: config/)")]
+PolicyOpt = Annotated[Path | None, typer.Option(help="policy.yaml (default: config/)")]
+ONLINE_RETAIL = Path("datasets/online_retail/online_retail.csv.gz")
+
+
+def parse_horizon(text: str) -> float:
+    """'90d' -> 90.0, '12w' -> 84.0."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dw]?)\s*", text)
+    if not match:
+        raise typer.BadParameter(f"{text!r}: use days or weeks, e.g. 90d or 12w")
+    value = float(match.group(1))
+    return value * 7 if match.group(2) == "w" else value
+
+
+def load_events(path: Path, rejects: Path) -> list[Event]:
+    """Valid events of a JSONL file; bad records are kept in `rejects` and reported."""
+    if not path.exists():
+        fail(f"{path}: no such file")
+    sink = RejectSink(rejects)
+    events: list[Event] = []
+    for record in read_events(path):
+        if isinstance(record, Reject):
+            sink.add(record)
+        else:
+            events.append(record)
+    sink.close()
+    if sink.count:
+        errors.print(f"{sink.count} bad records skipped, kept in {rejects}", highlight=False)
+    return events
+
+
+def default_online_retail() -> Path | None:
+    """The shared online retail dataset, when it is beside the checkout."""
+    env = os.environ.get("SIA_DATASETS")
+    roots = [Path(env)] if env else []
+    roots += [Path.cwd() / "..", Path.cwd() / "../shared", Path(__file__).resolve().parents[3]
+              / "shared"]
+    for root in roots:
+        for candidate in (root / ONLINE_RETAIL, root / "shared" / ONLINE_RETAIL):
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def register_measure(app: typer.Typer) -> None:
+    """Add the evaluate and bench commands."""
+
+    @app.command()
+    def evaluate(
+        events_file: Annotated[Path, typer.Argument(help="events (.jsonl or .jsonl.gz)")],
+        horizon: Annotated[str, typer.Option(help="judge alerts over this horizon")] = "90d",
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+        only: Annotated[list[str] | None, typer.Option(help="evaluate only these")] = None,
+        rejects: Annotated[Path, typer.Option()] = Path("sia-rejects.jsonl"),
+        config: ConfigOpt = None,
+        policy_file: PolicyOpt = None,
+    ) -> None:
+        """Replay prequentially and score alerts by what happened next, against baselines."""
+        from sia.evaluation.evaluate import evaluate as run_evaluation
+
+        days = parse_horizon(horizon)
+        detectors, policy = build(config, policy_file, only)
+        with console.status("reading events"):
+            events = load_events(events_file, rejects)
+        with console.status(f"replaying {len(events):,} events"):
+            report = run_evaluation(events, detectors, policy, horizon_days=days)
+        report["events_file"] = str(events_file)
+        if as_json:
+            typer.echo(json.dumps(report, indent=2))
+            return
+        for name, r in report["detectors"].items():
+            b = r["baseline"]
+            console.print(
+                f"[bold]{name}[/]: {r['alerts']:,} judged alerts ({r['unjudged']:,} unjudged), "
+                f"precision {r['precision']}, recall {r['recall']}, median lead "
+                f"{r['median_lead_days']} days, {r['alerts_per_1k_customers_per_week']} alerts "
+                f"per 1k customers a week\n  baseline '{b['name']}': {b['alerts']:,} alerts, "
+                f"precision {b['precision']}, recall {b['recall']}, median lead "
+                f"{b['median_lead_days']} days", highlight=False)
+
+    @app.command()
+    def bench(
+        events_file: Annotated[Path | None, typer.Option(
+            "--events", help="events file (default: the full online retail dataset)")] = None,
+        repeat: Annotated[int, typer.Option(min=1, max=10)] = 3,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+        config: ConfigOpt = None,
+        policy_file: PolicyOpt = None,
+    ) -> None:
+        """Events per second of the engine against the bare detector arithmetic."""
+        from sia.evaluation.bench import bench as run_bench
+
+        build(config, policy_file)  # fail early on a bad configuration
+
+        def factory() -> tuple[list[Detector[Any]], Policy]:
+            return build(config, policy_file)
+
+        if events_file is not None:
+            events = load_events(events_file, Path("sia-rejects.jsonl"))
+            source = str(events_file)
+        else:
+            dataset = default_online_retail()
+            if dataset is None:
+                fail("online retail dataset not found: pass --events FILE or set SIA_DATASETS "
+                     "to the folder holding online_retail/online_retail.csv.gz")
+            with console.status("importing the online retail dataset"):
+                events = [parse_event(e) for e in convert(dataset)]
+            source = str(dataset)
+        with console.status(f"benchmarking {len(events):,} events, best of {repeat}"):
+            result = run_bench(events, factory, repeat=repeat)
+        result["source"] = source
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+        else:
+            for key, value in result.items():
+                console.print(f"{key}: {value}", highlight=False)

@@ -1,0 +1,158 @@
+"""The detector plug-in contract: a small base class and a registry by name.
+
+A detector learns online from the events it observes and returns findings, from
+`observe` when an event arrives and from `tick` when the clock moves (absence is a
+signal too). Its thresholds are a frozen `Params` dataclass whose fields are the
+constructor's keywords; the engine hands each call the thresholds of the customer's
+team and segment through `ctx.params`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from sia.engine.catalog import Catalog
+from sia.events.models import Event
+from sia.findings import Finding
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """Base of every detector's thresholds; subclasses add fields and `check`."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            expected = type(f.default)
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+            elif not isinstance(value, expected) or (
+                expected is not bool and isinstance(value, bool)
+            ):
+                raise ValueError(
+                    f"{f.name} must be {expected.__name__}, got {type(value).__name__} {value!r}"
+                )
+        self.check()
+
+    def check(self) -> None:
+        """Raise ValueError naming the field when a value is out of range."""
+
+    @staticmethod
+    def require(condition: bool, message: str) -> None:
+        """Raise ValueError(message) unless condition holds."""
+        if not condition:
+            raise ValueError(message)
+
+
+P = TypeVar("P", bound=Params)
+
+
+class Context(Protocol):
+    """What the engine offers a detector besides the event: reference data and thresholds."""
+
+    @property
+    def catalog(self) -> Catalog:
+        """Customers, products and reps seen so far."""
+        ...
+
+    def scope_of(self, customer_id: str) -> tuple[str | None, str | None]:
+        """(team, segment) of a customer, for per-team and per-segment thresholds."""
+        ...
+
+
+class Detector(ABC, Generic[P]):
+    """Base class: learn from events, report findings."""
+
+    name: ClassVar[str]
+    params_type: ClassVar[type[Params]]
+    handles: ClassVar[frozenset[str]]  # event types passed to observe
+    warm_up_hint: ClassVar[str] = ""  # one line: when the detector starts speaking
+    # thresholds that shape shared (global) learned state: not overridable per team/segment
+    global_params: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, **thresholds: Any) -> None:
+        self.params: P = self.params_type(**thresholds)  # type: ignore[assignment]
+        self._scoped: dict[tuple[str | None, str | None], P] = {}
+        self._overrides: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def set_overrides(self, overrides: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
+        """Install per-team or per-segment thresholds: {("team"|"segment", name): {key: value}}."""
+        self._overrides = {scope: dict(values) for scope, values in overrides.items()}
+        self._scoped.clear()
+
+    @property
+    def overrides(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The per-team and per-segment thresholds installed."""
+        return self._overrides
+
+    def params_for(self, ctx: Context, customer_id: str) -> P:
+        """Thresholds for one customer: defaults, then segment, then team overrides."""
+        if not self._overrides:
+            return self.params
+        scope = ctx.scope_of(customer_id)
+        cached = self._scoped.get(scope)
+        if cached is None:
+            team, segment = scope
+            merged: dict[str, Any] = {}
+            merged.update(self._overrides.get(("segment", segment or ""), {}))
+            merged.update(self._overrides.get(("team", team or ""), {}))
+            cached = dataclasses.replace(self.params, **merged) if merged else self.params
+            self._scoped[scope] = cached
+        return cached
+
+    @abstractmethod
+    def observe(self, event: Event, ctx: Context) -> list[Finding]:
+        """Learn from one event; return what it reveals (usually nothing)."""
+
+    def tick(self, now: datetime, ctx: Context) -> list[Finding]:
+        """Clock-driven detection (absence of events); default: nothing."""
+        return []
+
+    @abstractmethod
+    def customer_state(self, customer_id: str) -> object | None:
+        """The per-customer learned state (for snapshots sizes and tests)."""
+
+    @classmethod
+    def unit_test_params(cls) -> dict[str, Any]:
+        """Thresholds for the contract tests: small warm-up so tests stay short."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params})"
+
+
+DetectorFactory = Callable[..., Detector[Any]]
+REGISTRY: dict[str, type[Detector[Any]]] = {}
+
+
+def register(cls: type[Detector[Any]]) -> type[Detector[Any]]:
+    """Class decorator: make a detector available by its name."""
+    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
+        raise ValueError(f"detector name {cls.name!r} registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def detector_class(name: str) -> type[Detector[Any]]:
+    """Look up a registered detector, with the known names in the error."""
+    _load_builtin()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise KeyError(f"unknown detector {name!r}; known: {known}") from None
+
+
+def registered() -> dict[str, type[Detector[Any]]]:
+    """All registered detectors by name, built-ins included."""
+    _load_builtin()
+    return dict(sorted(REGISTRY.items()))
+
+
+def _load_builtin() -> None:
+    import sia.detectors.cross_sell
+    import sia.detectors.drift  # noqa: F401

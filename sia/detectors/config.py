@@ -1,0 +1,104 @@
+"""Build detectors from config/detectors.yaml, validated on load.
+
+Layout::
+
+    enabled: [drift, cross_sell]        # optional; default: every detector listed below
+    detectors:                          # defaults, keyword arguments of each detector
+      drift: {overdue_probability: 0.95}
+    segments:                           # overrides for customers of a segment
+      export: {drift: {overdue_probability: 0.9}}
+    teams:                              # overrides for customers owned by a team's reps
+      UK North: {cross_sell: {min_confidence: 0.3}}
+
+Team overrides beat segment overrides, which beat the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from sia.config import ConfigError, config_dir, load_yaml, mapping_at
+from sia.detectors.base import Detector, detector_class, registered
+
+_TOP_KEYS = {"enabled", "detectors", "segments", "teams"}
+
+
+def default_detectors_file() -> Path:
+    """The detectors.yaml in the configuration folder."""
+    return config_dir() / "detectors.yaml"
+
+
+def _check_params(
+    path: Path, where: str, name: str, values: dict[str, Any]
+) -> dict[str, Any]:
+    try:
+        cls = detector_class(name)
+    except KeyError as exc:
+        raise ConfigError(f"{path}: {where}{name}: {exc.args[0]}") from None
+    fields = {f.name for f in dataclasses.fields(cls.params_type)}
+    for key in values:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{path}: {where}{name}.{key}: unknown key; known: {known}")
+    for key, value in values.items():
+        try:
+            cls.params_type(**{key: value})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}: {where}{name}.{key}: {exc}") from None
+    try:
+        cls.params_type(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: {where}{name}: {exc}") from None
+    return values
+
+
+def load_detectors(
+    path: Path | None = None, *, only: list[str] | None = None
+) -> list[Detector[Any]]:
+    """Detectors configured by the file (all registered ones with defaults when no file)."""
+    path = path or default_detectors_file()
+    data = load_yaml(path) if path.exists() else {"detectors": {n: {} for n in registered()}}
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{path}: {sorted(unknown)[0]}: unknown top-level key; known: {sorted(_TOP_KEYS)}"
+        )
+    defaults = mapping_at(data, "detectors", path, "")
+    for name, values in defaults.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: detectors.{name}: must be a mapping")
+        _check_params(path, "detectors.", name, values)
+    enabled = data.get("enabled", list(defaults))
+    if not isinstance(enabled, list) or not all(isinstance(n, str) for n in enabled):
+        raise ConfigError(f"{path}: enabled: must be a list of detector names")
+    overrides: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+    for scope_key, scope in (("segments", "segment"), ("teams", "team")):
+        for scope_name, per_detector in mapping_at(data, scope_key, path, "").items():
+            where = f"{scope_key}.{scope_name}."
+            if not isinstance(per_detector, dict):
+                raise ConfigError(f"{path}: {where[:-1]}: must be a mapping")
+            for name, values in per_detector.items():
+                if not isinstance(values, dict):
+                    raise ConfigError(f"{path}: {where}{name}: must be a mapping")
+                shared = sorted(set(values) & detector_class(name).global_params) \
+                    if name in registered() else []
+                if shared:
+                    raise ConfigError(
+                        f"{path}: {where}{name}.{shared[0]}: shapes what the detector learns "
+                        "across all customers, so it can only be set under detectors:")
+                merged = {**defaults.get(name, {}), **values}
+                _check_params(path, where, name, merged)
+                overrides.setdefault(name, {})[(scope, str(scope_name))] = values
+    names = [n for n in enabled if only is None or n in only]
+    detectors = []
+    for name in names:
+        try:
+            cls = detector_class(name)
+        except KeyError as exc:
+            raise ConfigError(f"{path}: enabled: {exc.args[0]}") from None
+        detector = cls(**defaults.get(name, {}))
+        detector.set_overrides(overrides.get(name, {}))
+        detectors.append(detector)
+    return detectors

@@ -1,0 +1,91 @@
+"""Decayed co-purchase counts across customers: who buys X regularly also buys Y.
+
+Counts are kept in inflated units (each increment weighs exp(t / tau)), so decaying
+every count costs nothing: ratios such as confidence need no decay at all, and
+absolute supports are deflated on read. Neighbour lists are bounded (the strongest
+`max_neighbours` are kept, in the manner of space-saving counters) so memory and
+work per event stay bounded however many products there are.
+"""
+
+from __future__ import annotations
+
+import math
+from operator import itemgetter
+
+
+class CoPurchase:
+    """Global product-to-product co-purchase structure, learned online."""
+
+    def __init__(self, half_life_days: float, max_neighbours: int) -> None:
+        self.tau = half_life_days / math.log(2)
+        self.max_neighbours = max_neighbours
+        self.origin = 0.0  # day at which one increment weighs 1
+        self.support: list[float] = []  # per product: weighted customers buying it regularly
+        self.pairs: list[dict[int, float]] = []  # per product: neighbour -> weighted customers
+        self.customers = 0.0  # weighted customers with at least one regular product
+
+    def weight(self, day: float) -> float:
+        """The inflated weight of an increment on `day` (rebasing when it grows large)."""
+        w = math.exp((day - self.origin) / self.tau)
+        if w > 1e12:
+            self._rebase(day)
+            w = 1.0
+        return w
+
+    def deflate(self, day: float) -> float:
+        """Factor turning inflated units into customers as of `day`."""
+        return math.exp(-(day - self.origin) / self.tau)
+
+    def _rebase(self, day: float) -> None:
+        scale = math.exp(-(day - self.origin) / self.tau)
+        self.support = [s * scale for s in self.support]
+        for row in self.pairs:
+            for key in row:
+                row[key] *= scale
+        self.customers *= scale
+        self.origin = day
+
+    def grow(self, n_products: int) -> None:
+        """Make room for product indexes below n_products."""
+        while len(self.support) < n_products:
+            self.support.append(0.0)
+            self.pairs.append({})
+
+    def add_regular(self, product: int, others: list[int], others_since: list[int],
+                    day: float) -> None:
+        """A customer now buys `product` regularly, alongside their other regular products.
+
+        A pair weighs what the customer's older regular product weighed when it was
+        counted, so that a pair never outweighs either product: confidence stays <= 1.
+        """
+        w = self.weight(day)
+        self.support[product] += w
+        if not others:
+            self.customers += w
+        row = self.pairs[product]
+        for other, since in zip(others, others_since, strict=True):
+            wp = min(self.weight(float(since)), w)
+            row[other] = row.get(other, 0.0) + wp
+            back = self.pairs[other]
+            back[product] = back.get(product, 0.0) + wp
+            if len(back) > 3 * self.max_neighbours:
+                self._prune(back)
+        if len(row) > 3 * self.max_neighbours:
+            self._prune(row)
+
+    def _prune(self, row: dict[int, float]) -> None:
+        # stable sort: ties keep insertion order, so results stay deterministic
+        keep = sorted(row.items(), key=itemgetter(1), reverse=True)[: self.max_neighbours]
+        row.clear()
+        row.update(keep)
+
+
+def wilson_lower(successes: float, trials: float, z: float = 1.96) -> float:
+    """Lower bound of the Wilson score interval: a confidence that respects small samples."""
+    if trials <= 0:
+        return 0.0
+    phat = min(successes / trials, 1.0)
+    denom = 1 + z * z / trials
+    centre = phat + z * z / (2 * trials)
+    margin = z * math.sqrt(max(phat * (1 - phat) / trials + z * z / (4 * trials * trials), 0))
+    return max((centre - margin) / denom, 0.0)

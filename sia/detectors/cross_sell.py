@@ -1,0 +1,211 @@
+"""Cross-sell: a product a customer does not buy, that customers like them buy.
+
+Learns online which products go together across all customers (decayed co-purchase
+counts over the products each customer buys regularly, with lift and confidence),
+then, at most every `recheck_days` per customer, suggests the strongest product the
+customer has never bought, with the evidence behind it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sia.detectors.base import Context, Detector, Params, register
+from sia.detectors.basket import CustomerBasket
+from sia.detectors.copurchase import CoPurchase, wilson_lower
+from sia.detectors.money import money
+from sia.detectors.rhythm import DAY
+from sia.events.models import Event, Order
+from sia.findings import Finding, Severity
+
+
+@dataclasses.dataclass(frozen=True)
+class CrossSellParams(Params):
+    """Thresholds of the cross-sell detector."""
+
+    regular_after: int = 2
+    max_regular: int = 40
+    min_orders: int = 3
+    recheck_days: float = 30.0
+    min_confidence: float = 0.3
+    min_lift: float = 3.0
+    min_pair_customers: float = 8.0
+    half_life_days: float = 365.0
+    max_neighbours: int = 60
+    anchors_considered: int = 6
+
+    def check(self) -> None:
+        """Ranges."""
+        r = self.require
+        r(self.regular_after >= 1, "regular_after must be at least 1")
+        r(self.max_regular >= 2, "max_regular must be at least 2")
+        r(self.min_orders >= 1, "min_orders must be at least 1")
+        r(self.recheck_days >= 0, "recheck_days must be >= 0")
+        r(0 < self.min_confidence <= 1, "min_confidence must be in (0, 1]")
+        r(self.min_lift >= 1, "min_lift must be >= 1")
+        r(self.min_pair_customers >= 1, "min_pair_customers must be >= 1")
+        r(self.half_life_days > 0, "half_life_days must be > 0")
+        r(self.max_neighbours >= 1 and self.anchors_considered >= 1,
+          "max_neighbours and anchors_considered must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Suggestion:
+    """The best product to offer, and the association behind it."""
+
+    product: int
+    because_of: int
+    confidence: float
+    lift: float
+    score: float
+    buyers_of_anchor: float
+    buyers_of_both: float
+    share_overall: float
+
+
+@register
+class CrossSellDetector(Detector[CrossSellParams]):
+    """Products that customers like this one buy, and this one never has."""
+
+    name = "cross_sell"
+    params_type = CrossSellParams
+    handles = frozenset({"order"})
+    warm_up_hint = "speaks about a customer after min_orders orders, once pairs have support"
+    global_params = frozenset({"regular_after", "max_regular", "half_life_days",
+                               "max_neighbours"})
+
+    def __init__(self, **thresholds: object) -> None:
+        super().__init__(**thresholds)
+        self.product_index: dict[str, int] = {}
+        self.product_ids: list[str] = []
+        self.unit_price: list[float] = []  # per product, recent typical unit price
+        self.line_quantity: list[float] = []
+        self.baskets: dict[str, CustomerBasket] = {}
+        self.model = CoPurchase(self.params.half_life_days, self.params.max_neighbours)
+        self.currency: str | None = None
+
+    @classmethod
+    def unit_test_params(cls) -> dict[str, object]:
+        """Small supports so short test streams produce suggestions."""
+        return {"min_orders": 2, "min_pair_customers": 2.0, "min_lift": 1.0,
+                "min_confidence": 0.2, "recheck_days": 0.0}
+
+    def customer_state(self, customer_id: str) -> object | None:
+        """The customer's basket."""
+        return self.baskets.get(customer_id)
+
+    def _index(self, product_id: str) -> int:
+        index = self.product_index.get(product_id)
+        if index is None:
+            index = self.product_index[product_id] = len(self.product_ids)
+            self.product_ids.append(product_id)
+            self.unit_price.append(0.0)
+            self.line_quantity.append(0.0)
+            self.model.grow(len(self.product_ids))
+        return index
+
+    def observe(self, event: Event, ctx: Context) -> list[Finding]:
+        """Learn co-purchases from an order; maybe suggest a product to this customer."""
+        if not isinstance(event, Order):
+            return []
+        p = self.params_for(ctx, event.customer_id)
+        if event.currency:
+            self.currency = event.currency
+        day = event.occurred_at.timestamp() / DAY
+        lines = [(line.product_id, line.unit_price, line.quantity) for line in event.lines]
+        basket = self.learn_order(event.customer_id, day, lines, p)
+        if basket.orders < p.min_orders or day - basket.checked_at < p.recheck_days:
+            return []
+        basket.checked_at = day
+        suggestion = self.suggest(basket, day, p)
+        if suggestion is None:
+            return []
+        return [self._finding(event, basket, suggestion, ctx)]
+
+    def learn_order(self, customer_id: str, day: float,
+                    lines: list[tuple[str, float, float]], p: CrossSellParams) -> CustomerBasket:
+        """Learning arithmetic of one order: (product, unit price, quantity) lines."""
+        products: list[int] = []
+        price, quantity = self.unit_price, self.line_quantity
+        for product_id, unit_price, qty in lines:
+            index = self._index(product_id)
+            if index not in products:
+                products.append(index)
+            price[index] = price[index] + 0.2 * (unit_price - price[index]) \
+                if price[index] else unit_price
+            quantity[index] = quantity[index] + 0.2 * (qty - quantity[index]) \
+                if quantity[index] else qty
+        basket = self.baskets.get(customer_id)
+        if basket is None:
+            basket = self.baskets[customer_id] = CustomerBasket()
+        start = len(basket.regular)
+        new = basket.add_order(products, int(day), p.regular_after, p.max_regular)
+        for offset, product in enumerate(new):
+            end = start + offset
+            self.model.add_regular(product, basket.regular[:end], basket.regular_since[:end], day)
+        return basket
+
+    def suggest(self, basket: CustomerBasket, day: float,
+                p: CrossSellParams) -> Suggestion | None:
+        """The never-bought product with the strongest association to a regular product."""
+        model = self.model
+        if model.customers <= 0:
+            return None
+        deflate = model.deflate(day)
+        anchors = sorted(basket.regular, key=lambda x: (-basket.counts[x], x))
+        best: Suggestion | None = None
+        for anchor in anchors[: p.anchors_considered]:
+            n_anchor = model.support[anchor]
+            if n_anchor * deflate < p.min_pair_customers:
+                continue
+            for product, n_both in model.pairs[anchor].items():
+                if product in basket.counts or n_both * deflate < p.min_pair_customers:
+                    continue
+                confidence = min(n_both / n_anchor, 1.0)
+                if confidence < p.min_confidence:
+                    continue
+                share = model.support[product] / model.customers
+                lift = confidence / share if share > 0 else 0.0
+                if lift < p.min_lift:
+                    continue
+                score = wilson_lower(n_both * deflate, n_anchor * deflate)
+                if best is None or (score, -product) > (best.score, -best.product):
+                    best = Suggestion(product, anchor, confidence, lift, score,
+                                      n_anchor * deflate, n_both * deflate, share)
+        return best
+
+    def _finding(self, order: Order, basket: CustomerBasket, s: Suggestion,
+                 ctx: Context) -> Finding:
+        catalog = ctx.catalog
+        customer = catalog.customer_name(order.customer_id)
+        offer_id = self.product_ids[s.product]
+        offer = catalog.product_name(offer_id)
+        anchor = catalog.product_name(self.product_ids[s.because_of])
+        price, qty = self.unit_price[s.product], self.line_quantity[s.product]
+        line_value = price * qty
+        cur = self.currency
+        severity = (Severity.HIGH if s.score >= 0.5 else
+                    Severity.MEDIUM if s.score >= 0.3 else Severity.LOW)
+        return Finding(
+            detector=self.name, kind="pair", subject_kind="customer",
+            subject_id=order.customer_id, occurred_at=order.occurred_at,
+            score=round(s.score, 4), severity=severity,
+            title=f"Offer {offer} to {customer}",
+            explanation=(
+                f"{s.confidence:.0%} of the {s.buyers_of_anchor:.0f} customers who buy {anchor} "
+                f"regularly also buy {offer} ({s.lift:.1f} times the {s.share_overall:.0%} of "
+                f"customers overall). {customer} bought {anchor} in "
+                f"{basket.counts[s.because_of]} of their {basket.orders} orders, never {offer}."
+            ),
+            action=(f"Offer {offer} alongside their next {anchor} order: it sells at about "
+                    f"{money(price, cur)} a unit, typically {qty:.0f} units a line "
+                    f"({money(line_value, cur)})."),
+            dedup_key=f"cross_sell:{order.customer_id}:{offer_id}",
+            evidence=(order.event_id,),
+            value=round(s.confidence * line_value, 2),
+            facts={"product_id": offer_id, "because_of": self.product_ids[s.because_of],
+                   "confidence": round(s.confidence, 4), "lift": round(s.lift, 3),
+                   "buyers_of_anchor": round(s.buyers_of_anchor, 1),
+                   "anchor_orders": basket.counts[s.because_of],
+                   "customer_orders": basket.orders},
+        )

@@ -1,0 +1,455 @@
+"""Customer drift: a customer slipping away.
+
+Learns each customer's own purchase rhythm (log-normal gaps between orders, shrunk
+toward the population for short histories), order value and breadth, and
+engagement. Fires when:
+
+- `overdue`: given how long the customer has been silent, the probability that they
+  place no order within `horizon_days` is at least `lost_probability` (fired from the
+  clock: absence sends no events), ranked by revenue at risk. With q the chance that
+  a customer has stopped for good (the population's share of orders followed by
+  silence for the horizon, learned online, shrunk by the customer's own repeat
+  purchases as in the BG/NBD model) and S the survival of the customer's own gaps,
+  P(lost) = [q + (1 - q) S(e + h)] / [q + (1 - q) S(e)] after e silent days;
+- `erosion`: the last orders are worth less, or hold fewer products, than usual;
+- `engagement`: contact has dropped while complaints rise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import math
+from collections import deque
+from datetime import UTC, datetime
+
+from river import stats
+
+from sia.detectors.base import Context, Detector, Params, register
+from sia.detectors.money import day_label, money
+from sia.detectors.rhythm import DAY, CustomerRhythm, decay, normal_cdf
+from sia.detectors.silence import CHECKPOINTS, SilenceModel, logit
+from sia.events.models import Event, Interaction, Order, Return
+from sia.findings import Finding, Severity
+
+QUARTER_DAYS = 91.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftParams(Params):
+    """Thresholds of the drift detector."""
+
+    lost_probability: float = 0.8
+    horizon_days: float = 90.0
+    min_orders: int = 1
+    min_overdue_days: float = 21.0
+    prior_weight: float = 2.0
+    churn_prior_weight: float = 2.0
+    pause_share: float = 0.15
+    min_resolved_orders: int = 500
+    min_labels: int = 2000
+    gap_alpha: float = 0.25
+    baseline_orders: int = 20
+    recent_orders: int = 5
+    value_drop: float = 0.4
+    breadth_drop: float = 0.4
+    min_orders_erosion: int = 8
+    engagement_drop: float = 0.5
+    min_complaints: float = 2.0
+    min_interactions: float = 3.0
+    fast_half_life_days: float = 30.0
+    slow_half_life_days: float = 180.0
+
+    def check(self) -> None:
+        """Ranges."""
+        r = self.require
+        r(0.5 <= self.lost_probability < 1.0, "lost_probability must be in [0.5, 1)")
+        r(7 <= self.horizon_days <= 730, "horizon_days must be in [7, 730]")
+        r(self.churn_prior_weight > 0, "churn_prior_weight must be > 0")
+        r(0 <= self.pause_share < 1, "pause_share must be in [0, 1)")
+        r(self.min_resolved_orders >= 0, "min_resolved_orders must be >= 0")
+        r(self.min_labels >= 0, "min_labels must be >= 0")
+        r(self.min_orders >= 1, "min_orders must be at least 1")
+        r(self.min_overdue_days >= 0, "min_overdue_days must be >= 0")
+        r(self.prior_weight > 0, "prior_weight must be > 0")
+        r(0 < self.gap_alpha <= 1, "gap_alpha must be in (0, 1]")
+        r(self.baseline_orders > self.recent_orders >= 1,
+          "baseline_orders must exceed recent_orders, which must be >= 1")
+        for name in ("value_drop", "breadth_drop", "engagement_drop"):
+            r(0 < getattr(self, name) < 1, f"{name} must be in (0, 1)")
+        r(self.min_orders_erosion >= 2, "min_orders_erosion must be at least 2")
+        r(self.min_complaints > 0 and self.min_interactions > 0,
+          "min_complaints and min_interactions must be > 0")
+        r(0 < self.fast_half_life_days < self.slow_half_life_days,
+          "fast_half_life_days must be > 0 and below slow_half_life_days")
+
+
+@register
+class DriftDetector(Detector[DriftParams]):
+    """Customers slipping away: overdue against their own rhythm, eroding, or disengaging."""
+
+    name = "drift"
+    params_type = DriftParams
+    handles = frozenset({"order", "return", "interaction"})
+    warm_up_hint = "speaks about a customer after min_orders orders"
+    global_params = frozenset({"horizon_days", "min_resolved_orders", "min_labels"})
+
+    def __init__(self, **thresholds: object) -> None:
+        super().__init__(**thresholds)
+        self.customers: dict[str, CustomerRhythm] = {}
+        self.log_gaps = stats.Var()  # population prior of log gap days (river)
+        self.spend_p50 = stats.Quantile(0.5)  # quarterly spend across customers (river)
+        self.spend_p90 = stats.Quantile(0.9)
+        self.spend_seen = 0
+        self.currency: str | None = None
+        self._due: list[tuple[float, int, str, int]] = []  # (day, seq, customer, orders)
+        self._seq = 0
+        # orders waiting to learn whether another followed within the horizon
+        self._unresolved: deque[tuple[float, str, int]] = deque()
+        self.resolved = 0
+        self.lost = 0  # resolved orders followed by silence for the whole horizon
+        self.silence = SilenceModel(self.params.horizon_days)
+
+    @classmethod
+    def unit_test_params(cls) -> dict[str, object]:
+        """Short warm-up for the contract tests."""
+        return {"min_orders": 2, "min_overdue_days": 5.0, "min_orders_erosion": 3,
+                "min_resolved_orders": 0, "min_labels": 0}
+
+    def customer_state(self, customer_id: str) -> object | None:
+        """The customer's rhythm."""
+        return self.customers.get(customer_id)
+
+    # learning
+    def observe(self, event: Event, ctx: Context) -> list[Finding]:
+        """Learn from orders, returns and interactions."""
+        if isinstance(event, Order):
+            return self._on_order(event, ctx)
+        if isinstance(event, Return):
+            state = self.customers.get(event.customer_id)
+            if state is not None:
+                p = self.params_for(ctx, event.customer_id)
+                state.add_complaint(event.occurred_at.timestamp() / DAY, p.fast_half_life_days)
+            return []
+        if isinstance(event, Interaction):
+            return self._on_interaction(event, ctx)
+        return []
+
+    def _on_order(self, order: Order, ctx: Context) -> list[Finding]:
+        p = self.params_for(ctx, order.customer_id)
+        if order.currency:
+            self.currency = order.currency
+        breadth = len({line.product_id for line in order.lines})
+        state = self.learn_order(order.customer_id, order.occurred_at.timestamp() / DAY,
+                                 order.amount, breadth, order.event_id, p)
+        if state.last_order_id == order.event_id and state.orders >= p.min_orders:
+            self._schedule(order.customer_id, state, p, index=0)
+        return self._check_erosion(order, state, p, ctx)
+
+    def learn_order(self, customer_id: str, at: float, value: float, breadth: int,
+                    event_id: str, p: DriftParams) -> CustomerRhythm:
+        """The learning arithmetic of one order (the benchmark's limit calls it directly)."""
+        state = self.customers.get(customer_id)
+        if state is None:
+            state = self.customers[customer_id] = CustomerRhythm()
+        if state.orders and at > state.last_order_at:
+            self._label_checkpoints(state, p, until=at)
+        gap = state.add_order(
+            at, value, breadth, event_id,
+            gap_alpha=p.gap_alpha,
+            long_alpha=2.0 / (p.baseline_orders + 1),
+            short_alpha=2.0 / (p.recent_orders + 1),
+            min_gap_days=1.0,
+        )
+        if gap is not None:
+            self.log_gaps.update(math.log(gap))
+        spend = self._quarterly_spend(state, p)
+        self.spend_p50.update(spend)
+        self.spend_p90.update(spend)
+        self.spend_seen += 1
+        self._unresolved.append((at, customer_id, state.orders))
+        if state.last_order_id == event_id:
+            self.silence.open_timeout(at, customer_id, state.orders, 0)
+        return state
+
+    def _on_interaction(self, event: Interaction, ctx: Context) -> list[Finding]:
+        p = self.params_for(ctx, event.customer_id)
+        state = self.customers.get(event.customer_id)
+        if state is None:
+            state = self.customers[event.customer_id] = CustomerRhythm()
+        complaint = event.channel == "ticket" or (
+            event.sentiment is not None and event.sentiment <= -0.3
+        )
+        at = event.occurred_at.timestamp() / DAY
+        state.add_interaction(at, complaint, p.fast_half_life_days, p.slow_half_life_days)
+        if not complaint:
+            return []
+        return self._check_engagement(event, state, p, at, ctx)
+
+    # population prior and money
+    def _prior(self) -> tuple[float, float]:
+        if self.log_gaps.mean.n < 2:
+            return math.log(30.0), 1.0  # no population yet: a month, wide
+        return self.log_gaps.mean.get(), max(self.log_gaps.get(), 0.05)
+
+    def _rhythm(self, state: CustomerRhythm, p: DriftParams) -> tuple[float, float]:
+        mean, var = self._prior()
+        return state.rhythm(mean, var, p.prior_weight)
+
+    def _quarterly_spend(self, state: CustomerRhythm, p: DriftParams) -> float:
+        mu, _ = self._rhythm(state, p)
+        typical_gap = max(math.exp(mu), 1.0)
+        return state.value_long * min(QUARTER_DAYS / typical_gap, QUARTER_DAYS)
+
+    def _severity(self, at_risk: float) -> Severity:
+        """High above the 90th percentile of customers' quarterly spend, medium above median."""
+        if self.spend_seen < 20:
+            return Severity.LOW
+        if at_risk >= (self.spend_p90.get() or 0.0):
+            return Severity.HIGH
+        return Severity.MEDIUM if at_risk >= (self.spend_p50.get() or 0.0) else Severity.LOW
+
+    # overdue, from the clock
+    def churn_rate(self, state: CustomerRhythm, p: DriftParams) -> float:
+        """Chance the customer has stopped for good: population rate, shrunk by repeats."""
+        q0 = (self.lost + 1.0) / (self.resolved + 2.0)
+        m = p.churn_prior_weight
+        return q0 * m / (m + state.gaps)
+
+    def lost_probability(self, state: CustomerRhythm, p: DriftParams, silent: float,
+                         rhythm: tuple[float, float] | None = None) -> float:
+        """Rhythm-model probability of no order within the horizon after `silent` days."""
+        mu, sigma = rhythm or self._rhythm(state, p)
+        pop_mu, pop_var = self._prior()
+        pop_sigma = math.sqrt(pop_var)
+        q = self.churn_rate(state, p)
+        pause = p.pause_share
+
+        def survival(days: float) -> float:
+            # the customer's own rhythm, with a share of pauses as long as anyone's
+            log_days = math.log(max(days, 1e-9))
+            own = 1.0 - normal_cdf((log_days - mu) / sigma)
+            anyone = 1.0 - normal_cdf((log_days - pop_mu) / pop_sigma)
+            return (1.0 - pause) * own + pause * anyone
+
+        now = q + (1.0 - q) * survival(silent)
+        return (q + (1.0 - q) * survival(silent + p.horizon_days)) / now if now > 0 else 1.0
+
+    def features(self, state: CustomerRhythm, p: DriftParams, silent: float) -> dict[str, float]:
+        """What the silence model sees of a customer silent for `silent` days."""
+        mu, sigma = self._rhythm(state, p)
+        log_silent = math.log(max(silent, 1.0))
+        log_gaps = math.log1p(state.gaps)
+        tenure = state.last_order_at - state.first_order_at
+        return {
+            "z": min(max((log_silent - mu) / sigma, -6.0), 12.0),
+            "log_silent": log_silent,
+            "log_typical_gap": mu,
+            "sigma": sigma,
+            "log_gaps": log_gaps,
+            "log_tenure": math.log1p(tenure),
+            "orders_per_month": 30.0 * state.orders / (tenure + silent + 30.0),
+            "silent_x_history": log_silent * log_gaps,
+            "log_order_value": math.log1p(max(state.value_long, 0.0)),
+            "rhythm_model": logit(self.lost_probability(state, p, silent, (mu, sigma))),
+        }
+
+    def _label_checkpoints(self, state: CustomerRhythm, p: DriftParams, until: float) -> None:
+        """The customer ordered at `until`: label the checkpoints they reached before."""
+        last = state.last_order_at
+        for index in range(state.labelled, len(CHECKPOINTS)):
+            silent = CHECKPOINTS[index]
+            if last + silent >= until:
+                break  # not reached: the order came first
+            lost = until > last + silent + p.horizon_days
+            self.silence.learn(self.features(state, p, silent), lost)
+            state.labelled = index + 1
+
+    def _schedule(self, customer_id: str, state: CustomerRhythm, p: DriftParams,
+                  index: int, not_before: float = 0.0) -> None:
+        """Look at the customer again at the next checkpoint of silence."""
+        while index < len(CHECKPOINTS) and CHECKPOINTS[index] < p.min_overdue_days:
+            index += 1
+        if index >= len(CHECKPOINTS):
+            return
+        due = max(state.last_order_at + CHECKPOINTS[index], not_before)
+        self._seq += 1
+        heapq.heappush(self._due, (due, self._seq, customer_id, state.orders * 64 + index))
+
+    def _resolve(self, today: float, horizon: float) -> None:
+        """Learn the population churn rate from orders whose horizon has passed."""
+        pending = self._unresolved
+        while pending and pending[0][0] + horizon <= today:
+            _, customer_id, orders = pending.popleft()
+            self.resolved += 1
+            if self.customers[customer_id].orders == orders:
+                self.lost += 1
+
+    def tick(self, now: datetime, ctx: Context) -> list[Finding]:
+        """Learn from silences that ran their course; fire for customers now likely lost."""
+        today = now.timestamp() / DAY
+        self.learn_until(today, ctx)
+        findings = []
+        while self._due and self._due[0][0] <= today:
+            _, _, customer_id, key = heapq.heappop(self._due)
+            orders, index = divmod(key, 64)
+            state = self.customers[customer_id]
+            if state.orders != orders or state.overdue_fired:
+                continue  # ordered since, or already told
+            p = self.params_for(ctx, customer_id)
+            finding = self._overdue(customer_id, state, p, now, ctx)
+            if finding is None:
+                self._schedule(customer_id, state, p, index + 1, not_before=today + 1.0)
+            else:
+                state.overdue_fired = True
+                findings.append(finding)
+        return findings
+
+    def learn_until(self, today: float, ctx: Context) -> None:
+        """Learn from orders and silences whose horizon has passed by `today`."""
+        self._resolve(today, self.params.horizon_days)
+        for customer_id, orders, index in self.silence.due_timeouts(today):
+            state = self.customers[customer_id]
+            if state.orders == orders and state.labelled == index:
+                p = self.params_for(ctx, customer_id)
+                self.silence.learn(self.features(state, p, CHECKPOINTS[index]), True)
+                state.labelled = index + 1
+                self.silence.open_timeout(state.last_order_at, customer_id, orders, index + 1)
+
+    def _overdue(self, customer_id: str, state: CustomerRhythm, p: DriftParams,
+                 now: datetime, ctx: Context) -> Finding | None:
+        elapsed = now.timestamp() / DAY - state.last_order_at
+        if (elapsed < p.min_overdue_days or self.resolved < p.min_resolved_orders
+                or self.silence.labels < p.min_labels):
+            return None  # too early, or what silence means is not learned yet
+        probability = self.silence.predict(self.features(state, p, elapsed))
+        if probability < p.lost_probability:
+            return None
+        mu, sigma = self._rhythm(state, p)
+        at_risk = self._quarterly_spend(state, p)
+        name = ctx.catalog.customer_name(customer_id)
+        cur = self.currency
+        typical, low, high = math.exp(mu), math.exp(mu - sigma), math.exp(mu + sigma)
+        last = day_label(state.last_order_at)
+        basis = (f"{state.gaps} gaps between their orders" if state.gaps >= 2
+                 else "customers like them (too few orders of their own yet)")
+        text = (
+            f"{name} orders every {typical:.0f} days (usually {low:.0f} to {high:.0f}, "
+            f"learned from {basis}); last order {elapsed:.0f} days ago on {last}. "
+            f"Learned from {self.silence.labels:,} past silences of customers, the chance "
+            f"that they place no order in the next {p.horizon_days:.0f} days is "
+            f"{_percent(probability)}."
+        )
+        if state.orders >= 2 and state.value_short < 0.9 * state.value_long:
+            drop = 1 - state.value_short / state.value_long
+            text += (f" Recent orders average {money(state.value_short, cur)}, "
+                     f"{drop:.0%} below their usual {money(state.value_long, cur)}.")
+        text += f" About {money(at_risk, cur)} a quarter at risk."
+        return Finding(
+            detector=self.name, kind="overdue", subject_kind="customer",
+            subject_id=customer_id, occurred_at=now, score=round(probability, 4),
+            severity=self._severity(at_risk),
+            title=f"{name}: no order for {elapsed:.0f} days (usually every {typical:.0f})",
+            explanation=text,
+            action=(f"Call {name} this week: ask what changed since the order of {last}, "
+                    f"check for open issues or a competitor, and agree the next order."),
+            dedup_key=f"drift:overdue:{customer_id}:{state.last_order_id}",
+            evidence=(state.last_order_id,),
+            value=round(at_risk, 2),
+            facts={"typical_gap_days": round(typical, 1), "days_since_last_order":
+                   round(elapsed, 1), "probability": round(probability, 4),
+                   "revenue_at_risk_per_quarter": round(at_risk, 2),
+                   "churn_rate": round(self.churn_rate(state, p), 4),
+                   "orders": state.orders},
+        )
+
+    # erosion, on each order
+    def _check_erosion(self, order: Order, state: CustomerRhythm, p: DriftParams,
+                       ctx: Context) -> list[Finding]:
+        if state.orders < p.min_orders_erosion or state.value_long <= 0:
+            return []
+        value_ratio = state.value_short / state.value_long
+        breadth_ratio = state.breadth_short / max(state.breadth_long, 1e-9)
+        eroded = value_ratio <= 1 - p.value_drop or breadth_ratio <= 1 - p.breadth_drop
+        recovered = value_ratio > 1 - p.value_drop / 2 and breadth_ratio > 1 - p.breadth_drop / 2
+        if state.erosion_open:
+            if recovered:
+                state.erosion_open = False  # hysteresis: re-arm only after a real recovery
+            return []
+        if not eroded:
+            return []
+        state.erosion_open = True
+        name = ctx.catalog.customer_name(order.customer_id)
+        cur = self.currency
+        lost_per_quarter = max(state.value_long - state.value_short, 0.0) * min(
+            QUARTER_DAYS / max(math.exp(self._rhythm(state, p)[0]), 1.0), QUARTER_DAYS)
+        parts = []
+        if value_ratio <= 1 - p.value_drop:
+            parts.append(f"their last {p.recent_orders} orders average "
+                         f"{money(state.value_short, cur)}, {1 - value_ratio:.0%} below their "
+                         f"usual {money(state.value_long, cur)}")
+        if breadth_ratio <= 1 - p.breadth_drop:
+            parts.append(f"they now buy {state.breadth_short:.1f} products an order against "
+                         f"{state.breadth_long:.1f} before ({1 - breadth_ratio:.0%} fewer)")
+        drop = max(1 - value_ratio, 1 - breadth_ratio)
+        return [Finding(
+            detector=self.name, kind="erosion", subject_kind="customer",
+            subject_id=order.customer_id, occurred_at=order.occurred_at,
+            score=round(min(max(drop, 0.0), 1.0), 4),
+            severity=self._severity(lost_per_quarter),
+            title=f"{name} is buying less: orders {1 - value_ratio:.0%} smaller than usual",
+            explanation=(f"{name} still orders, but " + "; ".join(parts)
+                         + f" (over {state.orders} orders). About "
+                         + f"{money(lost_per_quarter, cur)} a quarter less than usual."),
+            action=(f"Review {name}'s recent baskets with them: find which lines they now buy "
+                    f"elsewhere and offer to win them back."),
+            dedup_key=f"drift:erosion:{order.customer_id}:{order.event_id}",
+            evidence=(order.event_id,),
+            value=round(lost_per_quarter, 2),
+            facts={"value_recent": round(state.value_short, 2),
+                   "value_usual": round(state.value_long, 2),
+                   "breadth_recent": round(state.breadth_short, 2),
+                   "breadth_usual": round(state.breadth_long, 2)},
+        )]
+
+    # engagement, when a complaint arrives
+    def _check_engagement(self, event: Interaction, state: CustomerRhythm, p: DriftParams,
+                          at: float, ctx: Context) -> list[Finding]:
+        elapsed = at - state.engagement_seen_at
+        fast = decay(state.engagement_fast, elapsed, p.fast_half_life_days)
+        slow = decay(state.engagement_slow, elapsed, p.slow_half_life_days)
+        if slow < p.min_interactions or state.complaints < p.min_complaints:
+            return []
+        fast_rate = fast * math.log(2) / p.fast_half_life_days * 30
+        slow_rate = slow * math.log(2) / p.slow_half_life_days * 30
+        if fast_rate > (1 - p.engagement_drop) * slow_rate:
+            return []
+        name = ctx.catalog.customer_name(event.customer_id)
+        drop = 1 - fast_rate / slow_rate
+        month = int(at // 30)
+        when = datetime.fromtimestamp(at * DAY, UTC)
+        return [Finding(
+            detector=self.name, kind="engagement", subject_kind="customer",
+            subject_id=event.customer_id, occurred_at=event.occurred_at,
+            score=round(min(drop, 1.0), 4),
+            severity=Severity.HIGH if state.complaints >= 2 * p.min_complaints
+            else Severity.MEDIUM,
+            title=f"{name} is disengaging: contact down {drop:.0%}, complaints rising",
+            explanation=(f"{name} had about {fast_rate:.1f} calls, emails or meetings a month "
+                         f"lately against {slow_rate:.1f} usually ({drop:.0%} fewer), while "
+                         f"{state.complaints:.1f} recent complaints, tickets or returns piled up "
+                         f"(latest {when.date().isoformat()})."),
+            action=(f"Get {name}'s open complaints resolved and call the decision maker to "
+                    f"rebuild contact before the next order is due."),
+            dedup_key=f"drift:engagement:{event.customer_id}:{month}",
+            evidence=(event.event_id,),
+            value=round(self._quarterly_spend(state, p), 2),
+            facts={"contacts_per_month_recent": round(fast_rate, 2),
+                   "contacts_per_month_usual": round(slow_rate, 2),
+                   "complaints_recent": round(state.complaints, 2)},
+        )]
+
+
+def _percent(probability: float) -> str:
+    """'83%', or 'over 99%' rather than a misleading '100%'."""
+    return "over 99%" if probability > 0.99 else f"{probability:.0%}"

@@ -1,0 +1,65 @@
+"""Reference data (customers, products, reps) learned from the same stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sia.events.models import Customer, Product, Rep
+
+_Ref = TypeVar("_Ref", Customer, Product, Rep)
+
+
+@dataclass(slots=True)
+class Catalog:
+    """The latest reference record of each customer, product and rep."""
+
+    customers: dict[str, Customer] = field(default_factory=dict)
+    products: dict[str, Product] = field(default_factory=dict)
+    reps: dict[str, Rep] = field(default_factory=dict)
+
+    def update(self, event: Customer | Product | Rep) -> None:
+        """Keep the newest record; an older one arriving late does not overwrite it."""
+        if isinstance(event, Customer):
+            _keep_newest(self.customers, event.customer_id, event)
+        elif isinstance(event, Product):
+            _keep_newest(self.products, event.product_id, event)
+        else:
+            _keep_newest(self.reps, event.rep_id, event)
+
+    def owner_rep(self, customer_id: str) -> Rep | None:
+        """The customer's owner rep, when known."""
+        customer = self.customers.get(customer_id)
+        if customer is None or customer.owner_rep_id is None:
+            return None
+        return self.reps.get(customer.owner_rep_id)
+
+    def team_of(self, customer_id: str) -> str | None:
+        """Team of the customer's owner rep."""
+        rep = self.owner_rep(customer_id)
+        return rep.team if rep else None
+
+    def segment_of(self, customer_id: str) -> str | None:
+        """The customer's assigned segment."""
+        customer = self.customers.get(customer_id)
+        return customer.segment if customer else None
+
+    def customer_name(self, customer_id: str) -> str:
+        """Display name: the name when known, the id otherwise."""
+        customer = self.customers.get(customer_id)
+        if customer and customer.name:
+            return f"{customer.name} ({customer_id})"
+        return f"customer {customer_id}"
+
+    def product_name(self, product_id: str) -> str:
+        """Display name of a product: its name and id."""
+        product = self.products.get(product_id)
+        if product and product.name:
+            return f"{product.name.title()} ({product_id})"
+        return f"product {product_id}"
+
+
+def _keep_newest(table: dict[str, _Ref], key: str, event: _Ref) -> None:
+    current = table.get(key)
+    if current is None or current.occurred_at <= event.occurred_at:
+        table[key] = event

@@ -1,0 +1,73 @@
+"""Snapshots of learned state: a header with versions, then the pickled state.
+
+A snapshot is a local file SIA wrote itself; never load one from an untrusted source
+(it is a pickle). A snapshot made with other versions of SIA, river or Python is
+refused with a message that says which versions differ.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import pickle
+import platform
+from importlib.metadata import version
+from typing import Any
+
+import sia
+
+MAGIC = b"SIA-SNAPSHOT 1\n"
+
+
+class SnapshotError(RuntimeError):
+    """A snapshot cannot be read, or was made with other versions."""
+
+
+def versions() -> dict[str, str]:
+    """The versions a snapshot depends on."""
+    return {
+        "sia": sia.__version__,
+        "river": version("river"),
+        "python": ".".join(platform.python_version_tuple()[:2]),
+        "pickle_protocol": str(pickle.DEFAULT_PROTOCOL),
+    }
+
+
+def dump(state: Any, *, detectors: dict[str, dict[str, Any]]) -> bytes:
+    """Serialise engine state with a header of versions and detector thresholds."""
+    header = {"versions": versions(), "detectors": detectors}
+    payload = gzip.compress(pickle.dumps(state, protocol=pickle.DEFAULT_PROTOCOL), 6)
+    return MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
+
+
+def read_header(blob: bytes) -> dict[str, Any]:
+    """The JSON header of a snapshot."""
+    if not blob.startswith(MAGIC):
+        raise SnapshotError("not a SIA snapshot (bad magic bytes)")
+    end = blob.index(b"\n", len(MAGIC))
+    header: dict[str, Any] = json.loads(blob[len(MAGIC) : end])
+    return header
+
+
+def load(blob: bytes, *, detectors: list[str]) -> Any:
+    """Restore engine state; refuses other versions or another set of detectors."""
+    header = read_header(blob)
+    made_with = header.get("versions", {})
+    here = versions()
+    diffs = [f"{k} {made_with.get(k)} (this is {v})" for k, v in here.items()
+             if made_with.get(k) != v]
+    if diffs:
+        raise SnapshotError(
+            "snapshot was made with other versions: " + ", ".join(diffs)
+            + "; replay the events to rebuild state with this version"
+        )
+    if sorted(header.get("detectors", {})) != sorted(detectors):
+        raise SnapshotError(
+            f"snapshot holds detectors {sorted(header.get('detectors', {}))}, "
+            f"this engine runs {sorted(detectors)}"
+        )
+    end = blob.index(b"\n", len(MAGIC))
+    try:
+        return pickle.loads(gzip.decompress(blob[end + 1 :]))
+    except Exception as exc:
+        raise SnapshotError(f"snapshot payload is corrupt: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Detector quality, measured on real data against simple baselines."""

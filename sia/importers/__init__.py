@@ -1,0 +1,1 @@
+"""Importers: turn CRM and dataset exports into canonical SIA events."""

@@ -1,0 +1,1 @@
+"""Transports drive the engine: embedded (one process) today."""
