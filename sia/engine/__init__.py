@@ -1,0 +1,1 @@
+"""The transport-free core: events in, findings out (see engine.py)."""
