@@ -120,6 +120,13 @@ class AlertStore:
         with Session(self.engine) as session:
             return list(session.scalars(query))
 
+    def last_alert_times(self) -> dict[str, datetime]:
+        """Newest alert time per dedup key, so cooldowns survive a restart."""
+        query = select(AlertRecord.dedup_key, func.max(AlertRecord.occurred_at)).group_by(
+            AlertRecord.dedup_key)
+        with Session(self.engine) as session:
+            return {key: _aware(at) for key, at in session.execute(query)}
+
     def count(self, *, detector: str | None = None) -> int:
         """Number of stored alerts."""
         query = select(func.count()).select_from(AlertRecord)
@@ -133,12 +140,18 @@ class AlertStore:
         self.engine.dispose()
 
 
+def _aware(at: datetime) -> datetime:
+    """SQLite drops the zone of stored times: they were stored in UTC."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 def _row(alert: Alert) -> dict[str, Any]:
     f = alert.finding
     return {
         "alert_id": alert.alert_id, "detector": f.detector, "kind": f.kind,
         "subject_kind": f.subject_kind, "subject_id": f.subject_id,
-        "occurred_at": f.occurred_at, "score": f.score, "severity": f.severity.value,
+        "occurred_at": f.occurred_at.astimezone(UTC), "score": f.score,
+        "severity": f.severity.value,
         "title": f.title, "explanation": f.explanation, "action": f.action,
         "dedup_key": f.dedup_key, "value": f.value, "evidence": list(f.evidence),
         "facts": json.loads(json.dumps(f.facts)), "status": "pending",

@@ -41,6 +41,22 @@ def db_url(db: str) -> str:
     return db if "://" in db else f"sqlite:///{Path(db).resolve()}"
 
 
+def show_alerts(alerts: list[Alert], title: str) -> None:
+    """A table on wide terminals; on narrow ones (and in logs), one block per alert."""
+    if console.width >= 140:
+        console.print(alerts_table(alerts, title))
+        return
+    console.rule(f"[bold]{title}", align="left")
+    colours = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+    for alert in alerts:
+        f = alert.finding
+        sev = f.severity.value
+        console.print(f"[{colours[sev]}]{sev.upper()}[/] {f.occurred_at.date()} "
+                      f"{f.detector}/{f.kind} [bold]{f.title}[/]", highlight=False)
+        console.print(f"  [dim]why[/] {f.explanation}", highlight=False)
+        console.print(f"  [green]do[/]  {f.action}\n", highlight=False)
+
+
 def alerts_table(alerts: list[Alert], title: str) -> Table:
     """A readable table of alerts for the terminal."""
     table = Table(title=title, show_lines=True, expand=True, title_justify="left")

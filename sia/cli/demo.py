@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sia.alerts.store import AlertStore
-from sia.cli.common import alerts_table, build, console
+from sia.cli.common import build, console, show_alerts
 from sia.engine.engine import Engine
 from sia.events.models import Event, parse_event
 from sia.events.reader import Reject, RejectSink
@@ -19,6 +19,7 @@ from sia.policy import Alert
 from sia.transports.embedded import run
 
 SAMPLE = "online_retail_sample.csv.gz"
+DEMO_DB = "sia-demo.db"
 
 
 def sample_path() -> Path:
@@ -33,6 +34,28 @@ def load_sample() -> tuple[list[Event | Reject], ImportReport]:
     return events, report
 
 
+def _best_of_each_kind(alerts: list[Alert], top: int) -> list[Alert]:
+    """The `top` alerts with most at stake, taking each kind of finding in turn."""
+    by_kind: dict[str, list[Alert]] = defaultdict(list)
+    for alert in sorted(alerts, key=lambda a: (-a.finding.severity.rank, -a.finding.value,
+                                               a.alert_id)):
+        by_kind[alert.finding.kind].append(alert)
+    chosen: list[Alert] = []
+    while len(chosen) < top and any(by_kind.values()):
+        for kind in sorted(by_kind):
+            if by_kind[kind] and len(chosen) < top:
+                chosen.append(by_kind[kind].pop(0))
+    return chosen
+
+
+def _fresh_demo_store(db: str) -> None:
+    """Each demo starts from an empty store (only the demo's own SQLite file is removed)."""
+    prefix = "sqlite:///"
+    if db.startswith(prefix) and Path(db[len(prefix):]).name == DEMO_DB:
+        for suffix in ("", "-wal", "-shm"):
+            Path(db[len(prefix):] + suffix).unlink(missing_ok=True)
+
+
 def run_demo(*, db: str, top: int, config: Path | None, policy_file: Path | None) -> None:
     """Replay the sample, store alerts, print the best ones per detector."""
     started = time.perf_counter()
@@ -43,6 +66,7 @@ def run_demo(*, db: str, top: int, config: Path | None, policy_file: Path | None
         events, report = load_sample()
     console.print(report.lines()[0], highlight=False)
     detectors, policy = build(config, policy_file)
+    _fresh_demo_store(db)
     engine = Engine(detectors)
     alerts: list[Alert] = []
     store = AlertStore(db)
@@ -59,10 +83,8 @@ def run_demo(*, db: str, top: int, config: Path | None, policy_file: Path | None
     for alert in alerts:
         by_detector[alert.finding.detector].append(alert)
     for name, group in sorted(by_detector.items()):
-        best = sorted(group, key=lambda a: (-a.finding.severity.rank, -a.finding.value,
-                                            a.alert_id))[:top]
-        console.print(alerts_table(best, f"{name}: {len(group):,} alerts, the {len(best)} "
-                                         "with most at stake"))
+        best = _best_of_each_kind(group, top)
+        show_alerts(best, f"{name}: {len(group):,} alerts, the {len(best)} with most at stake")
     elapsed = time.perf_counter() - started
     console.print(
         f"{summary.events:,} events, {sum(summary.findings.values()):,} findings, "

@@ -197,9 +197,13 @@ class DriftDetector(Detector[DriftParams]):
         return state.rhythm(mean, var, p.prior_weight)
 
     def _quarterly_spend(self, state: CustomerRhythm, p: DriftParams) -> float:
-        mu, _ = self._rhythm(state, p)
-        typical_gap = max(math.exp(mu), 1.0)
-        return state.value_long * min(QUARTER_DAYS / typical_gap, QUARTER_DAYS)
+        """Usual spend a quarter: usual order value times orders a quarter while active.
+
+        The order rate is observed over the customer's history, counted as at least a
+        quarter, so two orders in one week do not read as thirteen a quarter.
+        """
+        tenure = max(state.last_order_at - state.first_order_at, QUARTER_DAYS)
+        return state.value_long * state.orders * QUARTER_DAYS / tenure
 
     def _severity(self, at_risk: float) -> Severity:
         """High above the 90th percentile of customers' quarterly spend, medium above median."""
@@ -331,14 +335,19 @@ class DriftDetector(Detector[DriftParams]):
         cur = self.currency
         typical, low, high = math.exp(mu), math.exp(mu - sigma), math.exp(mu + sigma)
         last = day_label(state.last_order_at)
-        basis = (f"{state.gaps} gaps between their orders" if state.gaps >= 2
-                 else "customers like them (too few orders of their own yet)")
+        if state.gaps >= 2:
+            history = (f"{name} orders every {typical:.0f} days (usually {low:.0f} to "
+                       f"{high:.0f}, over {state.orders} orders)")
+            usual = f"usually every {typical:.0f}"
+        else:
+            history = (f"{name} has placed {state.orders} "
+                       f"order{'s' if state.orders > 1 else ''} since "
+                       f"{day_label(state.first_order_at)}")
+            usual = f"{state.orders} order{'s' if state.orders > 1 else ''} so far"
         text = (
-            f"{name} orders every {typical:.0f} days (usually {low:.0f} to {high:.0f}, "
-            f"learned from {basis}); last order {elapsed:.0f} days ago on {last}. "
-            f"Learned from {self.silence.labels:,} past silences of customers, the chance "
-            f"that they place no order in the next {p.horizon_days:.0f} days is "
-            f"{_percent(probability)}."
+            f"{history}; last order {elapsed:.0f} days ago on {last}. Trained on "
+            f"{self.silence.labels:,} past silences in this stream, SIA puts the chance of no "
+            f"order in the next {p.horizon_days:.0f} days at {_percent(probability)}."
         )
         if state.orders >= 2 and state.value_short < 0.9 * state.value_long:
             drop = 1 - state.value_short / state.value_long
@@ -349,7 +358,7 @@ class DriftDetector(Detector[DriftParams]):
             detector=self.name, kind="overdue", subject_kind="customer",
             subject_id=customer_id, occurred_at=now, score=round(probability, 4),
             severity=self._severity(at_risk),
-            title=f"{name}: no order for {elapsed:.0f} days (usually every {typical:.0f})",
+            title=f"{name}: no order for {elapsed:.0f} days ({usual})",
             explanation=text,
             action=(f"Call {name} this week: ask what changed since the order of {last}, "
                     f"check for open issues or a competitor, and agree the next order."),
@@ -381,8 +390,8 @@ class DriftDetector(Detector[DriftParams]):
         state.erosion_open = True
         name = ctx.catalog.customer_name(order.customer_id)
         cur = self.currency
-        lost_per_quarter = max(state.value_long - state.value_short, 0.0) * min(
-            QUARTER_DAYS / max(math.exp(self._rhythm(state, p)[0]), 1.0), QUARTER_DAYS)
+        lost_per_quarter = max(state.value_long - state.value_short, 0.0) * \
+            self._quarterly_spend(state, p) / state.value_long
         parts = []
         if value_ratio <= 1 - p.value_drop:
             parts.append(f"their last {p.recent_orders} orders average "
@@ -397,9 +406,11 @@ class DriftDetector(Detector[DriftParams]):
             subject_id=order.customer_id, occurred_at=order.occurred_at,
             score=round(min(max(drop, 0.0), 1.0), 4),
             severity=self._severity(lost_per_quarter),
-            title=f"{name} is buying less: orders {1 - value_ratio:.0%} smaller than usual",
-            explanation=(f"{name} still orders, but " + "; ".join(parts)
-                         + f" (over {state.orders} orders). About "
+            title=(f"{name} is buying less: orders {1 - value_ratio:.0%} smaller than usual"
+                   if value_ratio <= 1 - p.value_drop else
+                   f"{name} is buying less: {1 - breadth_ratio:.0%} fewer products an order"),
+            explanation=(f"{name} still orders ({state.orders} orders so far), but "
+                         + "; ".join(parts) + ". About "
                          + f"{money(lost_per_quarter, cur)} a quarter less than usual."),
             action=(f"Review {name}'s recent baskets with them: find which lines they now buy "
                     f"elsewhere and offer to win them back."),

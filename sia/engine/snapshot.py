@@ -54,7 +54,7 @@ def load(blob: bytes, *, detectors: list[str]) -> Any:
     header = read_header(blob)
     made_with = header.get("versions", {})
     here = versions()
-    diffs = [f"{k} {made_with.get(k)} (this is {v})" for k, v in here.items()
+    diffs = [f"{k} {made_with.get(k)} (this is {k} {v})" for k, v in here.items()
              if made_with.get(k) != v]
     if diffs:
         raise SnapshotError(

@@ -79,6 +79,13 @@ class Policy:
         self._last_alert: dict[str, datetime] = {}
         self.suppressed: dict[str, int] = {"below_min_score": 0, "cooldown": 0}
 
+    def remember(self, last_alerts: dict[str, datetime]) -> None:
+        """Resume cooldowns from the alert store after a restart."""
+        for key, at in last_alerts.items():
+            current = self._last_alert.get(key)
+            if current is None or at > current:
+                self._last_alert[key] = at
+
     def admit(self, finding: Finding) -> Alert | None:
         """An alert for the finding, or None when policy holds it back."""
         if finding.score < self.config.min_score_for(finding.detector):
