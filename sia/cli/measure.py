@@ -61,6 +61,30 @@ def default_online_retail() -> Path | None:
     return None
 
 
+def apply_setting(detectors: list[Detector[Any]], assignment: str) -> None:
+    """Apply `detector.key=value` to the default thresholds, validated like the config."""
+    import dataclasses
+
+    import yaml
+
+    target, sep, raw = assignment.partition("=")
+    name, dot, key = target.partition(".")
+    if not sep or not dot:
+        fail(f"--set {assignment!r}: use detector.key=value")
+    detector = next((d for d in detectors if d.name == name), None)
+    if detector is None:
+        fail(f"--set {assignment!r}: detector {name!r} is not enabled")
+    if key not in {f.name for f in dataclasses.fields(detector.params)}:
+        fail(f"--set {assignment!r}: {name} has no threshold {key!r}")
+    values = {**dataclasses.asdict(detector.params), key: yaml.safe_load(raw)}
+    try:
+        rebuilt = type(detector)(**values)  # global models are shaped by the thresholds
+    except (TypeError, ValueError) as exc:
+        fail(f"--set {assignment!r}: {exc}")
+    rebuilt.set_overrides(detector.overrides)
+    detectors[detectors.index(detector)] = rebuilt
+
+
 def register_measure(app: typer.Typer) -> None:
     """Add the evaluate and bench commands."""
 
@@ -70,6 +94,9 @@ def register_measure(app: typer.Typer) -> None:
         horizon: Annotated[str, typer.Option(help="judge alerts over this horizon")] = "90d",
         as_json: Annotated[bool, typer.Option("--json")] = False,
         only: Annotated[list[str] | None, typer.Option(help="evaluate only these")] = None,
+        set_: Annotated[list[str] | None, typer.Option(
+            "--set", help="try a threshold without editing the config: drift.lost_probability=0.9"
+        )] = None,
         rejects: Annotated[Path, typer.Option()] = Path("sia-rejects.jsonl"),
         config: ConfigOpt = None,
         policy_file: PolicyOpt = None,
@@ -79,6 +106,8 @@ def register_measure(app: typer.Typer) -> None:
 
         days = parse_horizon(horizon)
         detectors, policy = build(config, policy_file, only)
+        for assignment in set_ or []:
+            apply_setting(detectors, assignment)
         with console.status("reading events"):
             events = load_events(events_file, rejects)
         with console.status(f"replaying {len(events):,} events"):

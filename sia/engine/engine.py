@@ -99,6 +99,12 @@ class Engine:
         restored: dict[str, Detector[Any]] = state["detectors"]
         for configured in detectors:
             learned = restored[configured.name]
+            for key in sorted(configured.global_params):
+                was, now = getattr(learned.params, key), getattr(configured.params, key)
+                if was != now:
+                    raise snapshot.SnapshotError(
+                        f"{configured.name}.{key} changed from {was} to {now}; it shapes what "
+                        "was learned across all customers, so replay the events to rebuild")
             learned.params = configured.params
             learned.set_overrides(configured.overrides)
         engine = cls([restored[d.name] for d in detectors], dedup_retention=dedup_retention)
