@@ -23,6 +23,7 @@ class CoPurchase:
         self.support: list[float] = []  # per product: weighted customers buying it regularly
         self.pairs: list[dict[int, float]] = []  # per product: neighbour -> weighted customers
         self.customers = 0.0  # weighted customers with at least one regular product
+        self._day_weights: dict[int, float] = {}  # memo of weight(day) for whole days
 
     def weight(self, day: float) -> float:
         """The inflated weight of an increment on `day` (rebasing when it grows large)."""
@@ -36,6 +37,13 @@ class CoPurchase:
         """Factor turning inflated units into customers as of `day`."""
         return math.exp(-(day - self.origin) / self.tau)
 
+    def day_weight(self, day: int) -> float:
+        """weight() of a whole day, memoised (pairs are weighted by the day they formed)."""
+        w = self._day_weights.get(day)
+        if w is None:
+            w = self._day_weights[day] = self.weight(float(day))
+        return w
+
     def _rebase(self, day: float) -> None:
         scale = math.exp(-(day - self.origin) / self.tau)
         self.support = [s * scale for s in self.support]
@@ -44,6 +52,7 @@ class CoPurchase:
                 row[key] *= scale
         self.customers *= scale
         self.origin = day
+        self._day_weights.clear()
 
     def grow(self, n_products: int) -> None:
         """Make room for product indexes below n_products."""
@@ -64,7 +73,7 @@ class CoPurchase:
             self.customers += w
         row = self.pairs[product]
         for other, since in zip(others, others_since, strict=True):
-            wp = min(self.weight(float(since)), w)
+            wp = min(self.day_weight(since), w)
             row[other] = row.get(other, 0.0) + wp
             back = self.pairs[other]
             back[product] = back.get(product, 0.0) + wp

@@ -125,12 +125,13 @@ class CrossSellDetector(Detector[CrossSellParams]):
     def learn_order(self, customer_id: str, day: float,
                     lines: list[tuple[str, float, float]], p: CrossSellParams) -> CustomerBasket:
         """Learning arithmetic of one order: (product, unit price, quantity) lines."""
-        products: list[int] = []
-        price, quantity = self.unit_price, self.line_quantity
+        distinct: dict[int, None] = {}  # ordered set: determinism without quadratic lookups
+        price, quantity, known = self.unit_price, self.line_quantity, self.product_index
         for product_id, unit_price, qty in lines:
-            index = self._index(product_id)
-            if index not in products:
-                products.append(index)
+            index = known.get(product_id)
+            if index is None:
+                index = self._index(product_id)
+            distinct[index] = None
             price[index] = price[index] + 0.2 * (unit_price - price[index]) \
                 if price[index] else unit_price
             quantity[index] = quantity[index] + 0.2 * (qty - quantity[index]) \
@@ -139,7 +140,7 @@ class CrossSellDetector(Detector[CrossSellParams]):
         if basket is None:
             basket = self.baskets[customer_id] = CustomerBasket()
         start = len(basket.regular)
-        new = basket.add_order(products, int(day), p.regular_after, p.max_regular)
+        new = basket.add_order(list(distinct), int(day), p.regular_after, p.max_regular)
         for offset, product in enumerate(new):
             end = start + offset
             self.model.add_regular(product, basket.regular[:end], basket.regular_since[:end], day)

@@ -82,6 +82,11 @@ class Outcomes:
                     episodes.append((customer, day))
         return episodes
 
+    @property
+    def customers(self) -> list[str]:
+        """Customers with at least one order."""
+        return list(self.order_days)
+
     def weeks(self) -> float:
         """Length of the data in weeks."""
         return max((self.last_day - self.first_day) / 7.0, 1.0)

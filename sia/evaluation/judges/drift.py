@@ -1,0 +1,102 @@
+"""Drift: an overdue alert is right when the customer buys nothing within the horizon.
+
+Baseline: "no order in N days", the usual CRM default, with N chosen so that it raises as
+many judged alerts as the detector (one alert per silence, like the detector). Lead time
+is the days from the alert to the moment the customer has been silent for the whole
+horizon since their last order (when anyone would know). Erosion alerts are judged
+apart: right when the customer spends less in the horizon after than in the one before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sia.evaluation.baselines import inactivity_alerts
+from sia.evaluation.evaluate import Judged, alert_day, last_order_before, share
+from sia.evaluation.judges import Evaluator, Judging, evaluator
+from sia.evaluation.outcomes import Outcomes
+from sia.policy import Alert
+
+
+def judge_overdue(outcomes: Outcomes, alerts: Sequence[tuple[str, float]],
+                  horizon: float) -> tuple[Judged, set[tuple[str, float]]]:
+    """Judge (customer, day) churn alerts; also the churn episodes they caught."""
+    tally = Judged()
+    caught: set[tuple[str, float]] = set()
+    for customer, day in alerts:
+        nxt = outcomes.next_order_after(customer, day)
+        correct = nxt is None or nxt > day + horizon
+        last = last_order_before(outcomes, customer, day)
+        lead = (last + horizon - day) if last is not None else None
+        tally.add(outcomes.judgeable(day, horizon), correct, lead)
+        if last is not None:
+            caught.add((customer, last))
+    return tally, caught
+
+
+
+@evaluator
+class DriftEvaluator(Evaluator):
+    """Judges drift alerts against the inactivity rule."""
+
+    detector = "drift"
+
+    def report(self, alerts: list[Alert], judging: Judging) -> dict[str, Any]:
+        """Figures for overdue alerts, with erosion under `kinds`."""
+        return _drift(judging.outcomes, alerts, judging.horizon, judging.customer_weeks_per_1k)
+
+
+def _drift(outcomes: Outcomes, alerts: list[Alert], h: float,
+           per_week: float) -> dict[str, Any]:
+    overdue = [(a.finding.subject_id, alert_day(a)) for a in alerts if a.finding.kind == "overdue"]
+    tally, caught = judge_overdue(outcomes, overdue, h)
+    episodes = outcomes.churn_episodes(h)
+    recall = share(sum(1 for e in episodes if e in caught), len(episodes))
+    days, base, base_caught = _matched_inactivity(outcomes, tally.alerts, h)
+    base_recall = share(sum(1 for e in episodes if e in base_caught), len(episodes))
+    kinds: dict[str, Any] = {}
+    erosion = Judged()
+    for a in alerts:
+        if a.finding.kind != "erosion":
+            continue
+        day = alert_day(a)
+        c = a.finding.subject_id
+        after = outcomes.spend_between(c, day, day + h)
+        before = outcomes.spend_between(c, day - h, day)
+        erosion.add(outcomes.judgeable(day, h), after < before, None)
+    kinds["erosion"] = {"alerts": erosion.alerts, "unjudged": erosion.unjudged,
+                        "precision": erosion.precision,
+                        "correct_if": "spend in the horizon after < spend in the horizon before"}
+    return {
+        "judged_kind": "overdue",
+        "alerts": tally.alerts,
+        "unjudged": tally.unjudged,
+        "precision": tally.precision,
+        "recall": recall,
+        "churn_episodes": len(episodes),
+        "median_lead_days": tally.median_lead(),
+        "alerts_per_1k_customers_per_week": round(len(overdue) / per_week, 3),
+        "baseline": {"name": f"no order in {days:.0f} days", "alerts": base.alerts,
+                     "unjudged": base.unjudged, "precision": base.precision,
+                     "recall": base_recall, "median_lead_days": base.median_lead()},
+        "kinds": kinds,
+    }
+
+
+def _matched_inactivity(outcomes: Outcomes, target: int,
+                        h: float) -> tuple[float, Judged, set[tuple[str, float]]]:
+    """The inactivity rule whose judged alert count is closest to the target."""
+    best: tuple[int, float, Judged, set[tuple[str, float]]] | None = None
+    for days in range(7, 366):
+        alerts = inactivity_alerts(outcomes, float(days))
+        tally, caught = judge_overdue(outcomes, [(c, d) for c, d, _ in alerts], h)
+        gap = abs(tally.alerts - target)
+        if best is None or gap < best[0]:
+            best = (gap, float(days), tally, caught)
+        if tally.alerts < target:
+            break  # counts only fall as N grows
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
