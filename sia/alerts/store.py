@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     create_engine,
     event,
     func,
@@ -34,6 +35,23 @@ NAMING = {
 }
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """Times stored in UTC and read back with their zone (SQLite forgets zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Store in UTC."""
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Read back as aware UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
 class Base(DeclarativeBase):
     """Declarative base with stable constraint names."""
 
@@ -50,7 +68,7 @@ class AlertRecord(Base):
     kind: Mapped[str] = mapped_column(String(64))
     subject_kind: Mapped[str] = mapped_column(String(16))
     subject_id: Mapped[str] = mapped_column(String(200), index=True)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     score: Mapped[float] = mapped_column(Float)
     severity: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(Text)
@@ -61,7 +79,7 @@ class AlertRecord(Base):
     evidence: Mapped[list[str]] = mapped_column(JSON)
     facts: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view of the alert."""
@@ -125,7 +143,8 @@ class AlertStore:
         query = select(AlertRecord.dedup_key, func.max(AlertRecord.occurred_at)).group_by(
             AlertRecord.dedup_key)
         with Session(self.engine) as session:
-            return {key: _aware(at) for key, at in session.execute(query)}
+            return {key: at.replace(tzinfo=UTC) if at.tzinfo is None else at
+                    for key, at in session.execute(query)}
 
     def count(self, *, detector: str | None = None) -> int:
         """Number of stored alerts."""
@@ -140,17 +159,12 @@ class AlertStore:
         self.engine.dispose()
 
 
-def _aware(at: datetime) -> datetime:
-    """SQLite drops the zone of stored times: they were stored in UTC."""
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
 def _row(alert: Alert) -> dict[str, Any]:
     f = alert.finding
     return {
         "alert_id": alert.alert_id, "detector": f.detector, "kind": f.kind,
         "subject_kind": f.subject_kind, "subject_id": f.subject_id,
-        "occurred_at": f.occurred_at.astimezone(UTC), "score": f.score,
+        "occurred_at": f.occurred_at, "score": f.score,
         "severity": f.severity.value,
         "title": f.title, "explanation": f.explanation, "action": f.action,
         "dedup_key": f.dedup_key, "value": f.value, "evidence": list(f.evidence),

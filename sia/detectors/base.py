@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -62,6 +62,17 @@ class Context(Protocol):
     def scope_of(self, customer_id: str) -> tuple[str | None, str | None]:
         """(team, segment) of a customer, for per-team and per-segment thresholds."""
         ...
+
+
+class NoScopes:
+    """A context with no reference data: for benchmarks and tests of bare arithmetic."""
+
+    def __init__(self) -> None:
+        self.catalog = Catalog()
+
+    def scope_of(self, customer_id: str) -> tuple[str | None, str | None]:
+        """No team, no segment."""
+        return None, None
 
 
 class Detector(ABC, Generic[P]):
@@ -115,6 +126,13 @@ class Detector(ABC, Generic[P]):
     @abstractmethod
     def customer_state(self, customer_id: str) -> object | None:
         """The per-customer learned state (for snapshots sizes and tests)."""
+
+    def bare_arithmetic(self, events: Sequence[Event]) -> Callable[[], None] | None:
+        """For `sia bench`: primitives pre-extracted from `events`, and a loop that runs only
+        this detector's learning arithmetic over them (no engine, no pydantic access, no
+        findings). The engine's throughput is measured against the sum of these loops.
+        None when the detector does not offer one (the bench then says so)."""
+        return None
 
     @classmethod
     def unit_test_params(cls) -> dict[str, Any]:

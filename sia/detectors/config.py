@@ -31,27 +31,59 @@ def default_detectors_file() -> Path:
 
 
 def _check_params(
-    path: Path, where: str, name: str, values: dict[str, Any]
+    path: Path, where: str, name: str, values: dict[str, Any],
+    base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Keys and types one by one (errors name the key), then ranges on the merged values."""
     try:
         cls = detector_class(name)
     except KeyError as exc:
         raise ConfigError(f"{path}: {where}{name}: {exc.args[0]}") from None
-    fields = {f.name for f in dataclasses.fields(cls.params_type)}
-    for key in values:
+    fields = {f.name: f for f in dataclasses.fields(cls.params_type)}
+    for key, value in values.items():
         if key not in fields:
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{path}: {where}{name}.{key}: unknown key; known: {known}")
+        expected = type(fields[key].default)
+        numeric = expected is float and isinstance(value, int)
+        if isinstance(value, bool) is not (expected is bool) or not (
+            isinstance(value, expected) or numeric
+        ):
+            raise ConfigError(f"{path}: {where}{name}.{key}: must be {expected.__name__}, "
+                              f"got {value!r}")
+    try:
+        cls.params_type(**{**(base or {}), **values})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: {where}{name}{_culprit(cls, values, base)}: {exc}") from None
+    return values
+
+
+def _culprit(cls: type[Detector[Any]], values: dict[str, Any],
+             base: dict[str, Any] | None) -> str:
+    """'.key' for the first key that is wrong on its own; '' when only a combination is."""
     for key, value in values.items():
         try:
-            cls.params_type(**{key: value})
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{path}: {where}{name}.{key}: {exc}") from None
-    try:
-        cls.params_type(**values)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path}: {where}{name}: {exc}") from None
-    return values
+            cls.params_type(**{**(base or {}), key: value})
+        except (TypeError, ValueError):
+            return f".{key}"
+    return ""
+
+
+def _check_combinations(path: Path, defaults: dict[str, Any],
+                        overrides: dict[str, dict[tuple[str, str], dict[str, Any]]]) -> None:
+    """A customer can be in a segment and a team at once: every pair must be valid too."""
+    for name, scoped in overrides.items():
+        segments = [(k, v) for (scope, k), v in scoped.items() if scope == "segment"]
+        teams = [(k, v) for (scope, k), v in scoped.items() if scope == "team"]
+        for segment, seg_values in segments:
+            for team, team_values in teams:
+                merged = {**defaults.get(name, {}), **seg_values, **team_values}
+                try:
+                    detector_class(name).params_type(**merged)
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(
+                        f"{path}: segments.{segment}.{name} with teams.{team}.{name}: {exc} "
+                        "(customers of that segment owned by that team get both)") from None
 
 
 def load_detectors(
@@ -88,9 +120,9 @@ def load_detectors(
                     raise ConfigError(
                         f"{path}: {where}{name}.{shared[0]}: shapes what the detector learns "
                         "across all customers, so it can only be set under detectors:")
-                merged = {**defaults.get(name, {}), **values}
-                _check_params(path, where, name, merged)
+                _check_params(path, where, name, values, defaults.get(name, {}))
                 overrides.setdefault(name, {})[(scope, str(scope_name))] = values
+    _check_combinations(path, defaults, overrides)
     names = [n for n in enabled if only is None or n in only]
     detectors = []
     for name in names:

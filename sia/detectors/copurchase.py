@@ -19,23 +19,27 @@ class CoPurchase:
     def __init__(self, half_life_days: float, max_neighbours: int) -> None:
         self.tau = half_life_days / math.log(2)
         self.max_neighbours = max_neighbours
-        self.origin = 0.0  # day at which one increment weighs 1
+        self.origin: float | None = None  # day at which one increment weighs 1 (first seen)
         self.support: list[float] = []  # per product: weighted customers buying it regularly
         self.pairs: list[dict[int, float]] = []  # per product: neighbour -> weighted customers
         self.customers = 0.0  # weighted customers with at least one regular product
         self._day_weights: dict[int, float] = {}  # memo of weight(day) for whole days
 
     def weight(self, day: float) -> float:
-        """The inflated weight of an increment on `day` (rebasing when it grows large)."""
-        w = math.exp((day - self.origin) / self.tau)
-        if w > 1e12:
+        """The inflated weight of an increment on `day` (rebasing before it can overflow)."""
+        if self.origin is None:
+            self.origin = day
+        exponent = (day - self.origin) / self.tau
+        if exponent > 25.0:
             self._rebase(day)
-            w = 1.0
-        return w
+            exponent = 0.0
+        return math.exp(exponent)
 
     def deflate(self, day: float) -> float:
         """Factor turning inflated units into customers as of `day`."""
-        return math.exp(-(day - self.origin) / self.tau)
+        if self.origin is None:
+            return 1.0
+        return math.exp(max(-(day - self.origin) / self.tau, -700.0))
 
     def day_weight(self, day: int) -> float:
         """weight() of a whole day, memoised (pairs are weighted by the day they formed)."""
@@ -45,7 +49,8 @@ class CoPurchase:
         return w
 
     def _rebase(self, day: float) -> None:
-        scale = math.exp(-(day - self.origin) / self.tau)
+        origin = self.origin if self.origin is not None else day
+        scale = math.exp(-(day - origin) / self.tau)
         self.support = [s * scale for s in self.support]
         for row in self.pairs:
             for key in row:
@@ -60,26 +65,27 @@ class CoPurchase:
             self.support.append(0.0)
             self.pairs.append({})
 
-    def add_regular(self, product: int, others: list[int], others_since: list[int],
-                    day: float) -> None:
+    def add_regular(self, product: int, others: list[int], customer_since: int) -> None:
         """A customer now buys `product` regularly, alongside their other regular products.
 
-        A pair weighs what the customer's older regular product weighed when it was
-        counted, so that a pair never outweighs either product: confidence stays <= 1.
+        Every count a customer adds weighs the same: the weight of the day they first
+        became a regular buyer of anything. So a pair never outweighs either of its
+        products and a product never outweighs the customers: confidence and share stay
+        within [0, 1] whatever the decay.
         """
-        w = self.weight(day)
+        w = self.day_weight(customer_since)
         self.support[product] += w
         if not others:
             self.customers += w
         row = self.pairs[product]
-        for other, since in zip(others, others_since, strict=True):
-            wp = min(self.day_weight(since), w)
-            row[other] = row.get(other, 0.0) + wp
+        limit = 3 * self.max_neighbours
+        for other in others:
+            row[other] = row.get(other, 0.0) + w
             back = self.pairs[other]
-            back[product] = back.get(product, 0.0) + wp
-            if len(back) > 3 * self.max_neighbours:
+            back[product] = back.get(product, 0.0) + w
+            if len(back) > limit:
                 self._prune(back)
-        if len(row) > 3 * self.max_neighbours:
+        if len(row) > limit:
             self._prune(row)
 
     def _prune(self, row: dict[int, float]) -> None:

@@ -9,6 +9,7 @@ customer has never bought, with the evidence behind it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 
 from sia.detectors.base import Context, Detector, Params, register
 from sia.detectors.basket import CustomerBasket
@@ -122,6 +123,19 @@ class CrossSellDetector(Detector[CrossSellParams]):
             return []
         return [self._finding(event, basket, suggestion, ctx)]
 
+    def bare_arithmetic(self, events: Sequence[Event]) -> Callable[[], None] | None:
+        """Co-purchase learning over pre-extracted orders."""
+        orders = [(e.customer_id, e.occurred_at.timestamp() / DAY,
+                   [(line.product_id, line.unit_price, line.quantity) for line in e.lines])
+                  for e in events if isinstance(e, Order)]
+        params = self.params
+
+        def run() -> None:
+            for customer, day, lines in orders:
+                self.learn_order(customer, day, lines, params)
+
+        return run
+
     def learn_order(self, customer_id: str, day: float,
                     lines: list[tuple[str, float, float]], p: CrossSellParams) -> CustomerBasket:
         """Learning arithmetic of one order: (product, unit price, quantity) lines."""
@@ -142,8 +156,8 @@ class CrossSellDetector(Detector[CrossSellParams]):
         start = len(basket.regular)
         new = basket.add_order(list(distinct), int(day), p.regular_after, p.max_regular)
         for offset, product in enumerate(new):
-            end = start + offset
-            self.model.add_regular(product, basket.regular[:end], basket.regular_since[:end], day)
+            self.model.add_regular(product, basket.regular[: start + offset],
+                                   basket.regular_since[0])
         return basket
 
     def suggest(self, basket: CustomerBasket, day: float,

@@ -21,11 +21,12 @@ import dataclasses
 import heapq
 import math
 from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from river import stats
 
-from sia.detectors.base import Context, Detector, Params, register
+from sia.detectors.base import Context, Detector, NoScopes, Params, register
 from sia.detectors.money import day_label, money
 from sia.detectors.rhythm import DAY, CustomerRhythm, decay, normal_cdf
 from sia.detectors.silence import CHECKPOINTS, SilenceModel, logit
@@ -142,7 +143,8 @@ class DriftDetector(Detector[DriftParams]):
         breadth = len({line.product_id for line in order.lines})
         state = self.learn_order(order.customer_id, order.occurred_at.timestamp() / DAY,
                                  order.amount, breadth, order.event_id, p)
-        if state.last_order_id == order.event_id and state.orders >= p.min_orders:
+        if state.orders >= p.min_orders and not state.overdue_fired:
+            # also after a late, older order: it changed the count the pending check keys on
             self._schedule(order.customer_id, state, p, index=0)
         return self._check_erosion(order, state, p, ctx)
 
@@ -168,8 +170,9 @@ class DriftDetector(Detector[DriftParams]):
         self.spend_p90.update(spend)
         self.spend_seen += 1
         self._unresolved.append((at, customer_id, state.orders))
-        if state.last_order_id == event_id:
-            self.silence.open_timeout(at, customer_id, state.orders, 0)
+        # a late, older order changes the count too: re-key the pending silence labels
+        self.silence.open_timeout(state.last_order_at, customer_id, state.orders,
+                                  state.labelled)
         return state
 
     def _on_interaction(self, event: Interaction, ctx: Context) -> list[Finding]:
@@ -308,6 +311,23 @@ class DriftDetector(Detector[DriftParams]):
                 state.overdue_fired = True
                 findings.append(finding)
         return findings
+
+    def bare_arithmetic(self, events: Sequence[Event]) -> Callable[[], None] | None:
+        """Rhythm, population and silence-model learning over pre-extracted orders."""
+        orders = [(e.customer_id, e.occurred_at.timestamp() / DAY, e.amount,
+                   len({line.product_id for line in e.lines}), e.event_id)
+                  for e in events if isinstance(e, Order)]
+        params, ctx = self.params, NoScopes()
+
+        def run() -> None:
+            next_day = orders[0][1] if orders else 0.0
+            for customer, day, amount, breadth, event_id in orders:
+                if day >= next_day:
+                    self.learn_until(day, ctx)
+                    next_day = float(int(day) + 1)
+                self.learn_order(customer, day, amount, breadth, event_id, params)
+
+        return run
 
     def learn_until(self, today: float, ctx: Context) -> None:
         """Learn from orders and silences whose horizon has passed by `today`."""

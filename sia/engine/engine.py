@@ -110,6 +110,7 @@ class Engine:
         engine = cls([restored[d.name] for d in detectors], dedup_retention=dedup_retention)
         engine.catalog = state["catalog"]
         engine.seen = state["seen"]
+        engine.seen.retention = dedup_retention  # the retention asked for now applies
         engine.clock = state["clock"]
         engine.observed, engine.duplicates = state["counts"]
         return engine

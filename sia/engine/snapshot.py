@@ -44,8 +44,15 @@ def read_header(blob: bytes) -> dict[str, Any]:
     """The JSON header of a snapshot."""
     if not blob.startswith(MAGIC):
         raise SnapshotError("not a SIA snapshot (bad magic bytes)")
-    end = blob.index(b"\n", len(MAGIC))
-    header: dict[str, Any] = json.loads(blob[len(MAGIC) : end])
+    end = blob.find(b"\n", len(MAGIC))
+    if end < 0:
+        raise SnapshotError("snapshot is truncated: its header never ends")
+    try:
+        header = json.loads(blob[len(MAGIC) : end])
+    except ValueError as exc:
+        raise SnapshotError(f"snapshot header is not valid JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise SnapshotError("snapshot header is not a JSON object")
     return header
 
 
@@ -66,7 +73,7 @@ def load(blob: bytes, *, detectors: list[str]) -> Any:
             f"snapshot holds detectors {sorted(header.get('detectors', {}))}, "
             f"this engine runs {sorted(detectors)}"
         )
-    end = blob.index(b"\n", len(MAGIC))
+    end = blob.find(b"\n", len(MAGIC))
     try:
         return pickle.loads(gzip.decompress(blob[end + 1 :]))
     except Exception as exc:
