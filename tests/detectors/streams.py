@@ -210,8 +210,23 @@ def synthetic_stream() -> tuple[Event, ...]:
     for plan in customer_plans:
         events.extend(_orders(rng, plan, orders))
         events.extend(_interactions(rng, plan, contacts))
+    events.extend(_extra_events())
     events.sort(key=lambda e: (e.occurred_at, e.event_id))
     return tuple(events)
+
+
+def _extra_events() -> list[Event]:
+    """Events from every module in tests/detectors/extra/, each with its own seeded rng."""
+    import importlib
+    import pkgutil
+
+    from . import extra
+
+    out: list[Event] = []
+    for module in sorted(pkgutil.iter_modules(extra.__path__), key=lambda m: m.name):
+        source = importlib.import_module(f"{extra.__name__}.{module.name}")
+        out.extend(source.events(random.Random(f"extra-{module.name}")))
+    return out
 
 
 def first_order_only(events: tuple[Event, ...]) -> list[Event]:
