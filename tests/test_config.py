@@ -19,7 +19,7 @@ from sia.detectors.drift import DriftDetector, DriftParams
 from sia.engine.engine import Engine
 from sia.events.models import Customer, Order, OrderLine, Rep
 from sia.findings import Finding, Severity
-from sia.policy import Alert, Policy, PolicyConfig, load_policy
+from sia.policy import Alert, Policy, PolicyConfig, RecentAlert, load_policy
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2024, 5, 6, 9, tzinfo=UTC)
@@ -269,7 +269,7 @@ def test_policy_min_score() -> None:
     assert policy.admit(finding(key="k2", score=0.3)) is not None  # the minimum is inclusive
     assert policy.admit(finding(key="k3", score=0.5, detector="cross_sell")) is None
     assert policy.admit(finding(key="k4", score=0.6, detector="cross_sell")) is not None
-    assert policy.suppressed == {"below_min_score": 2, "cooldown": 0}
+    assert policy.suppressed == {"below_min_score": 2, "cooldown": 0, "inhibited": 0}
 
 
 def test_policy_cooldown_per_dedup_key() -> None:
@@ -284,13 +284,18 @@ def test_policy_cooldown_per_dedup_key() -> None:
     assert policy.admit(finding(key="x", detector="cross_sell", at=T0)) is not None
     assert policy.admit(finding(key="x", detector="cross_sell", at=T0 + timedelta(days=60))) \
         is None
-    assert policy.suppressed == {"below_min_score": 0, "cooldown": 2}
+    assert policy.suppressed == {"below_min_score": 0, "cooldown": 2, "inhibited": 0}
+
+
+def recent(key: str, at: datetime, detector: str = "drift", kind: str = "overdue",
+           subject: str = "C1") -> RecentAlert:
+    return RecentAlert(key, detector, kind, "customer", subject, at)
 
 
 def test_policy_remembers_cooldowns_after_restart() -> None:
     policy = Policy()
-    policy.remember({"drift:overdue:C1:o1": T0, "other": T0})
-    policy.remember({"drift:overdue:C1:o1": T0 - timedelta(days=20)})  # older: ignored
+    policy.remember([recent("drift:overdue:C1:o1", T0), recent("other", T0)])
+    policy.remember([recent("drift:overdue:C1:o1", T0 - timedelta(days=20))])  # older
     assert policy.admit(finding(at=T0 + timedelta(days=10))) is None
     assert policy.admit(finding(at=T0 + timedelta(days=30))) is not None
 
@@ -353,7 +358,7 @@ def test_store_orders_newest_first_across_zones(store: AlertStore) -> None:
     early = alert("early", datetime(2024, 1, 1, 23, tzinfo=UTC))
     store.add([early, late])
     assert [r.dedup_key for r in store.list()] == ["late", "early"]
-    times = store.last_alert_times()
+    times = {r.dedup_key: r.occurred_at for r in store.recent_alerts()}
     assert times["late"] == late.finding.occurred_at
     assert all(t.tzinfo is not None for t in times.values())
 

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from sia.policy import Alert
+from sia.policy import Alert, RecentAlert
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -138,13 +138,21 @@ class AlertStore:
         with Session(self.engine) as session:
             return list(session.scalars(query))
 
-    def last_alert_times(self) -> dict[str, datetime]:
-        """Newest alert time per dedup key, so cooldowns survive a restart."""
-        query = select(AlertRecord.dedup_key, func.max(AlertRecord.occurred_at)).group_by(
+    def recent_alerts(self, since: datetime | None = None) -> Sequence[RecentAlert]:
+        """The newest alert of each dedup key (optionally since a time), for policy."""
+        newest = select(AlertRecord.dedup_key,
+                        func.max(AlertRecord.occurred_at).label("at")).group_by(
             AlertRecord.dedup_key)
+        if since is not None:
+            newest = newest.where(AlertRecord.occurred_at >= since)
+        latest = newest.subquery()
+        query = select(AlertRecord.dedup_key, AlertRecord.detector, AlertRecord.kind,
+                       AlertRecord.subject_kind, AlertRecord.subject_id,
+                       AlertRecord.occurred_at).join(
+            latest, (AlertRecord.dedup_key == latest.c.dedup_key)
+            & (AlertRecord.occurred_at == latest.c.at)).order_by(AlertRecord.occurred_at)
         with Session(self.engine) as session:
-            return {key: at.replace(tzinfo=UTC) if at.tzinfo is None else at
-                    for key, at in session.execute(query)}
+            return [RecentAlert(*row) for row in session.execute(query)]
 
     def count(self, *, detector: str | None = None) -> int:
         """Number of stored alerts."""

@@ -80,7 +80,7 @@ def replay(
         records = read_events(file)
     sink = RejectSink(rejects, strict=strict)
     store = AlertStore(db_url(db))
-    policy.remember(store.last_alert_times())
+    policy.remember(store.recent_alerts())
     try:
         summary = run(records, engine=engine, policy=policy, sink=sink, store=store)
     except RejectedRecord as exc:

@@ -1,5 +1,6 @@
 """Policy: which findings become alerts (thresholds, cooldown)."""
 
-from sia.policy.policy import Alert, Policy, PolicyConfig, load_policy
+from sia.policy.inhibition import InhibitRule
+from sia.policy.policy import Alert, Policy, PolicyConfig, RecentAlert, load_policy
 
-__all__ = ["Alert", "Policy", "PolicyConfig", "load_policy"]
+__all__ = ["Alert", "InhibitRule", "Policy", "PolicyConfig", "RecentAlert", "load_policy"]

@@ -8,13 +8,26 @@ alert downstream (the store refuses a repeated id).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sia.config import ConfigError, config_dir, load_yaml, mapping_at
 from sia.findings import Finding
+from sia.policy.inhibition import Inhibitor, InhibitRule, parse_rules
+
+
+class RecentAlert(NamedTuple):
+    """What policy needs to remember of a stored alert."""
+
+    dedup_key: str
+    detector: str
+    kind: str
+    subject_kind: str
+    subject_id: str
+    occurred_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +50,7 @@ class PolicyConfig:
 
     min_score: dict[str, float] = field(default_factory=dict)
     cooldown_days: dict[str, float] = field(default_factory=lambda: {"default": 30.0})
+    inhibit: tuple[InhibitRule, ...] = ()
 
     def min_score_for(self, detector: str) -> float:
         """Lowest score that becomes an alert."""
@@ -54,10 +68,10 @@ def load_policy(path: Path | None = None) -> PolicyConfig:
     if not path.exists():
         return PolicyConfig()
     data = load_yaml(path)
-    unknown = set(data) - {"min_score", "cooldown_days"}
+    unknown = set(data) - {"min_score", "cooldown_days", "inhibit"}
     if unknown:
         raise ConfigError(f"{path}: {sorted(unknown)[0]}: unknown key; known: cooldown_days, "
-                          "min_score")
+                          "inhibit, min_score")
     sections: dict[str, dict[str, float]] = {}
     for key, low, high in (("min_score", 0.0, 1.0), ("cooldown_days", 0.0, 3650.0)):
         values: dict[str, Any] = mapping_at(data, key, path, "")
@@ -68,7 +82,8 @@ def load_policy(path: Path | None = None) -> PolicyConfig:
                                   f"got {value!r}")
         sections[key] = {str(k): float(v) for k, v in values.items()}
     return PolicyConfig(min_score=sections["min_score"],
-                        cooldown_days=sections["cooldown_days"] or {"default": 30.0})
+                        cooldown_days=sections["cooldown_days"] or {"default": 30.0},
+                        inhibit=parse_rules(data.get("inhibit"), path))
 
 
 class Policy:
@@ -77,14 +92,18 @@ class Policy:
     def __init__(self, config: PolicyConfig | None = None) -> None:
         self.config = config or PolicyConfig()
         self._last_alert: dict[str, datetime] = {}
-        self.suppressed: dict[str, int] = {"below_min_score": 0, "cooldown": 0}
+        self.inhibitor = Inhibitor(self.config.inhibit)
+        self.suppressed: dict[str, int] = {"below_min_score": 0, "cooldown": 0,
+                                           "inhibited": 0}
 
-    def remember(self, last_alerts: dict[str, datetime]) -> None:
-        """Resume cooldowns from the alert store after a restart."""
-        for key, at in last_alerts.items():
-            current = self._last_alert.get(key)
-            if current is None or at > current:
-                self._last_alert[key] = at
+    def remember(self, recent: Iterable[RecentAlert]) -> None:
+        """Resume cooldowns and inhibitions from the alert store after a restart."""
+        for r in recent:
+            current = self._last_alert.get(r.dedup_key)
+            if current is None or r.occurred_at > current:
+                self._last_alert[r.dedup_key] = r.occurred_at
+            self.inhibitor.note(r.detector, r.kind, r.subject_kind, r.subject_id,
+                                r.occurred_at)
 
     def admit(self, finding: Finding) -> Alert | None:
         """An alert for the finding, or None when policy holds it back."""
@@ -97,5 +116,10 @@ class Policy:
         ):
             self.suppressed["cooldown"] += 1
             return None
+        if self.inhibitor.held_back_by(finding) is not None:
+            self.suppressed["inhibited"] += 1
+            return None
         self._last_alert[finding.dedup_key] = finding.occurred_at
+        self.inhibitor.note(finding.detector, finding.kind, finding.subject_kind,
+                            finding.subject_id, finding.occurred_at)
         return Alert(Alert.id_for(finding), finding)
