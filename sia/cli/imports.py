@@ -76,3 +76,36 @@ def generic_csv(
     except ConfigError as exc:
         fail(str(exc))
     _report(report, output)
+
+
+@import_app.command("superstore")
+def superstore(
+    folder: Annotated[Path, typer.Argument(
+        help="folder with superstore_orders.csv(.gz), superstore_people.csv, "
+             "superstore_returns.csv")],
+    output: OutOpt,
+) -> None:
+    """Tableau's Superstore sample (profit and discount per line; see the importer)."""
+    from sia.importers.superstore import convert as convert_superstore
+
+    if not folder.is_dir():
+        fail(f"{folder}: not a folder")
+    report = ImportReport()
+    _write(convert_superstore(folder, report), output)
+    _report(report, output)
+
+
+@import_app.command("crm-opportunities")
+def crm_opportunities(
+    folder: Annotated[Path, typer.Argument(
+        help="folder with sales_pipeline.csv, sales_teams.csv, accounts.csv, products.csv")],
+    output: OutOpt,
+) -> None:
+    """Maven Analytics' CRM Sales Opportunities (agents, managers, won and lost deals)."""
+    from sia.importers.crm_opportunities import convert as convert_crm
+
+    if not folder.is_dir():
+        fail(f"{folder}: not a folder")
+    report = ImportReport()
+    _write(convert_crm(folder, report), output)
+    _report(report, output)

@@ -53,6 +53,7 @@ class ImportReport:
     customers: int = 0
     products: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    kept: Counter[str] = field(default_factory=Counter)  # odd rows imported anyway, and how
 
     def lines(self) -> list[str]:
         """Summary for a person."""
@@ -60,6 +61,7 @@ class ImportReport:
                f"({self.orders:,} orders, {self.returns:,} returns, {self.customers:,} "
                f"customers, {self.products:,} products, reps and teams)"]
         out += [f"skipped {n:,} rows: {why}" for why, n in self.skipped.most_common()]
+        out += [f"kept {n:,} odd rows: {why}" for why, n in self.kept.most_common()]
         return out
 
 
