@@ -3,9 +3,8 @@
 # dependencies into .venv, starts the services the tests need, then runs lint, types
 # and every test. Idempotent: a second run reuses .venv.
 #
-# Services: the embedded core (this release) needs none - events, engine, SQLite.
-# Kafka, Redis and PostgreSQL arrive with the scale-out mode and will be installed and
-# started from here (scripts/services.sh) when their tests exist.
+# Services: scripts/services.sh installs (when missing) and starts redis-server; the
+# tests that need it fail, rather than skip, when SIA_REQUIRE_SERVICES=1 (set here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +16,10 @@ fi
 . .venv/bin/activate
 python -m pip install --quiet --disable-pip-version-check --upgrade pip
 python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+echo "== services"
+export "$(bash scripts/services.sh | tail -n 1)"
+export SIA_REQUIRE_SERVICES=1
 
 echo "== ruff"
 ruff check sia tests scripts

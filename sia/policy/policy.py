@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from sia.config import ConfigError, config_dir, load_yaml, mapping_at
 from sia.findings import Finding
+from sia.policy.cooldown import CooldownStore, MemoryCooldowns
 from sia.policy.inhibition import Inhibitor, InhibitRule, parse_rules
 
 
@@ -89,9 +90,10 @@ def load_policy(path: Path | None = None) -> PolicyConfig:
 class Policy:
     """Stateful gate from findings to alerts (state: last alert time per dedup key)."""
 
-    def __init__(self, config: PolicyConfig | None = None) -> None:
+    def __init__(self, config: PolicyConfig | None = None,
+                 cooldowns: CooldownStore | None = None) -> None:
         self.config = config or PolicyConfig()
-        self._last_alert: dict[str, datetime] = {}
+        self.cooldowns: CooldownStore = cooldowns or MemoryCooldowns()
         self.inhibitor = Inhibitor(self.config.inhibit)
         self.suppressed: dict[str, int] = {"below_min_score": 0, "cooldown": 0,
                                            "inhibited": 0}
@@ -99,9 +101,8 @@ class Policy:
     def remember(self, recent: Iterable[RecentAlert]) -> None:
         """Resume cooldowns and inhibitions from the alert store after a restart."""
         for r in recent:
-            current = self._last_alert.get(r.dedup_key)
-            if current is None or r.occurred_at > current:
-                self._last_alert[r.dedup_key] = r.occurred_at
+            cooldown = self.config.cooldown_for(r.detector)
+            self.cooldowns.mark(r.dedup_key, r.occurred_at, cooldown.total_seconds())
             self.inhibitor.note(r.detector, r.kind, r.subject_kind, r.subject_id,
                                 r.occurred_at)
 
@@ -110,16 +111,19 @@ class Policy:
         if finding.score < self.config.min_score_for(finding.detector):
             self.suppressed["below_min_score"] += 1
             return None
-        last = self._last_alert.get(finding.dedup_key)
-        if last is not None and finding.occurred_at - last < self.config.cooldown_for(
-            finding.detector
-        ):
+        cooldown = self.config.cooldown_for(finding.detector)
+        last = self.cooldowns.last(finding.dedup_key)
+        if last is not None and finding.occurred_at - last < cooldown:
             self.suppressed["cooldown"] += 1
             return None
         if self.inhibitor.held_back_by(finding) is not None:
             self.suppressed["inhibited"] += 1
             return None
-        self._last_alert[finding.dedup_key] = finding.occurred_at
+        # the TTL counts from now: a replay in event time keeps keys at least a cooldown
+        if not self.cooldowns.mark(finding.dedup_key, finding.occurred_at,
+                                   cooldown.total_seconds()):
+            self.suppressed["cooldown"] += 1  # another worker alerted first
+            return None
         self.inhibitor.note(finding.detector, finding.kind, finding.subject_kind,
                             finding.subject_id, finding.occurred_at)
         return Alert(Alert.id_for(finding), finding)

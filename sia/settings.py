@@ -1,0 +1,75 @@
+"""Settings from the environment (SIA_*) or a .env file; secrets are never printed.
+
+Got through `get_settings()` (cached, built on first use, so tests can override the
+environment before it); `get_settings.cache_clear()` forgets them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDERS = ("changeme", "change-me", "secret", "dev-only", "placeholder", "xxx")
+
+
+class Settings(BaseSettings):
+    """Everything SIA reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SIA_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///sia.db"
+    redis_url: str | None = None  # shared cooldowns; in-process when unset
+
+    # delivery: which channel the demo and `sia deliver` use when several are configured
+    delivery_channel: Literal["auto", "console", "slack", "email", "webhook"] = "auto"
+    slack_token: SecretStr | None = None
+    slack_base_url: str = "https://slack.com/api/"
+    slack_channel: str | None = None  # where alerts go when a rep has no Slack id
+    slack_signing_secret: SecretStr | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "sia@localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    email_to: str | None = None  # where alerts go when a rep has no address
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    feedback_secret: SecretStr = SecretStr("dev-only-feedback-secret")
+    feedback_base_url: str = "http://127.0.0.1:8080"
+    max_attempts: int = 8
+
+    @model_validator(mode="after")
+    def _real_secrets_in_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        for name in ("slack_token", "slack_signing_secret", "smtp_password", "webhook_secret",
+                     "feedback_secret"):
+            value = getattr(self, name)
+            if value is not None and any(p in value.get_secret_value().lower()
+                                         for p in PLACEHOLDERS):
+                raise ValueError(f"SIA_{name.upper()} holds a placeholder; set a real secret "
+                                 "in production")
+        return self
+
+    def channel(self) -> str:
+        """The delivery channel in use: the one asked for, else the first configured."""
+        if self.delivery_channel != "auto":
+            return self.delivery_channel
+        if self.slack_token is not None:
+            return "slack"
+        if self.smtp_host:
+            return "email"
+        if self.webhook_url:
+            return "webhook"
+        return "console"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings, read once."""
+    return Settings()
