@@ -219,12 +219,12 @@ def _extra_events() -> list[Event]:
     """Events from every module in tests/detectors/extra/, each with its own seeded rng."""
     import importlib
     import pkgutil
-
-    from . import extra
+    from pathlib import Path
 
     out: list[Event] = []
-    for module in sorted(pkgutil.iter_modules(extra.__path__), key=lambda m: m.name):
-        source = importlib.import_module(f"{extra.__name__}.{module.name}")
+    folder = Path(__file__).resolve().parent / "extra"
+    for module in sorted(pkgutil.iter_modules([str(folder)]), key=lambda m: m.name):
+        source = importlib.import_module(f"{__package__}.extra.{module.name}")
         out.extend(source.events(random.Random(f"extra-{module.name}")))
     return out
 
