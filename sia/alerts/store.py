@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from sia.findings import Finding, Severity
 from sia.policy import Alert, RecentAlert
 
 NAMING = {
@@ -80,6 +81,17 @@ class AlertRecord(Base):
     facts: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     stored_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    def to_alert(self) -> Alert:
+        """The stored alert as policy made it (for routing)."""
+        finding = Finding(
+            detector=self.detector, kind=self.kind,
+            subject_kind=self.subject_kind,  # type: ignore[arg-type]
+            subject_id=self.subject_id, occurred_at=self.occurred_at, score=self.score,
+            severity=Severity(self.severity), title=self.title, explanation=self.explanation,
+            action=self.action, dedup_key=self.dedup_key, evidence=tuple(self.evidence),
+            value=self.value, facts=dict(self.facts))
+        return Alert(self.alert_id, finding)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view of the alert."""

@@ -1,0 +1,1 @@
+"""Delivery: alerts (stored first) -> routing and noise control -> outbox -> notifiers."""

@@ -1,0 +1,72 @@
+"""Wiring of the delivery stage: routing tree + dispatcher + notifiers + worker.
+
+`Delivery.step(now)` is one turn of the loop a live service runs every few seconds (and
+a replay runs in event time): route new alerts, plan what is due, send what can go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sia.alerts.store import AlertRecord, AlertStore
+from sia.delivery.dispatcher import Dispatcher, Priority, default_priority
+from sia.delivery.worker import DeliveryStats, DeliveryWorker, LinkMaker
+from sia.engine.catalog import Catalog
+from sia.notifiers.base import Notifier, Recipient
+from sia.routing import Route, load_routes, route_alert
+from sia.routing.tree import RouteSettings
+
+
+@dataclass(frozen=True)
+class RoutedAlert:
+    """A recipient with the route's settings as the dispatcher stores them."""
+
+    recipient: Recipient
+    settings: Mapping[str, Any]
+    why: str
+
+
+def settings_of(route: RouteSettings) -> dict[str, Any]:
+    """Plain, JSON-storable settings of a route."""
+    return {
+        "group_wait_minutes": route.group_wait_minutes,
+        "digest_below": route.digest_below.value,
+        "daily_budget": route.daily_budget if route.daily_budget is not None else 1_000_000,
+        "quiet_hours": str(route.quiet_hours) if route.quiet_hours else None,
+        "digest_at": f"{route.digest_at:%H:%M}",
+    }
+
+
+class TreeRouter:
+    """Routes a stored alert through the routing tree."""
+
+    def __init__(self, root: Route) -> None:
+        self.root = root
+
+    def __call__(self, alert: AlertRecord, catalog: Catalog) -> Sequence[RoutedAlert]:
+        """Recipients of the alert, with their settings."""
+        return [RoutedAlert(r.recipient, settings_of(r.settings), r.why)
+                for r in route_alert(self.root, alert.to_alert(), catalog)]
+
+
+class Delivery:
+    """Route, plan and send, one step at a time."""
+
+    def __init__(self, store: AlertStore, catalog: Catalog, notifiers: Mapping[str, Notifier],
+                 *, routes: Path | None = None, priority: Priority = default_priority,
+                 links: LinkMaker | None = None, max_attempts: int = 8,
+                 worker: DeliveryWorker | None = None) -> None:
+        self.dispatcher = Dispatcher(store, TreeRouter(load_routes(routes)), catalog,
+                                     priority=priority)
+        self.worker = worker or DeliveryWorker(store, notifiers, links=links,
+                                               max_attempts=max_attempts)
+
+    def step(self, now: datetime) -> DeliveryStats:
+        """Route new alerts, plan what is due by `now`, send what can go."""
+        self.dispatcher.route_pending()
+        self.dispatcher.plan(now)
+        return self.worker.run_once(now)

@@ -1,0 +1,1 @@
+"""Feedback: what reps say alerts were worth, verified, stored and learned from."""

@@ -1,0 +1,1 @@
+"""Notifiers: one module per channel behind one small interface (see base.py)."""

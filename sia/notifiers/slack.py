@@ -1,0 +1,243 @@
+"""Slack notifier: a Block Kit message per delivery, posted with slack-sdk's WebClient.
+
+A user id (U..., W...) is a direct message: `conversations.open` gives its DM channel (kept
+per notifier, so later sends make one call), then `chat.postMessage` posts there; any other
+address (C..., G..., D..., #name) is posted to directly. Each alert is a section (severity,
+title, explanation, suggested action), a context line (subject, time, evidence) and three
+feedback buttons whose `value` is JSON {"alert_id", "verdict"}. Slack's limits are respected
+by cutting, never by failing: 50 blocks (the rest is summarised in a context block), 150
+characters in the header, 3,000 in a section.
+
+slack-sdk's own retry handlers are switched off (`retry_handlers=[]`): whether and when to
+try again is the delivery worker's decision, from the DeliveryError raised here.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, cast
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
+
+from sia.notifiers.base import (
+    AlertView,
+    Channel,
+    DeliveryError,
+    Message,
+    Notifier,
+    error_for_status,
+)
+from sia.notifiers.console import (
+    SEVERITY_LABEL,
+    alert_context,
+    one_line,
+    render_text,
+    short_evidence,
+    truncate,
+)
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+SEVERITY_ICON = {"high": ":red_circle:", "medium": ":large_orange_circle:",
+                 "low": ":large_yellow_circle:"}
+FEEDBACK_BUTTONS = (("Useful", "useful", "sia_useful"),
+                    ("Not useful", "not_useful", "sia_not_useful"),
+                    ("Snooze 7 days", "snooze_7d", "sia_snooze"))
+# `ok: false` errors where trying again later can succeed; every other error is permanent
+RETRYABLE_ERRORS = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error",
+                              "service_unavailable", "request_timeout", "team_added_to_org"})
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    """Bot token, API root and timeout for the Slack notifier."""
+
+    token: str = field(repr=False)
+    base_url: str = "https://slack.com/api/"
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.token, str) or not self.token.strip():
+            raise ValueError("token is empty")
+        if any(c.isspace() for c in self.token.strip()):
+            raise ValueError("token contains whitespace")
+        if not self.base_url.startswith(("https://", "http://")):
+            raise ValueError(f"base_url must be an http(s) URL, got {self.base_url!r}")
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) \
+                or self.timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+
+
+class SlackNotifier(Notifier):
+    """Post each message to a Slack channel or a user's DM; return the message ts."""
+
+    channel: ClassVar[Channel] = "slack"
+    settings_type: ClassVar[type[SlackSettings]] = SlackSettings
+    max_subject: ClassVar[int] = 150  # header block plain_text limit
+    max_body: ClassVar[int] = 4000  # `text` fallback: Slack truncates long text, advises 4,000
+
+    def __init__(self, token: str, base_url: str = "https://slack.com/api/",
+                 timeout: float = 10) -> None:
+        self.settings = SlackSettings(token=token, base_url=base_url, timeout=timeout)
+        self._client = WebClient(
+            token=self.settings.token.strip(),
+            base_url=self.settings.base_url,
+            # slack-sdk annotates int but hands the value to urlopen, which takes float
+            timeout=cast(int, self.settings.timeout),
+            retry_handlers=[],  # no hidden retries: the delivery worker decides
+        )
+        self._dm_channels: dict[str, str] = {}
+
+    def send(self, message: Message) -> str:
+        """Post once (after opening the DM for a user id); return the message ts."""
+        channel = self._channel_for(message.recipient.address)
+        response = self._call("chat.postMessage", lambda: self._client.chat_postMessage(
+            channel=channel,
+            text=_fit(mrkdwn_escape(render_text(message).strip() or self.headline(message)),
+                      self.max_body),
+            blocks=self.blocks(message),
+            unfurl_links=False,
+            unfurl_media=False,
+        ))
+        return str(response.get("ts") or "")
+
+    def blocks(self, message: Message) -> list[dict[str, Any]]:
+        """The Block Kit blocks for `message`, at most 50."""
+        blocks: list[dict[str, Any]] = [{
+            "type": "header",
+            "text": {"type": "plain_text", "text": self.headline(message), "emoji": True},
+        }]
+        if message.text.strip():
+            blocks.append(_section(mrkdwn_escape(message.text.strip())))
+        if message.kind == "digest" and message.alerts:
+            blocks.append(_context(f"Digest of {len(message.alerts)} alerts"))
+        tz = message.recipient.timezone
+        for shown, alert in enumerate(message.alerts):
+            alert_blocks = alert_to_blocks(alert, tz)
+            if shown:
+                alert_blocks.insert(0, {"type": "divider"})
+            remaining = len(message.alerts) - shown - 1
+            room = MAX_BLOCKS - len(blocks) - (1 if remaining else 0)
+            if len(alert_blocks) > room:
+                blocks.append(_overflow(message.alerts[shown:]))
+                break
+            blocks.extend(alert_blocks)
+        return blocks
+
+    def headline(self, message: Message) -> str:
+        """The header text: the subject on one line, cut to Slack's 150 characters; Slack
+        refuses an empty header, so a message without a subject gets a generic one."""
+        return one_line(message.subject, self.max_subject) or f"SIA {message.kind}"
+
+    def _channel_for(self, address: str) -> str:
+        address = address.strip()
+        if not is_user_id(address):
+            return address
+        if address not in self._dm_channels:
+            response = self._call("conversations.open",
+                                  lambda: self._client.conversations_open(users=address))
+            channel = response.get("channel") or {}
+            if not isinstance(channel, dict) or not channel.get("id"):
+                raise DeliveryError(f"Slack conversations.open gave no channel for {address}",
+                                    retryable=True)
+            self._dm_channels[address] = str(channel["id"])
+        return self._dm_channels[address]
+
+    @staticmethod
+    def _call(method: str, call: Callable[[], SlackResponse]) -> SlackResponse:
+        try:
+            return call()
+        except SlackApiError as exc:
+            raise api_error(method, exc.response) from exc
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out
+            raise DeliveryError(f"Slack {method}: {type(exc).__name__}: {exc}",
+                                retryable=True) from exc
+        except SlackClientError as exc:  # the request could not be built: will not improve
+            raise DeliveryError(f"Slack {method}: {exc}", retryable=False) from exc
+
+    def __repr__(self) -> str:
+        return f"SlackNotifier({self.settings!r})"
+
+
+def api_error(method: str, response: SlackResponse) -> DeliveryError:
+    """The DeliveryError for a failed Slack answer: HTTP status first, then Slack's code."""
+    status = int(response.status_code)
+    data = response.data if isinstance(response.data, dict) else {}
+    code = str(data.get("error") or "unknown_error")
+    where = f"Slack {method}"
+    if status != 200:
+        headers = {str(k).lower(): v for k, v in (response.headers or {}).items()}
+        retry_after = headers.get("retry-after")
+        if isinstance(retry_after, list):  # some transports give lists of values
+            retry_after = retry_after[0] if retry_after else None
+        error = error_for_status(status, code, None if retry_after is None else str(retry_after),
+                                 where=where)
+        if error is not None:
+            return error
+    meta = data.get("response_metadata")
+    details = (meta.get("messages") if isinstance(meta, dict) else None) or data.get("errors")
+    details = details if isinstance(details, list) else []
+    extra = f" ({one_line('; '.join(map(str, details)), 300)})" if details else ""
+    return DeliveryError(f"{where}: {code}{extra}", retryable=code in RETRYABLE_ERRORS)
+
+
+def is_user_id(address: str) -> bool:
+    """True for a Slack user id (U... or W... on Enterprise Grid): messages go to its DM."""
+    return re.fullmatch(r"[UW][A-Z0-9]{2,}", address) is not None
+
+
+def alert_to_blocks(alert: AlertView, timezone: str) -> list[dict[str, Any]]:
+    """Section, context and feedback buttons for one alert."""
+    icon = SEVERITY_ICON.get(alert.severity, ":white_circle:")
+    label = SEVERITY_LABEL.get(alert.severity, alert.severity.upper())
+    text = (f"{icon} *{label}*  *{mrkdwn_escape(one_line(alert.title, 250))}*\n"
+            f"{mrkdwn_escape(truncate(alert.explanation.strip(), 2000))}\n"
+            f"*Suggested action:* {mrkdwn_escape(one_line(alert.action, 500))}")
+    context = mrkdwn_escape(alert_context(alert, timezone))
+    if alert.evidence:
+        context += f" · evidence: {mrkdwn_escape(short_evidence(alert.evidence))}"
+    buttons = [{
+        "type": "button",
+        "text": {"type": "plain_text", "text": label_text, "emoji": True},
+        "action_id": action_id,
+        "value": json.dumps({"alert_id": alert.alert_id, "verdict": verdict},
+                            separators=(",", ":")),
+        **({"style": "primary"} if verdict == "useful" else {}),
+    } for label_text, verdict, action_id in FEEDBACK_BUTTONS]
+    return [_section(text), _context(context), {"type": "actions", "elements": buttons}]
+
+
+def mrkdwn_escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn reserves (&, <, >)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _fit(text, MAX_SECTION)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _fit(text, MAX_SECTION)}]}
+
+
+def _overflow(rest: tuple[AlertView, ...]) -> dict[str, Any]:
+    titles = "; ".join(one_line(a.title, 120) for a in rest)
+    return _context(f"…and {len(rest)} more alert{'s' if len(rest) != 1 else ''}: "
+                    f"{mrkdwn_escape(titles)}")
+
+
+def _fit(escaped: str, limit: int) -> str:
+    """Truncate already-escaped mrkdwn without leaving half an entity such as '&am'."""
+    if len(escaped) <= limit:
+        return escaped
+    cut = truncate(escaped, limit)
+    amp = cut.rfind("&", max(0, len(cut) - 6))
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp].rstrip() + "…"
+    return cut
