@@ -19,6 +19,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    update,
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -165,6 +166,14 @@ class AlertStore:
             & (AlertRecord.occurred_at == latest.c.at)).order_by(AlertRecord.occurred_at)
         with Session(self.engine) as session:
             return [RecentAlert(*row) for row in session.execute(query)]
+
+    def archive_before(self, cutoff: datetime) -> int:
+        """Keep older pending alerts as history: stored, never delivered (replays of the past)."""
+        with Session(self.engine) as session, session.begin():
+            result = session.execute(update(AlertRecord).where(
+                AlertRecord.status == "pending", AlertRecord.occurred_at < cutoff)
+                .values(status="history"))
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def count(self, *, detector: str | None = None) -> int:
         """Number of stored alerts."""

@@ -11,23 +11,35 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from sia.alerts.store import AlertStore
 from sia.cli.common import build, console, show_alerts
+from sia.delivery.notifiers import redirected
+from sia.delivery.service import Delivery, TreeRouter
+from sia.delivery.tables import AlertRoute, OutboxMessage
+from sia.delivery.worker import DeliveryWorker
+from sia.engine.catalog import Catalog
 from sia.engine.engine import Engine
 from sia.events.models import Event, parse_event
 from sia.events.reader import RejectSink
 from sia.importers.online_retail import ImportReport
+from sia.notifiers.registry import build_notifier
 from sia.policy import Alert
+from sia.routing import load_routes
+from sia.settings import get_settings
 from sia.transports.embedded import run
 
 SAMPLE = "online_retail_sample.csv.gz"
 DEMO_DB = "sia-demo.db"
+DEMO_DELIVERIES = "sia-demo-deliveries.txt"
 
 
 @dataclass(frozen=True)
@@ -90,11 +102,61 @@ def _fresh_demo_store(db: str) -> None:
             Path(db[len(prefix):] + suffix).unlink(missing_ok=True)
 
 
+class _DemoDelivery:
+    """Delivers each dataset's last week in event time, through every noise control."""
+
+    def __init__(self, store: AlertStore, deliveries: Path) -> None:
+        from sia.delivery.notifiers import destination, notifiers_from
+
+        settings = get_settings()
+        self.store = store
+        self.to = destination(settings)
+        self.deliveries = deliveries
+        self._file: IO[str] | None = None
+        notifiers = notifiers_from(settings)
+        if self.to.channel == "console":
+            self._file = deliveries.open("w", encoding="utf-8")
+            notifiers["console"] = build_notifier("console", {"stream": self._file})
+        self.worker = DeliveryWorker(store, notifiers, max_attempts=settings.max_attempts)
+        self.sent = 0
+        self.archived = 0
+
+    def last_week(self, catalog: Catalog, end: datetime) -> None:
+        """Route, plan and send the alerts of the week before `end`, hour by hour."""
+        start = end - timedelta(days=7)
+        self.archived += self.store.archive_before(start)
+        delivery = Delivery(self.store, catalog, {}, worker=self.worker,
+                            router=redirected(TreeRouter(load_routes()), self.to))
+        now = start
+        while now <= end + timedelta(days=1):  # a day more: the last digests go out
+            self.sent += delivery.step(now).sent
+            now += timedelta(hours=1)
+
+    def summary(self) -> str:
+        """What was delivered, and where."""
+        if self._file is not None:
+            self._file.close()
+        with Session(self.store.engine) as session:
+            kinds = dict(session.execute(select(OutboxMessage.kind, func.count()).group_by(
+                OutboxMessage.kind)).all())
+            shed = session.scalar(select(func.count()).select_from(AlertRoute).where(
+                AlertRoute.disposition == "shed")) or 0
+        where = (f"written to {self.deliveries}" if self.to.channel == "console"
+                 else f"sent to {self.to.channel} {self.to.address}")
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        return (f"Delivered the last week of each dataset: {self.sent} messages ({parts}; "
+                f"{shed} alerts over a rep's daily budget went to a digest), {where}; "
+                f"{self.archived:,} older alerts kept as history. Set SIA_SLACK_TOKEN and "
+                "SIA_SLACK_CHANNEL, SIA_SMTP_HOST and SIA_EMAIL_TO, or SIA_WEBHOOK_URL and "
+                "SIA_WEBHOOK_SECRET to deliver there instead.")
+
+
 def run_demo(*, db: str, top: int, config: Path | None, policy_file: Path | None) -> None:
     """Replay each bundled dataset, store alerts, print the best ones per detector."""
     started = time.perf_counter()
     build(config, policy_file)  # a configuration error stops the demo before any work
     _fresh_demo_store(db)
+    deliveries = Path(DEMO_DELIVERIES)
     console.print("[bold]SIA demo[/]: three datasets through every detector "
                   "(attribution in sia/data/ATTRIBUTION.md)")
     loaded = []
@@ -106,16 +168,20 @@ def run_demo(*, db: str, top: int, config: Path | None, policy_file: Path | None
     alerts: list[Alert] = []
     store = AlertStore(db)
     total_events = 0
+    outbox = _DemoDelivery(store, deliveries)
     progress = Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("events"), TimeElapsedColumn(), console=console)
     with progress:
         task = progress.add_task("replay", total=sum(len(e) for _, e in loaded))
         for _, events in loaded:
             detectors, policy = build(config, policy_file)  # fresh learning per dataset
-            summary = run(events, engine=Engine(detectors), policy=policy,
-                          sink=RejectSink(None), store=store, on_alert=alerts.append,
+            engine = Engine(detectors)
+            summary = run(events, engine=engine, policy=policy, sink=RejectSink(None),
+                          store=store, on_alert=alerts.append,
                           on_record=lambda: progress.advance(task))
             total_events += summary.events
+            if engine.clock is not None:
+                outbox.last_week(engine.catalog, engine.clock)
     stored = store.count()
     store.close()
     by_detector: dict[str, list[Alert]] = defaultdict(list)
@@ -129,3 +195,4 @@ def run_demo(*, db: str, top: int, config: Path | None, policy_file: Path | None
         f"{total_events:,} events, {len(alerts):,} alerts ({counts}), {stored:,} stored in "
         f"{db}, in {time.perf_counter() - started:.1f} s. Try: sia alerts --db {DEMO_DB} "
         "--detector drift", highlight=False)
+    console.print(outbox.summary(), highlight=False)

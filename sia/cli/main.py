@@ -11,6 +11,7 @@ import typer
 
 from sia.alerts.store import AlertStore
 from sia.cli.common import build, console, db_url, errors, fail
+from sia.cli.delivery import register_delivery
 from sia.cli.imports import import_app
 from sia.cli.measure import register_measure
 from sia.detectors.base import registered
@@ -25,6 +26,7 @@ app = typer.Typer(help="SIA: sales-intelligence alerting over CRM event streams.
                   no_args_is_help=True, add_completion=False)
 app.add_typer(import_app, name="import")
 register_measure(app)
+register_delivery(app)
 
 ConfigOpt = Annotated[Path | None, typer.Option(help="detectors.yaml (default: config/)")]
 PolicyOpt = Annotated[Path | None, typer.Option(help="policy.yaml (default: config/)")]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sia.alerts.store import AlertRecord, AlertStore
-from sia.delivery.dispatcher import Dispatcher, Priority, default_priority
+from sia.delivery.dispatcher import Dispatcher, Priority, Router, default_priority
 from sia.delivery.worker import DeliveryStats, DeliveryWorker, LinkMaker
 from sia.engine.catalog import Catalog
 from sia.notifiers.base import Notifier, Recipient
@@ -59,8 +59,8 @@ class Delivery:
     def __init__(self, store: AlertStore, catalog: Catalog, notifiers: Mapping[str, Notifier],
                  *, routes: Path | None = None, priority: Priority = default_priority,
                  links: LinkMaker | None = None, max_attempts: int = 8,
-                 worker: DeliveryWorker | None = None) -> None:
-        self.dispatcher = Dispatcher(store, TreeRouter(load_routes(routes)), catalog,
+                 worker: DeliveryWorker | None = None, router: Router | None = None) -> None:
+        self.dispatcher = Dispatcher(store, router or TreeRouter(load_routes(routes)), catalog,
                                      priority=priority)
         self.worker = worker or DeliveryWorker(store, notifiers, links=links,
                                                max_attempts=max_attempts)

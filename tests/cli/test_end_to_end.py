@@ -193,3 +193,35 @@ def test_evaluate_reports_detectors_against_baselines(sample_events: Path) -> No
         assert r["alerts"] > 0 and 0 <= r["precision"] <= 1
         assert set(r["baseline"]) >= {"name", "alerts", "precision", "recall"}
     assert report["cross_sell"]["baseline"]["alerts"] == report["cross_sell"]["alerts"]
+
+
+def test_demo_delivers_the_last_week_to_the_console_file(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, text = invoke("demo", "--db", str(tmp_path / "sia-demo.db"), "--top", "1")
+    assert code == 0, text
+    assert "Delivered the last week of each dataset" in text.replace("\n", " ")
+    delivered = (tmp_path / "sia-demo-deliveries.txt").read_text()
+    assert "SIA alert for" in delivered or "SIA digest for" in delivered
+    assert "Suggested action" in delivered
+
+
+def test_routes_test_shows_who_gets_an_alert(sample_events: Path, tmp_path: Path) -> None:
+    db, state = tmp_path / "a.db", tmp_path / "s.snap"
+    assert invoke("replay", str(sample_events), "--db", str(db), "--state", str(state))[0] == 0
+    code, text = invoke("alerts", "--db", str(db), "--json", "--limit", "1")
+    alert_file = tmp_path / "alert.json"
+    alert_file.write_text(text)
+    code, text = invoke("routes", "test", str(alert_file), "--state", str(state))
+    assert code == 0, text
+    assert "owner rep of customer" in text and "matched root" in text
+
+
+def test_deliver_waits_for_unconfigured_channels_and_says_which(
+        sample_events: Path, tmp_path: Path) -> None:
+    db, state = tmp_path / "a.db", tmp_path / "s.snap"
+    assert invoke("replay", str(sample_events), "--db", str(db), "--state", str(state))[0] == 0
+    code, text = invoke("deliver", "--db", str(db), "--state", str(state))
+    assert code == 0, text
+    assert "dead-lettered 0" in text
+    assert "wait for the email notifier" in text and "SIA_SMTP_HOST" in text
