@@ -131,6 +131,10 @@ def register_measure(app: typer.Typer) -> None:
         events_file: Annotated[Path | None, typer.Option(
             "--events", help="events file (default: the full online retail dataset)")] = None,
         repeat: Annotated[int, typer.Option(min=1, max=10)] = 3,
+        delivery: Annotated[bool, typer.Option(
+            help="also measure detection-to-send latency at a steady event rate")] = False,
+        rate: Annotated[float, typer.Option(help="events a second for --delivery")] = 200.0,
+        seconds: Annotated[float, typer.Option(help="length of the --delivery run")] = 30.0,
         as_json: Annotated[bool, typer.Option("--json")] = False,
         config: ConfigOpt = None,
         policy_file: PolicyOpt = None,
@@ -156,6 +160,13 @@ def register_measure(app: typer.Typer) -> None:
             source = str(dataset)
         with console.status(f"benchmarking {len(events):,} events, best of {repeat}"):
             result = run_bench(events, factory, repeat=repeat)
+        if delivery:
+            from sia.evaluation.delivery_bench import delivery_latency
+
+            size = min(max(int(rate * seconds), 1), len(events))
+            with console.status(f"delivering at {rate:g} events/s for {seconds:g} s"):
+                result.update(delivery_latency(events[:-size], events[-size:], factory,
+                                               rate=rate))
         result["source"] = source
         if as_json:
             typer.echo(json.dumps(result, indent=2))

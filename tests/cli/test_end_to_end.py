@@ -225,3 +225,12 @@ def test_deliver_waits_for_unconfigured_channels_and_says_which(
     assert code == 0, text
     assert "dead-lettered 0" in text
     assert "wait for the email notifier" in text and "SIA_SMTP_HOST" in text
+
+
+def test_bench_measures_delivery_latency(sample_events: Path) -> None:
+    code, text = invoke("bench", "--events", str(sample_events), "--repeat", "1", "--delivery",
+                        "--rate", "400", "--seconds", "3", "--json")
+    assert code == 0, text
+    result = json.loads(text)
+    assert result["delivery_messages"] > 0
+    assert 0 < result["delivery_latency_ms_p50"] <= result["delivery_latency_ms_p99"]
