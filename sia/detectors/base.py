@@ -172,5 +172,11 @@ def registered() -> dict[str, type[Detector[Any]]]:
 
 
 def _load_builtin() -> None:
-    import sia.detectors.cross_sell
-    import sia.detectors.drift  # noqa: F401
+    """Import every module of this package once: detectors register themselves."""
+    import importlib
+    import pkgutil
+
+    import sia.detectors as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
