@@ -55,7 +55,12 @@ class Catalog:
         """Display name of a product: its name and id."""
         product = self.products.get(product_id)
         if product and product.name:
-            return f"{product.name.title()} ({product_id})"
+            # all-caps or all-lowercase names read better in title case; a name with its
+            # own capitals ("GTX Basic") is kept as the catalogue spells it
+            name = product.name
+            if name.isupper() or name.islower():
+                name = name.title()
+            return f"{name} ({product_id})"
         return f"product {product_id}"
 
 
