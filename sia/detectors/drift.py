@@ -191,9 +191,17 @@ class DriftDetector(Detector[DriftParams]):
 
     # population prior and money
     def _prior(self) -> tuple[float, float]:
-        if self.log_gaps.mean.n < 2:
-            return math.log(30.0), 1.0  # no population yet: a month, wide
-        return self.log_gaps.mean.get(), max(self.log_gaps.get(), 0.05)
+        """Population (mean, variance) of log gaps; recomputed only after a new gap."""
+        seen = self.log_gaps.mean.n
+        cached = self.__dict__.get("_prior_cache")
+        if cached is not None and cached[0] == seen:
+            return cached[1], cached[2]
+        if seen < 2:
+            prior = (math.log(30.0), 1.0)  # no population yet: a month, wide
+        else:
+            prior = (self.log_gaps.mean.get(), max(self.log_gaps.get(), 0.05))
+        self.__dict__["_prior_cache"] = (seen, *prior)
+        return prior
 
     def _rhythm(self, state: CustomerRhythm, p: DriftParams) -> tuple[float, float]:
         mean, var = self._prior()

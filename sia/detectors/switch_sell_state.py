@@ -313,8 +313,13 @@ class ProductStats:
             for other in self.by_token.get(token, ()):
                 if other != product:
                     shared[other] = shared.get(other, 0) + 1
-        return sorted(p for p in shared if same_kind(tokens, self.tokens[p], category,
-                                                     self.category[p], min_shared_words))
+        # each shared token was counted once: shared[p] is len(tokens & tokens of p), so
+        # `same_kind` is decided without intersecting the sets again
+        categories = self.category
+        return sorted(p for p, n in shared.items() if (
+            n >= min_shared_words - 1 and categories[p] == category
+            if category is not None and categories[p] is not None
+            else n >= min_shared_words))
 
 
 def same_kind(ta: frozenset[int], tb: frozenset[int], ca: str | None, cb: str | None,

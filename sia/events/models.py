@@ -7,6 +7,7 @@ Models are frozen so detectors cannot mutate what they observe.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -67,9 +68,9 @@ class _Transaction(EventBase):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
     lines: list[OrderLine] = Field(min_length=1)
 
-    @property
+    @cached_property
     def amount(self) -> float:
-        """Net revenue of all lines."""
+        """Net revenue of all lines (computed once: every detector asks)."""
         return sum(line.amount for line in self.lines)
 
 
