@@ -113,8 +113,7 @@ class CrossSellDetector(Detector[CrossSellParams]):
         if event.currency:
             self.currency = event.currency
         day = event.occurred_at.timestamp() / DAY
-        lines = [(line.product_id, line.unit_price, line.quantity) for line in event.lines]
-        basket = self.learn_order(event.customer_id, day, lines, p)
+        basket = self.learn_order(event.customer_id, day, event.priced_lines, p)
         if basket.orders < p.min_orders or day - basket.checked_at < p.recheck_days:
             return []
         basket.checked_at = day
@@ -137,7 +136,8 @@ class CrossSellDetector(Detector[CrossSellParams]):
         return run
 
     def learn_order(self, customer_id: str, day: float,
-                    lines: list[tuple[str, float, float]], p: CrossSellParams) -> CustomerBasket:
+                    lines: Sequence[tuple[str, float, float]],
+                    p: CrossSellParams) -> CustomerBasket:
         """Learning arithmetic of one order: (product, unit price, quantity) lines."""
         distinct: dict[int, None] = {}  # ordered set: determinism without quadratic lookups
         price, quantity, known = self.unit_price, self.line_quantity, self.product_index

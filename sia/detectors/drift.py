@@ -140,7 +140,7 @@ class DriftDetector(Detector[DriftParams]):
         p = self.params_for(ctx, order.customer_id)
         if order.currency:
             self.currency = order.currency
-        breadth = len({line.product_id for line in order.lines})
+        breadth = order.breadth
         state = self.learn_order(order.customer_id, order.occurred_at.timestamp() / DAY,
                                  order.amount, breadth, order.event_id, p)
         if state.orders >= p.min_orders and not state.overdue_fired:

@@ -153,7 +153,7 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
         if event.currency:
             self.currency = event.currency
         day = event.occurred_at.timestamp() / DAY
-        lines = [(line.product_id, line.unit_price, line.quantity) for line in event.lines]
+        lines = event.priced_lines
         p = self.params_for(ctx, event.customer_id)
         if isinstance(event, Return):
             state, touched = self.learn_return(event.customer_id, lines)
@@ -184,7 +184,7 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
             self.quantity.append(0.0)
         return i
 
-    def learn_order(self, customer_id: str, day: float, lines: list[tuple[str, float, float]],
+    def learn_order(self, customer_id: str, day: float, lines: Sequence[tuple[str, float, float]],
                     p: SwitchSellParams,
                     describe: Callable[[str], tuple[str | None, str | None]]
                     ) -> tuple[CustomerProducts, list[int]]:
@@ -277,7 +277,7 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
                     if len(state.pending) > 4:
                         del state.pending[0]
 
-    def learn_return(self, customer_id: str, lines: list[tuple[str, float, float]]
+    def learn_return(self, customer_id: str, lines: Sequence[tuple[str, float, float]]
                      ) -> tuple[CustomerProducts, list[int]]:
         """Count a return against the customer's regular products it names."""
         stats = self.stats

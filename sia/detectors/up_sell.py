@@ -164,8 +164,7 @@ class UpSellDetector(Detector[UpSellParams]):
             self.currency = event.currency
         p = self.params_for(ctx, event.customer_id)
         day = event.occurred_at.timestamp() / DAY
-        lines = [(line.product_id, line.unit_price, line.quantity) for line in event.lines]
-        state, candidates, tiered = self.learn_order(event.customer_id, day, lines)
+        state, candidates, tiered = self.learn_order(event.customer_id, day, event.priced_lines)
         findings: list[Finding] = []
         if state.orders < p.min_orders or day - state.fired_at < p.recheck_days:
             return findings
@@ -206,7 +205,7 @@ class UpSellDetector(Detector[UpSellParams]):
             if index not in sources:
                 sources.append(index)
 
-    def learn_order(self, customer_id: str, day: float, lines: list[tuple[str, float, float]]
+    def learn_order(self, customer_id: str, day: float, lines: Sequence[tuple[str, float, float]]
                     ) -> tuple[UpSellCustomer, list[Candidate], list[int]]:
         """Learning arithmetic of one order: (product, unit price, quantity) lines.
 

@@ -73,6 +73,16 @@ class _Transaction(EventBase):
         """Net revenue of all lines (computed once: every detector asks)."""
         return sum(line.amount for line in self.lines)
 
+    @cached_property
+    def priced_lines(self) -> tuple[tuple[str, float, float], ...]:
+        """(product_id, unit_price, quantity) of every line, built once for all detectors."""
+        return tuple((line.product_id, line.unit_price, line.quantity) for line in self.lines)
+
+    @cached_property
+    def breadth(self) -> int:
+        """Distinct products in the order."""
+        return len({line.product_id for line in self.lines})
+
 
 class Order(_Transaction):
     """A customer's order."""
