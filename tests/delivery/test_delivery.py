@@ -166,3 +166,30 @@ def test_a_crash_between_detection_and_delivery_loses_nothing_and_repeats_nothin
     again.step(T0 + timedelta(minutes=40))
     subjects = sorted(a["subject_id"] for r in receiver.received for a in r.json()["alerts"])
     assert subjects == ["C1", "C2", "C3"]
+
+
+def test_demo_delivers_to_a_configured_webhook(
+        receiver: WebhookReceiver, tmp_path: Path, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from sia.cli import app
+    from sia.settings import get_settings
+
+    from .conftest import WEBHOOK_SECRET
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SIA_WEBHOOK_URL", receiver.url)
+    monkeypatch.setenv("SIA_WEBHOOK_SECRET", WEBHOOK_SECRET.decode())
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["demo", "--db", str(tmp_path / "sia-demo.db"),
+                                          "--top", "1"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert f"sent to webhook {receiver.url}" in result.output.replace("\n", "")
+    delivered = [r for r in receiver.received if r.status == 200]
+    assert delivered and all(r.verified for r in delivered)
+    kinds = {r.json()["kind"] for r in delivered}
+    assert kinds <= {"alert", "group", "digest", "notice"} and "digest" in kinds
+    assert not (tmp_path / "sia-demo-deliveries.txt").exists()
