@@ -11,9 +11,9 @@ from __future__ import annotations
 import bisect
 import statistics
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from sia.detectors.base import Detector
 from sia.detectors.rhythm import DAY
@@ -69,6 +69,29 @@ def last_order_before(outcomes: Outcomes, customer: str, day: float) -> float | 
     days = outcomes.order_days.get(customer, [])
     i = bisect.bisect_right(days, day)
     return days[i - 1] if i else None
+
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+
+def closest_volume(steps: Iterable[S], run: Callable[[S], R], judged: Callable[[R], int],
+                   target: int, *, counts: Literal["fall", "rise"]) -> tuple[S, R] | None:
+    """The step of a baseline rule whose judged alert count comes closest to `target`.
+
+    Baselines are compared at the detector's volume. Along the steps the rule's count
+    only falls (or only rises), so the search stops once it has passed the target.
+    None when there are no steps.
+    """
+    best: tuple[int, S, R] | None = None
+    for step in steps:
+        result = run(step)
+        n = judged(result)
+        if best is None or abs(n - target) < best[0]:
+            best = (abs(n - target), step, result)
+        if (n < target) if counts == "fall" else (n > target):
+            break
+    return (best[1], best[2]) if best is not None else None
 
 
 def share(part: int, whole: int) -> float | None:

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sia.evaluation.evaluate import Judged, alert_day, share
+from sia.evaluation.evaluate import Judged, alert_day, closest_volume, share
 from sia.evaluation.judges import Evaluator, Judging, evaluator
 from sia.evaluation.outcomes import Outcomes
 from sia.events.models import Customer, Event
@@ -101,6 +101,14 @@ def rule_alerts(orders: Sequence[tuple[str, float, float, float]],
                 x: float) -> list[tuple[str, float]]:
     """"Trailing-year spend above X": the orders that take it past X."""
     return [(c, day) for c, day, before, after in orders if before < x <= after]
+
+
+def _thresholds(start: float) -> Iterator[float]:
+    """start, then 5% more each step, without end."""
+    x = start
+    while True:
+        yield x
+        x *= 1.05
 
 
 @evaluator
@@ -178,20 +186,17 @@ class AlignmentEvaluator(Evaluator):
         """The threshold X (5% steps from 10) whose judged alerts come closest to target."""
         o = windows.outcomes
         end = o.last_day - windows.h
-        best: tuple[int, float, list[tuple[str, float]]] | None = None
-        x = 10.0
         if target <= 0:
-            return x, []
-        while True:
-            alerts = rule_alerts(orders, x)
-            judged = sum(1 for _, d in alerts if windows.start(d) <= end)
-            gap = abs(judged - target)
-            if best is None or gap < best[0]:
-                best = (gap, x, alerts)
-            if judged < target or not alerts:
-                break
-            x *= 1.05
-        return best[1], best[2]
+            return 10.0, []
+        # 5% steps from 10, without end: once X is above every order the count is 0, which
+        # is below the target, so the search always stops
+        found = closest_volume(
+            _thresholds(10.0),
+            lambda x: rule_alerts(orders, x),
+            lambda alerts: sum(1 for _, d in alerts if windows.start(d) <= end),
+            target, counts="fall")
+        assert found is not None
+        return found
 
     def _persistent(self, windows: SegmentWindows) -> tuple[list[tuple[str, float]], int]:
         """(customer, quarter start) where the customer tops their segment two quarters

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sia.evaluation.baselines import inactivity_alerts
-from sia.evaluation.evaluate import Judged, alert_day, last_order_before, share
+from sia.evaluation.evaluate import Judged, alert_day, closest_volume, last_order_before, share
 from sia.evaluation.judges import Evaluator, Judging, evaluator
 from sia.evaluation.outcomes import Outcomes
 from sia.policy import Alert
@@ -87,16 +87,14 @@ def _drift(outcomes: Outcomes, alerts: list[Alert], h: float,
 def _matched_inactivity(outcomes: Outcomes, target: int,
                         h: float) -> tuple[float, Judged, set[tuple[str, float]]]:
     """The inactivity rule whose judged alert count is closest to the target."""
-    best: tuple[int, float, Judged, set[tuple[str, float]]] | None = None
-    for days in range(7, 366):
-        alerts = inactivity_alerts(outcomes, float(days))
-        tally, caught = judge_overdue(outcomes, [(c, d) for c, d, _ in alerts], h)
-        gap = abs(tally.alerts - target)
-        if best is None or gap < best[0]:
-            best = (gap, float(days), tally, caught)
-        if tally.alerts < target:
-            break  # counts only fall as N grows
-    assert best is not None
-    return best[1], best[2], best[3]
+    def run(days: float) -> tuple[Judged, set[tuple[str, float]]]:
+        alerts = inactivity_alerts(outcomes, days)
+        return judge_overdue(outcomes, [(c, d) for c, d, _ in alerts], h)
+
+    found = closest_volume((float(d) for d in range(7, 366)), run, lambda r: r[0].alerts,
+                           target, counts="fall")
+    assert found is not None
+    days, (tally, caught) = found
+    return days, tally, caught
 
 

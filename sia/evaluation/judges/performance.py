@@ -51,7 +51,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sia.detectors.rhythm import DAY
-from sia.evaluation.evaluate import Judged, alert_day, share
+from sia.evaluation.evaluate import Judged, alert_day, closest_volume, share
 from sia.evaluation.judges import Evaluator, Judging, evaluator
 from sia.events.models import Customer, Event, Opportunity, Order, Rep
 from sia.policy import Alert
@@ -228,17 +228,15 @@ def _quarters(first: float, last: float) -> list[tuple[float, float]]:
 def _matched_rule(revenue: Revenue, checks: list[float], target: int,
                   h: float) -> tuple[float, list[tuple[str, float]], Judged]:
     """The rule's share X whose judged alert count is closest to the target."""
-    best: tuple[int, float, list[tuple[str, float]], Judged] | None = None
-    for percent in range(5, 151):
-        alerts = rule_alerts(revenue, checks, percent / 100)
-        tally = _judge(revenue, alerts, h, checks=checks)
-        gap = abs(tally.alerts - target)
-        if best is None or gap < best[0]:
-            best = (gap, percent / 100, alerts, tally)
-        if tally.alerts > target:
-            break  # counts only grow with X
-    assert best is not None
-    return best[1], best[2], best[3]
+    def run(fraction: float) -> tuple[list[tuple[str, float]], Judged]:
+        alerts = rule_alerts(revenue, checks, fraction)
+        return alerts, _judge(revenue, alerts, h, checks=checks)
+
+    found = closest_volume((p / 100 for p in range(5, 151)), run, lambda r: r[1].alerts,
+                           target, counts="rise")
+    assert found is not None
+    fraction, (alerts, tally) = found
+    return fraction, alerts, tally
 
 
 def _performance(revenue: Revenue, teams: dict[str, str], alerts: list[Alert],
@@ -345,17 +343,17 @@ def planted_report(events: list[Event], params: dict[str, Any], seeds: list[int]
         start = revenue.first_day + 75.0
         mine = _score_planted(found, onset, start)
         checks = mondays(revenue.first_day, revenue.last_day)
-        best: tuple[int, float, tuple[int, int, dict[str, float]]] | None = None
-        for percent in range(5, 151):
-            theirs = _score_planted(rule_alerts(revenue, checks, percent / 100), onset, start)
-            gap = abs(theirs[0] + theirs[1] - mine[0] - mine[1])
-            if best is None or gap < best[0]:
-                best = (gap, percent / 100, theirs)
-            if theirs[0] + theirs[1] > mine[0] + mine[1]:
-                break
-        assert best is not None
-        shares.append(best[1])
-        for name, (right, wrong, delays) in (("detector", mine), ("baseline", best[2])):
+        def score(x: float, revenue: Revenue = revenue, checks: list[float] = checks,
+                  onset: dict[str, float] = onset,
+                  start: float = start) -> tuple[int, int, dict[str, float]]:
+            return _score_planted(rule_alerts(revenue, checks, x), onset, start)
+
+        matched = closest_volume((p / 100 for p in range(5, 151)), score,
+                                 lambda theirs: theirs[0] + theirs[1], mine[0] + mine[1],
+                                 counts="rise")
+        assert matched is not None
+        shares.append(matched[0])
+        for name, (right, wrong, delays) in (("detector", mine), ("baseline", matched[1])):
             tally = totals[name]
             tally.right += right
             tally.wrong += wrong

@@ -30,7 +30,7 @@ from collections import defaultdict
 from typing import Any
 
 from sia.detectors.rhythm import DAY
-from sia.evaluation.evaluate import Judged, alert_day, share
+from sia.evaluation.evaluate import Judged, alert_day, closest_volume, share
 from sia.evaluation.judges import Evaluator, Judging, evaluator
 from sia.evaluation.outcomes import Outcomes
 from sia.events.models import Event, Order, Return
@@ -160,9 +160,7 @@ class SwitchSellEvaluator(Evaluator):
                               ) -> tuple[float | None, Judged,
                                          dict[tuple[str, str], list[float]]]:
         """The decline threshold whose judged alert count is closest to the target."""
-        best: tuple[int, float | None, Judged, dict[tuple[str, str], list[float]]] | None = None
-        for step in range(99, 0, -1):  # from 99% down: alert counts only grow
-            threshold = step / 100
+        def run(threshold: float) -> tuple[Judged, dict[tuple[str, str], list[float]]]:
             tally = Judged()
             predicted: dict[tuple[str, str], list[float]] = defaultdict(list)
             chosen = ((c, p, d) for c, p, d, q in self.candidates
@@ -171,14 +169,15 @@ class SwitchSellEvaluator(Evaluator):
                 dropped, _, lead, _ = judge(outcomes, c, product, None, day, h)
                 tally.add(outcomes.judgeable(day, h), dropped, lead)
                 predicted[(c, product)].append(day)
-            gap = abs(tally.alerts - target)
-            if best is None or gap < best[0]:
-                best = (gap, threshold, tally, predicted)
-            if tally.alerts > target:
-                break
-        if best is None:
+            return tally, predicted
+
+        # from 99% down: alert counts only grow
+        found = closest_volume((step / 100 for step in range(99, 0, -1)), run,
+                               lambda r: r[0].alerts, target, counts="rise")
+        if found is None:
             return None, Judged(), {}
-        return best[1], best[2], best[3]
+        threshold, (tally, predicted) = found
+        return threshold, tally, predicted
 
 
 def judge(outcomes: Outcomes, customer: str, product: str, offer: str | None, day: float,

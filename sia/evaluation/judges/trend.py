@@ -39,7 +39,7 @@ import bisect
 from collections.abc import Sequence
 from typing import Any
 
-from sia.evaluation.evaluate import Judged, alert_day, share
+from sia.evaluation.evaluate import Judged, alert_day, closest_volume, share
 from sia.evaluation.judges import Evaluator, Judging, evaluator
 from sia.evaluation.outcomes import Outcomes
 from sia.policy import Alert
@@ -201,18 +201,12 @@ def matched_rule(outcomes: Outcomes, moments: list[tuple[str, list[tuple[float, 
     closest to the target."""
     if target <= 0:
         return DEFAULT_RULE, []
-    best: tuple[int, float, list[tuple[str, float]]] | None = None
     grid = [0.05 * i for i in range(1, 61)] + [3.0 + 0.25 * i for i in range(1, 69)]
-    for k in grid:
-        alerts = rule_alerts(moments, k)
-        judged = sum(1 for _, d in alerts if judgeable(outcomes, d, h))
-        gap = abs(judged - target)
-        if best is None or gap < best[0]:
-            best = (gap, k, alerts)
-        if judged < target:
-            break  # counts only fall as K grows
-    assert best is not None
-    return best[1], best[2]
+    found = closest_volume(grid, lambda k: rule_alerts(moments, k),
+                           lambda alerts: sum(1 for _, d in alerts if judgeable(outcomes, d, h)),
+                           target, counts="fall")
+    assert found is not None
+    return found
 
 
 @evaluator

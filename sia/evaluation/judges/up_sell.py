@@ -40,7 +40,7 @@ from typing import Any
 
 from sia.detectors.rhythm import DAY
 from sia.detectors.up_sell_breaks import PriceBreaks, next_break
-from sia.evaluation.evaluate import Judged, alert_day, share
+from sia.evaluation.evaluate import Judged, alert_day, closest_volume, share
 from sia.evaluation.judges import Evaluator, Judging, evaluator
 from sia.evaluation.outcomes import Outcomes
 from sia.events.models import Event, Order, Product
@@ -272,17 +272,12 @@ class UpSellEvaluator(Evaluator):
                  select: Callable[[float], Iterable[RuleAlert]]
                  ) -> tuple[float, list[tuple[str, str, float, float]]]:
         """The rule setting whose judged alert count is closest to the target."""
-        best: tuple[int, float, list[tuple[str, str, float, float]]] | None = None
-        for step in steps:
-            alerts = self._rule(select(step), h)
-            judged = sum(1 for _, _, day, _ in alerts if outcomes.judgeable(day, h))
-            gap = abs(judged - target)
-            if best is None or gap < best[0]:
-                best = (gap, step, alerts)
-            if judged < target:
-                break  # counts only fall along the steps
-        assert best is not None
-        return best[1], best[2]
+        found = closest_volume(
+            steps, lambda step: self._rule(select(step), h),
+            lambda alerts: sum(1 for _, _, day, _ in alerts if outcomes.judgeable(day, h)),
+            target, counts="fall")
+        assert found is not None
+        return found
 
     def _rule_summary(self, name: str, alerts: list[tuple[str, str, float, float]],
                       outcomes: Outcomes, h: float) -> dict[str, Any]:
