@@ -3,8 +3,9 @@
 # dependencies into .venv, starts the services the tests need, then runs lint, types
 # and every test. Idempotent: a second run reuses .venv.
 #
-# Services: scripts/services.sh installs (when missing) and starts redis-server; the
-# tests that need it fail, rather than skip, when SIA_REQUIRE_SERVICES=1 (set here).
+# Services: scripts/services.sh installs (when missing) and starts Redis, Kafka and
+# PostgreSQL and prints their SIA_TEST_* variables, exported here; the tests that need
+# them fail, rather than skip, when SIA_REQUIRE_SERVICES=1 (set here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,13 @@ python -m pip install --quiet --disable-pip-version-check --upgrade pip
 python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 echo "== services"
-export "$(bash scripts/services.sh | tail -n 1)"
+services_env="$(bash scripts/services.sh)"
+while IFS= read -r line; do
+  # shellcheck disable=SC2163  # exports the NAME=value the line holds
+  case "$line" in
+    SIA_TEST_*=*) export "$line" ;;
+  esac
+done <<<"$services_env"
 export SIA_REQUIRE_SERVICES=1
 
 echo "== ruff"

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+
+
+def _unavailable(message: str) -> NoReturn:
+    """Fail when the run requires the services (SIA_REQUIRE_SERVICES=1), else skip."""
+    if os.environ.get("SIA_REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def _service(variable: str, what: str) -> str:
     url = os.environ.get(variable)
     if url:
         return url
-    message = f"{what} is not running: run `bash scripts/services.sh` and export {variable}"
-    if os.environ.get("SIA_REQUIRE_SERVICES") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    _unavailable(f"{what} is not running: run `bash scripts/services.sh` and export {variable}")
 
 
 @pytest.fixture()
@@ -29,3 +34,47 @@ def redis_client() -> Iterator[Any]:
     yield client
     client.flushdb()
     client.close()
+
+
+async def _kafka_answers(bootstrap: str) -> str | None:
+    """None when the broker returns metadata, else why not."""
+    from aiokafka import AIOKafkaClient
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        await client.bootstrap()
+        metadata = await client.fetch_all_metadata()
+        return None if metadata.brokers() else "no broker in the metadata"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await client.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> str:
+    """The URL of a real Kafka broker that answers, e.g. "kafka://127.0.0.1:19092"."""
+    url = _service("SIA_TEST_KAFKA_BROKER", "Kafka")
+    bootstrap = url.removeprefix("kafka://")
+    problem = asyncio.run(_kafka_answers(bootstrap))
+    if problem:
+        _unavailable(f"Kafka at {url} does not answer ({problem}): run `bash scripts/services.sh`")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The SQLAlchemy URL of a real PostgreSQL database that accepts connections."""
+    from sqlalchemy import create_engine, text
+
+    url = _service("SIA_TEST_DATABASE_URL", "PostgreSQL")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        _unavailable(f"PostgreSQL at {url} does not answer ({type(exc).__name__}: {exc}): "
+                     "run `bash scripts/services.sh`")
+    finally:
+        engine.dispose()
+    return url
