@@ -1,4 +1,9 @@
-"""The alert store: SQLAlchemy 2, SQLite by default; alert ids are unique."""
+"""The alert store: SQLAlchemy 2, SQLite by default, PostgreSQL when scaled out.
+
+Alert ids are deterministic and the primary key, so storing an alert twice (a replay
+after a crash or a rebalance, two workers at once) leaves one row. The schema comes from
+the Alembic migrations in `sia/alerts/migrations`, applied when a store opens.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     Float,
+    Insert,
     MetaData,
     String,
     Text,
@@ -21,10 +27,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from sia.alerts.schema import upgrade
 from sia.findings import Finding, Severity
 from sia.policy import Alert, RecentAlert
 
@@ -48,10 +56,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        """Read back as aware UTC."""
+        """Read back as aware UTC (PostgreSQL answers in its session's zone)."""
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -120,24 +128,35 @@ class AlertStore:
         self.engine: Engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        upgrade(self.engine)
 
     def add(self, alerts: Iterable[Alert]) -> int:
-        """Store alerts; returns how many were new (repeats are ignored)."""
-        rows = list({r["alert_id"]: r for r in map(_row, alerts)}.values())
-        if not rows:
+        """Store alerts; returns how many were new (repeats are ignored).
+
+        One INSERT ... ON CONFLICT DO NOTHING RETURNING: an alert another writer stored
+        before or meanwhile (a concurrent worker, a replay) is skipped, never an error,
+        and only the rows this call inserted are counted.
+        """
+        unique = {r["alert_id"]: r for r in map(_row, alerts)}
+        if not unique:
             return 0
+        # in id order: concurrent writers then wait for each other, never deadlock
+        rows = [unique[alert_id] for alert_id in sorted(unique)]
         with Session(self.engine) as session, session.begin():
-            known = set(session.scalars(select(AlertRecord.alert_id).where(
-                AlertRecord.alert_id.in_([r["alert_id"] for r in rows]))))
-            fresh = [r for r in rows if r["alert_id"] not in known]
-            if fresh and self.engine.dialect.name == "sqlite":
-                # a concurrent writer may have stored one meanwhile: ignore, never fail
-                session.execute(sqlite_insert(AlertRecord).on_conflict_do_nothing(
-                    index_elements=["alert_id"]), fresh)
-            elif fresh:
-                session.add_all(AlertRecord(**r) for r in fresh)
-            return len(fresh)
+            stored = session.scalars(self._insert_new(), rows)
+            return len(stored.all())
+
+    def _insert_new(self) -> Insert:
+        table = Base.metadata.tables[AlertRecord.__tablename__]
+        if self.engine.dialect.name == "postgresql":
+            statement: Insert = postgresql_insert(table).on_conflict_do_nothing(
+                index_elements=["alert_id"])
+        elif self.engine.dialect.name == "sqlite":
+            statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=["alert_id"])
+        else:
+            raise ValueError(f"the alert store runs on SQLite or PostgreSQL, not "
+                             f"{self.engine.dialect.name}")
+        return statement.returning(table.c.alert_id)
 
     def list(self, *, detector: str | None = None, subject_id: str | None = None,
              limit: int = 50) -> Sequence[AlertRecord]:

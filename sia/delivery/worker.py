@@ -3,7 +3,9 @@
 Retries with exponential backoff and full jitter, honours a receiver's Retry-After
 (Slack's 429), records every attempt, and dead-letters a message after `max_attempts`
 or at the first permanent failure. Each message is committed on its own right after
-its attempt, so a crash can at worst repeat the one send in flight; every message
+its attempt, so a crash can at worst repeat the one send in flight; workers sharing a
+PostgreSQL store claim each message with SELECT ... FOR UPDATE SKIP LOCKED, so no two
+of them send the same message (on SQLite, run one worker); every message
 carries its deterministic id as an idempotency key (webhook `Idempotency-Key`, email
 `Message-ID`, Slack metadata) for receivers to drop that repeat.
 """
@@ -82,9 +84,14 @@ class DeliveryWorker:
 
     def _deliver(self, mid: str, now: datetime, stats: DeliveryStats) -> None:
         with Session(self.store.engine) as session, session.begin():
-            row = session.get(OutboxMessage, mid)
-            if row is None or row.status != "queued":
-                return  # another worker took it
+            # claim the message: on PostgreSQL the row stays locked until this commit and
+            # a worker that finds it locked skips it (SQLite has no row locks: one worker)
+            row = session.scalars(select(OutboxMessage).where(
+                OutboxMessage.message_id == mid, OutboxMessage.status == "queued",
+                OutboxMessage.next_attempt_at <= now)
+                .with_for_update(skip_locked=True)).first()
+            if row is None:
+                return  # another worker has it, sent it, or put it off
             notifier = self.notifiers[row.channel]
             started = time.perf_counter()
             error: DeliveryError | None = None

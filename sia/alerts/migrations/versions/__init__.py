@@ -1,0 +1,1 @@
+"""Revisions of the alert store's schema, oldest first."""
