@@ -84,6 +84,9 @@ class Detector(ABC, Generic[P]):
     warm_up_hint: ClassVar[str] = ""  # one line: when the detector starts speaking
     # thresholds that shape shared (global) learned state: not overridable per team/segment
     global_params: ClassVar[frozenset[str]] = frozenset()
+    # whose events the detector must see together when the stream is split by key:
+    # "customer" (the events topic is keyed by customer) or "rep" (a repartition by rep)
+    keyed_by: ClassVar[str] = "customer"
 
     def __init__(self, **thresholds: Any) -> None:
         self.params: P = self.params_type(**thresholds)  # type: ignore[assignment]

@@ -146,6 +146,7 @@ class PerformanceDetector(Detector[PerformanceParams]):
     handles = frozenset({"opportunity", "interaction", "order"})
     warm_up_hint = "speaks about a rep after min_active_periods periods with activity"
     global_params = frozenset({"period", "season", "level_alpha", "season_alpha"})
+    keyed_by = "rep"  # a rep's activity spans customers: scale-out repartitions by rep
 
     def __init__(self, **thresholds: object) -> None:
         super().__init__(**thresholds)

@@ -96,7 +96,20 @@ class Engine:
         was learned is kept; what a manager tuned since takes effect).
         """
         state = snapshot.load(blob, detectors=[d.name for d in detectors])
-        restored: dict[str, Detector[Any]] = state["detectors"]
+        engine = cls.from_learned(state["detectors"], detectors,
+                                  dedup_retention=dedup_retention)
+        engine.catalog = state["catalog"]
+        engine.seen = state["seen"]
+        engine.seen.retention = dedup_retention  # the retention asked for now applies
+        engine.clock = state["clock"]
+        engine.observed, engine.duplicates = state["counts"]
+        return engine
+
+    @classmethod
+    def from_learned(cls, restored: dict[str, Detector[Any]],
+                     detectors: Sequence[Detector[Any]], *,
+                     dedup_retention: timedelta = timedelta(days=35)) -> Engine:
+        """An engine of restored detectors, with the thresholds configured now."""
         for configured in detectors:
             learned = restored[configured.name]
             for key in sorted(configured.global_params):
@@ -107,18 +120,15 @@ class Engine:
                         "was learned across all customers, so replay the events to rebuild")
             learned.params = configured.params
             learned.set_overrides(configured.overrides)
-        engine = cls([restored[d.name] for d in detectors], dedup_retention=dedup_retention)
-        engine.catalog = state["catalog"]
-        engine.seen = state["seen"]
-        engine.seen.retention = dedup_retention  # the retention asked for now applies
-        engine.clock = state["clock"]
-        engine.observed, engine.duplicates = state["counts"]
-        return engine
+        return cls([restored[d.name] for d in detectors], dedup_retention=dedup_retention)
 
 
 def replay(engine: Engine, events: Iterable[Event], *,
-           tick_every: timedelta = timedelta(days=1)) -> Iterator[Finding]:
-    """Drive an engine with event time: tick at each boundary the stream crosses."""
+           tick_every: timedelta = timedelta(days=1),
+           final_tick: bool = True) -> Iterator[Finding]:
+    """Drive an engine with event time: tick at each boundary the stream crosses, and
+    (unless `final_tick` is False, as in a stream that has no end) once after the last
+    event."""
     next_tick: datetime | None = None
     for event in events:
         at = event.occurred_at
@@ -128,7 +138,7 @@ def replay(engine: Engine, events: Iterable[Event], *,
             yield from engine.tick(next_tick)
             next_tick += tick_every
         yield from engine.observe(event)
-    if next_tick is not None:
+    if next_tick is not None and final_tick:
         yield from engine.tick(next_tick)
 
 

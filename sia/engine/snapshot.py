@@ -35,8 +35,13 @@ def versions() -> dict[str, str]:
 
 def dump(state: Any, *, detectors: dict[str, dict[str, Any]]) -> bytes:
     """Serialise engine state with a header of versions and detector thresholds."""
-    header = {"versions": versions(), "detectors": detectors}
     payload = gzip.compress(pickle.dumps(state, protocol=pickle.DEFAULT_PROTOCOL), 6)
+    return dump_raw(payload, detectors=detectors)
+
+
+def dump_raw(payload: bytes, *, detectors: dict[str, dict[str, Any]]) -> bytes:
+    """A header of versions and detector thresholds, then a payload encoded by the caller."""
+    header = {"versions": versions(), "detectors": detectors}
     return MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload
 
 
@@ -58,6 +63,15 @@ def read_header(blob: bytes) -> dict[str, Any]:
 
 def load(blob: bytes, *, detectors: list[str]) -> Any:
     """Restore engine state; refuses other versions or another set of detectors."""
+    payload = load_raw(blob, detectors=detectors)
+    try:
+        return pickle.loads(gzip.decompress(payload))
+    except Exception as exc:
+        raise SnapshotError(f"snapshot payload is corrupt: {exc}") from exc
+
+
+def load_raw(blob: bytes, *, detectors: list[str]) -> bytes:
+    """The payload after a header that matches these versions and detectors."""
     header = read_header(blob)
     made_with = header.get("versions", {})
     here = versions()
@@ -74,7 +88,4 @@ def load(blob: bytes, *, detectors: list[str]) -> Any:
             f"this engine runs {sorted(detectors)}"
         )
     end = blob.find(b"\n", len(MAGIC))
-    try:
-        return pickle.loads(gzip.decompress(blob[end + 1 :]))
-    except Exception as exc:
-        raise SnapshotError(f"snapshot payload is corrupt: {exc}") from exc
+    return blob[end + 1 :]

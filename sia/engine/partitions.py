@@ -1,0 +1,215 @@
+"""The engine split by key: one engine per partition of a keyed stream.
+
+When one process is not enough, events are split into partitions by customer (and,
+for rep-level detectors, repartitioned by rep). Each partition has its own `Engine`
+(with its own catalog of the reference data it has seen), its own policy state and its
+own event-time clock, so what a partition finds depends only on the events of that
+partition, in their order: never on how many workers share the partitions, or on which
+worker owns one after a crash. Transports (Kafka, or the
+embedded `replay_partitioned` that reproduces a Kafka run in one process) drive this.
+
+State that detectors learn across customers (cross-sell co-purchase structure, product
+decline, value quantiles, peer comparisons) is learned per partition, from that
+partition's customers: a hash sample of 1/N of them. docs/SCALE_OUT.md says what
+that costs.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from sia.detectors.base import Detector
+from sia.engine import snapshot
+from sia.engine.catalog import Catalog
+from sia.engine.engine import Engine, _boundary_after
+from sia.events.models import Customer, Event, Product, Rep
+from sia.policy import Alert, Policy, PolicyConfig
+
+DAY = timedelta(days=1)
+REFERENCE = (Customer, Product, Rep)
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """Kafka's default partition for a key (murmur2 of its UTF-8 bytes, like the Java
+    client and aiokafka), so embedded and Kafka runs split events the same way."""
+    return (int(murmur2(key.encode())) & 0x7FFFFFFF) % partitions
+
+
+def rep_key(event: Event, catalog: Catalog, links: dict[str, str]) -> str | None:
+    """The rep an event counts for: its own rep, else the customer's owner, else the rep
+    last credited with that customer (`links`, updated here). None when none is known."""
+    customer: str | None = getattr(event, "customer_id", None)
+    rep: str | None = getattr(event, "rep_id", None)
+    if customer is None:
+        return rep
+    if not rep:
+        record = catalog.customers.get(customer)
+        rep = (record.owner_rep_id if record is not None else None) or links.get(customer)
+    if rep:
+        links[customer] = rep
+    return rep or None
+
+
+class PartitionEngine:
+    """One partition: engine, policy and the event-time clock that ticks its detectors."""
+
+    def __init__(self, engine: Engine, policy: Policy, *, tick_every: timedelta = DAY) -> None:
+        self.engine = engine
+        self.policy = policy
+        self.tick_every = tick_every
+        self.next_tick: datetime | None = None
+        self.links: dict[str, str] = {}  # customer -> rep, for the repartition by rep
+        self.references = 0  # reference records observed (the catalog changed)
+        self._catalog_blob: bytes | None = None
+        self._catalog_seen = -1
+
+    @classmethod
+    def new(cls, detectors: Sequence[Detector[Any]], policy_config: PolicyConfig, *,
+            tick_every: timedelta = DAY) -> PartitionEngine:
+        """A partition that has learned nothing yet (with a catalog of its own)."""
+        engine = Engine(detectors)
+        return cls(engine, Policy(policy_config), tick_every=tick_every)
+
+    def observe(self, event: Event) -> list[Alert]:
+        """Tick at every boundary the partition's clock crosses, then learn the event."""
+        at = event.occurred_at
+        alerts: list[Alert] = []
+        if self.next_tick is None:
+            self.next_tick = _boundary_after(at, self.tick_every)
+        while at >= self.next_tick:
+            alerts.extend(self._admit(self.engine.tick(self.next_tick)))
+            self.next_tick += self.tick_every
+        if isinstance(event, REFERENCE):
+            self.references += 1
+        alerts.extend(self._admit(self.engine.observe(event)))
+        return alerts
+
+    def tick_until(self, now: datetime) -> list[Alert]:
+        """Run the clock-driven detection for every boundary up to `now` (a timer's
+        wall-clock time when live, the end of a replay otherwise)."""
+        alerts: list[Alert] = []
+        while self.next_tick is not None and self.next_tick <= now:
+            alerts.extend(self._admit(self.engine.tick(self.next_tick)))
+            self.next_tick += self.tick_every
+        return alerts
+
+    def _admit(self, findings: Iterable[Any]) -> list[Alert]:
+        admitted = (self.policy.admit(f) for f in findings)
+        return [a for a in admitted if a is not None]
+
+    # checkpoints: everything learned, with the versions and thresholds it was made with;
+    # the partition's catalog is pickled again only after reference data changed it
+    def checkpoint(self) -> bytes:
+        """The partition's learned state, compressed."""
+        e = self.engine
+        if self._catalog_blob is None or self._catalog_seen != self.references:
+            self._catalog_blob = pickle.dumps(e.catalog, protocol=pickle.DEFAULT_PROTOCOL)
+            self._catalog_seen = self.references
+        state = {"detectors": {d.name: d for d in e.detectors}, "seen": e.seen,
+                 "clock": e.clock, "counts": (e.observed, e.duplicates),
+                 "catalog": self._catalog_blob, "cooldowns": self.policy.cooldowns,
+                 "inhibitor": self.policy.inhibitor._sources,
+                 "suppressed": self.policy.suppressed, "next_tick": self.next_tick,
+                 "links": self.links, "references": self.references}
+        raw = pickle.dumps(state, protocol=pickle.DEFAULT_PROTOCOL)
+        return snapshot.dump_raw(zlib.compress(raw, 1), detectors=e.detector_params())
+
+    @classmethod
+    def restore(cls, blob: bytes, *, detectors: Sequence[Detector[Any]],
+                policy_config: PolicyConfig, tick_every: timedelta = DAY) -> PartitionEngine:
+        """Continue from a checkpoint: what was learned is kept; thresholds configured
+        now apply (a changed global threshold is refused, as with snapshots)."""
+        payload = snapshot.load_raw(blob, detectors=[d.name for d in detectors])
+        try:
+            state = pickle.loads(zlib.decompress(payload))
+            catalog = pickle.loads(state["catalog"])
+        except Exception as exc:
+            raise snapshot.SnapshotError(f"checkpoint payload is corrupt: {exc}") from exc
+        engine = Engine.from_learned(state["detectors"], detectors)
+        engine.catalog = catalog
+        engine.seen = state["seen"]
+        engine.clock = state["clock"]
+        engine.observed, engine.duplicates = state["counts"]
+        policy = Policy(policy_config, cooldowns=state["cooldowns"])
+        policy.inhibitor._sources = state["inhibitor"]
+        policy.suppressed = state["suppressed"]
+        restored = cls(engine, policy, tick_every=tick_every)
+        restored.next_tick = state["next_tick"]
+        restored.links = state["links"]
+        restored.references = state["references"]
+        restored._catalog_blob, restored._catalog_seen = state["catalog"], restored.references
+        return restored
+
+
+def split_detectors(detectors: Sequence[Detector[Any]]
+                    ) -> tuple[list[Detector[Any]], list[Detector[Any]]]:
+    """(customer-keyed, rep-keyed) detectors."""
+    by_customer = [d for d in detectors if d.keyed_by == "customer"]
+    by_rep = [d for d in detectors if d.keyed_by == "rep"]
+    unknown = [d.name for d in detectors if d.keyed_by not in ("customer", "rep")]
+    if unknown:
+        raise ValueError(f"detectors {unknown} are keyed by neither customer nor rep")
+    return by_customer, by_rep
+
+
+def broadcast(event: Event) -> bool:
+    """Reference data every partition needs (products and reps), as opposed to records
+    of one customer, which go to that customer's partition."""
+    return isinstance(event, Product | Rep)
+
+
+def for_rep(event: Event, rep: str) -> Event:
+    """The event as the rep-level stream carries it: credited to `rep`."""
+    if getattr(event, "rep_id", rep) == rep:
+        return event
+    return event.model_copy(update={"rep_id": rep})
+
+
+def replay_partitioned(events: Iterable[Event], *, partitions: int, rep_partitions: int,
+                       make_detectors: Callable[[], list[Detector[Any]]],
+                       policy_config: PolicyConfig, tick_every: timedelta = DAY,
+                       ) -> Iterator[Alert]:
+    """What a Kafka deployment with these partition counts computes, in one process.
+
+    Events are split by customer exactly as `sia produce` splits them: a customer's
+    records go to its partition, products and reps to every partition. Events that
+    rep-level detectors handle are forwarded by rep, in the order their customer
+    partition emits them. Nothing is ticked after the last event: a stream has no end.
+    """
+    customer_level, rep_level = split_detectors(make_detectors())
+    rep_types = {t for d in rep_level for t in d.handles}
+
+    def engines(count: int, keyed_by: str) -> list[PartitionEngine]:
+        made = []
+        for _ in range(count):
+            chosen = [d for d in make_detectors() if d.keyed_by == keyed_by]
+            made.append(PartitionEngine.new(chosen, policy_config, tick_every=tick_every))
+        return made
+
+    by_customer = engines(partitions, "customer") if customer_level else []
+    by_rep = engines(rep_partitions, "rep") if rep_level else []
+    links: dict[str, str] = {}
+    catalog = Catalog()  # customer-level detectors off: the rep stream keeps its own
+    for event in events:
+        if broadcast(event):
+            for part in (*by_customer, *by_rep):
+                yield from part.observe(event)
+            continue
+        customer = getattr(event, "customer_id", None) or ""
+        if by_customer:
+            part = by_customer[partition_for(customer, partitions)]
+            yield from part.observe(event)
+            links, catalog = part.links, part.engine.catalog
+        elif isinstance(event, Customer):
+            catalog.update(event)
+        if by_rep and event.type in rep_types:
+            rep = rep_key(event, catalog, links)
+            if rep is not None:
+                yield from by_rep[partition_for(rep, rep_partitions)].observe(
+                    for_rep(event, rep))
