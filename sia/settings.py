@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDERS = ("changeme", "change-me", "secret", "dev-only", "placeholder", "xxx")
@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     feedback_secret: SecretStr = SecretStr("dev-only-feedback-secret")
     feedback_base_url: str = "http://127.0.0.1:8080"
     max_attempts: int = 8
+
+    # scale-out (sia worker, sia produce): Kafka topics are named "<kafka_app_id>-..."
+    kafka_broker: str = "kafka://127.0.0.1:19092"
+    kafka_app_id: str = "sia"
+    kafka_partitions: int = Field(default=4, ge=1)  # events, keyed by customer
+    kafka_rep_partitions: int = Field(default=1, ge=1)  # events repartitioned by rep
+    kafka_batch: int = Field(default=2000, ge=1)  # events per batch and checkpoint
+    kafka_batch_seconds: float = Field(default=1.0, gt=0)  # or fewer after this long
+    # "wall": a timer ticks detectors by the wall clock (live); "event": only event time
+    # moves the clock (replays of history, tests)
+    kafka_clock: Literal["wall", "event"] = "wall"
+    kafka_store: str = "memory://"  # Faust table store: memory:// or rocksdb://
+    alert_dedup_days: float = Field(default=35.0, gt=0)  # Redis alert-id keys live this long
 
     @model_validator(mode="after")
     def _real_secrets_in_production(self) -> Settings:

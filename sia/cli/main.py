@@ -13,6 +13,7 @@ from sia.alerts.store import AlertStore
 from sia.cli.common import build, console, db_url, errors, fail
 from sia.cli.delivery import register_delivery
 from sia.cli.imports import import_app
+from sia.cli.kafka import register_kafka
 from sia.cli.measure import register_measure
 from sia.detectors.base import registered
 from sia.engine.engine import Engine
@@ -27,6 +28,7 @@ app = typer.Typer(help="SIA: sales-intelligence alerting over CRM event streams.
 app.add_typer(import_app, name="import")
 register_measure(app)
 register_delivery(app)
+register_kafka(app)
 
 ConfigOpt = Annotated[Path | None, typer.Option(help="detectors.yaml (default: config/)")]
 PolicyOpt = Annotated[Path | None, typer.Option(help="policy.yaml (default: config/)")]

@@ -1,0 +1,5 @@
+"""`python -m sia`: the CLI."""
+
+from sia.cli import app
+
+app()

@@ -1,0 +1,112 @@
+"""`sia worker`, `sia produce`, `sia topics`: the Kafka scale-out commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sia.cli.common import console, fail
+from sia.config import ConfigError
+from sia.detectors.config import load_detectors
+from sia.policy import load_policy
+from sia.settings import get_settings
+
+ConfigOpt = Annotated[Path | None, typer.Option(help="detectors.yaml (default: config/)")]
+PolicyOpt = Annotated[Path | None, typer.Option(help="policy.yaml (default: config/)")]
+
+
+def register_kafka(app: typer.Typer) -> None:
+    """Add the scale-out commands to the CLI."""
+    app.command()(worker)
+    app.command()(produce)
+    app.command()(topics)
+
+
+def _topics() -> Any:
+    from sia.transports.kafka.topics import Topics, bootstrap_servers
+
+    settings = get_settings()
+    return settings, Topics.from_settings(settings), bootstrap_servers(settings.kafka_broker)
+
+
+def topics() -> None:
+    """Create the Kafka topics SIA declares (missing ones only; counts are checked)."""
+    from sia.transports.kafka.topics import TopicMismatch, create_topics
+
+    _, declared, bootstrap = _topics()
+    try:
+        created = asyncio.run(create_topics(bootstrap, declared))
+    except TopicMismatch as exc:
+        fail(str(exc))
+    for name, (count, config) in declared.declared().items():
+        mark = "created" if name in created else "exists"
+        console.print(f"{name}: {count} partitions {config or ''} ({mark})", highlight=False)
+
+
+def produce(
+    file: Annotated[Path, typer.Argument(help="JSON Lines events (.jsonl or .jsonl.gz)")],
+    rejects: Annotated[Path, typer.Option(help="where bad records are kept")] = Path(
+        "sia-rejects.jsonl"),
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+) -> None:
+    """Publish events to Kafka: by customer to the events topic, reference data also to
+    their compacted topics. Invalid records are kept in --rejects, not sent."""
+    from sia.events.reader import RejectSink, read_events
+    from sia.transports.kafka.producer import produce as send
+    from sia.transports.kafka.topics import TopicMismatch, create_topics
+
+    _, declared, bootstrap = _topics()
+    if not file.exists():
+        fail(f"{file}: no such file")
+    sink = RejectSink(rejects)
+    try:
+        asyncio.run(create_topics(bootstrap, declared))
+        summary = asyncio.run(send(read_events(file), bootstrap=bootstrap, topics=declared,
+                                   sink=sink))
+    except TopicMismatch as exc:
+        fail(str(exc))
+    finally:
+        sink.close()
+    if as_json:
+        typer.echo(json.dumps(summary.__dict__, sort_keys=True))
+    else:
+        console.print(f"sent {summary.events} events as {summary.messages} messages to "
+                      f"{bootstrap}; {summary.rejects} rejected (kept in {rejects})",
+                      highlight=False)
+
+
+def worker(
+    config: ConfigOpt = None,
+    policy_file: PolicyOpt = None,
+    loglevel: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+) -> None:
+    """Run one worker: detection for the partitions Kafka assigns it, alerts into the
+    store (SIA_DATABASE_URL), deduplicated through Redis (SIA_REDIS_URL)."""
+    import redis as redis_lib
+    from faust.worker import Worker
+
+    from sia.alerts.store import AlertStore
+    from sia.transports.kafka.app import SiaApp
+    from sia.transports.kafka.topics import TopicMismatch, create_topics
+
+    settings, declared, bootstrap = _topics()
+    try:
+        load_detectors(config)  # configuration errors stop here, with file and key
+        policy_config = load_policy(policy_file)
+    except ConfigError as exc:
+        fail(str(exc))
+    try:
+        asyncio.run(create_topics(bootstrap, declared))
+    except TopicMismatch as exc:
+        fail(str(exc))
+    except Exception as exc:
+        fail(f"cannot reach Kafka at {bootstrap}: {exc}")
+    store = AlertStore(settings.database_url)
+    redis = redis_lib.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    sia = SiaApp(settings, lambda: load_detectors(config), policy_config, store=store,
+                 redis=redis)
+    Worker(sia.app, loglevel=loglevel).execute_from_commandline()

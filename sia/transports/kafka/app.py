@@ -1,0 +1,259 @@
+"""The Faust application: thin agents around the partitioned engine.
+
+events (keyed by customer) -> `detect`: one PartitionEngine per owned partition ->
+alerts topic; the events rep-level detectors handle are forwarded to events-by-rep ->
+`detect_reps` (same code, rep-level detectors) -> alerts topic -> `store_alerts`:
+deduplicated by alert id (Redis with a TTL, then the store's unique constraint).
+
+State: after each batch, every partition the batch touched writes a checkpoint of its
+engine to a Faust table (changelog-backed), before the batch's offsets are committed
+(Faust flushes the producer before it commits). A worker that takes a partition over
+after a crash or a rebalance restores the last checkpoint and reprocesses the events
+after it; the engine is deterministic, so the alerts it makes again carry the same ids
+and are dropped downstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from sia.alerts.store import AlertStore
+from sia.detectors.base import Detector
+from sia.engine.partitions import PartitionEngine, broadcast, for_rep, rep_key
+from sia.events.models import Event
+from sia.policy import Alert, PolicyConfig
+from sia.settings import Settings
+from sia.transports.kafka import codec
+from sia.transports.kafka.topics import CHECKPOINT_BYTES, Topics
+
+log = logging.getLogger("sia.worker")
+
+
+class Partitions:
+    """The engines of the partitions a worker owns for one keyed stream, and their
+    checkpoints in a table."""
+
+    def __init__(self, name: str, make_detectors: Callable[[], list[Detector[Any]]],
+                 policy_config: PolicyConfig, table: Any) -> None:
+        self.name = name
+        self.make_detectors = make_detectors
+        self.policy_config = policy_config
+        self.table = table
+        self.engines: dict[int, PartitionEngine] = {}
+
+    def engine(self, partition: int) -> PartitionEngine:
+        """The partition's engine: in memory, else restored from its last checkpoint,
+        else new."""
+        part = self.engines.get(partition)
+        if part is None:
+            blob = self.table.data.get(str(partition))
+            if blob is None:
+                part = PartitionEngine.new(self.make_detectors(), self.policy_config)
+                log.info("%s partition %d: no checkpoint, starting to learn", self.name,
+                         partition)
+            else:
+                part = PartitionEngine.restore(blob, detectors=self.make_detectors(),
+                                               policy_config=self.policy_config)
+                log.info("%s partition %d: restored %d events learned (%d bytes)",
+                         self.name, partition, part.engine.observed, len(blob))
+            self.engines[partition] = part
+        return part
+
+    def checkpoint(self, partition: int) -> int:
+        """Write the partition's checkpoint to the table's changelog; its size."""
+        blob = self.engines[partition].checkpoint()
+        if len(blob) > CHECKPOINT_BYTES:
+            raise RuntimeError(
+                f"{self.name} partition {partition}: checkpoint of {len(blob)} bytes exceeds "
+                f"{CHECKPOINT_BYTES}; raise SIA_KAFKA_PARTITIONS")
+        key = str(partition)
+        self.table.data[key] = blob
+        self.table.send_changelog(partition, key, blob)
+        return len(blob)
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop the engines of partitions this worker no longer owns: if one comes back,
+        it is restored from the checkpoint its last owner wrote."""
+        for p in partitions:
+            self.engines.pop(p, None)
+
+
+class SiaApp:
+    """Builds the Faust app and holds what its agents share."""
+
+    def __init__(self, settings: Settings, make_detectors: Callable[[], list[Detector[Any]]],
+                 policy_config: PolicyConfig, *, store: AlertStore | None = None,
+                 redis: Any = None) -> None:
+        self.settings = settings
+        self.topics = Topics.from_settings(settings)
+        self.store = store
+        self.redis = redis
+        self.counts = {"events": 0, "dead_letter": 0, "alerts": 0, "stored": 0,
+                       "duplicate_alerts": 0, "checkpoints": 0, "checkpoint_bytes": 0}
+        sample = make_detectors()
+        self.rep_types = {t for d in sample if d.keyed_by == "rep" for t in d.handles}
+
+        def customer_level() -> list[Detector[Any]]:
+            return [d for d in make_detectors() if d.keyed_by == "customer"]
+
+        def rep_level() -> list[Detector[Any]]:
+            return [d for d in make_detectors() if d.keyed_by == "rep"]
+
+        self.app = app = faust.App(
+            settings.kafka_app_id, broker=settings.kafka_broker, store=settings.kafka_store,
+            topic_partitions=settings.kafka_partitions, topic_replication_factor=1,
+            key_serializer="raw", value_serializer="raw", web_enabled=False,
+            producer_max_request_size=CHECKPOINT_BYTES + 1024 * 1024,
+            consumer_max_fetch_size=CHECKPOINT_BYTES + 1024 * 1024,
+            stream_buffer_maxsize=max(4096, settings.kafka_batch * 2),
+            )
+        t = self.topics
+        self.events_topic = app.topic(t.events, partitions=t.partitions, value_type=bytes,
+                                      key_type=bytes)
+        self.by_rep_topic = app.topic(t.events_by_rep, partitions=t.rep_partitions,
+                                      value_type=bytes, key_type=bytes)
+        self.alerts_topic = app.topic(t.alerts, partitions=t.partitions, value_type=bytes,
+                                      key_type=bytes)
+        self.dead_letter_topic = app.topic(t.dead_letter, partitions=1, value_type=bytes,
+                                           key_type=bytes)
+        table_args: dict[str, Any] = {"key_type": str, "value_type": bytes}
+        self.customers = Partitions(
+            "events", customer_level, policy_config,
+            app.Table("engine-state", partitions=t.partitions, **table_args))
+        self.reps = Partitions(
+            "events-by-rep", rep_level, policy_config,
+            app.Table("rep-engine-state", partitions=t.rep_partitions, **table_args))
+        self._register()
+
+    # -- agents ------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        app = self.app
+        batch, within = self.settings.kafka_batch, self.settings.kafka_batch_seconds
+
+        @app.agent(self.events_topic, name="detect")
+        async def detect(stream: Any) -> None:
+            async for events in stream.take_events(batch, within=within):
+                self.detect_batch(events, self.customers, forward=bool(self.rep_types))
+
+        @app.agent(self.by_rep_topic, name="detect-reps")
+        async def detect_reps(stream: Any) -> None:
+            async for events in stream.take_events(batch, within=within):
+                self.detect_batch(events, self.reps, forward=False)
+
+        @app.agent(self.alerts_topic, name="store-alerts")
+        async def store_alerts(stream: Any) -> None:
+            async for values in stream.take(500, within=0.5):
+                await self.store_batch(values)
+
+        @app.timer(interval=30.0, name="clock")  # type: ignore[untyped-decorator]
+        async def clock() -> None:
+            if self.settings.kafka_clock == "wall":
+                self.tick_all(datetime.now(UTC))
+
+        @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+        async def on_revoked(app: Any, revoked: set[Any], **kwargs: Any) -> None:
+            self.customers.forget(tp.partition for tp in revoked
+                                  if tp.topic == self.topics.events)
+            self.reps.forget(tp.partition for tp in revoked
+                             if tp.topic == self.topics.events_by_rep)
+
+        self.detect, self.detect_reps, self.store_alerts = detect, detect_reps, store_alerts
+
+    def detect_batch(self, events: Iterable[Any], partitions: Partitions, *,
+                     forward: bool) -> None:
+        """Decode, learn and detect for a batch of messages; then checkpoint every
+        partition the batch touched. Bad messages go to the dead-letter topic."""
+        touched: set[int] = set()
+        for event in events:
+            message = event.message
+            try:
+                record = codec.decode_event(event.value)
+            except codec.Undecodable as exc:
+                self.reject(message, f"invalid event: {exc}")
+                continue
+            part = partitions.engine(message.partition)
+            try:
+                alerts = part.observe(record)
+            except Exception as exc:  # a detector's bug must not stop the stream
+                log.exception("processing %s failed", record.event_id)
+                self.reject(message, f"processing failed: {type(exc).__name__}: {exc}")
+                continue
+            self.counts["events"] += 1
+            touched.add(message.partition)
+            self.send_alerts(alerts)
+            if forward:
+                self.forward(record, part, message.partition)
+        for p in sorted(touched):
+            self.counts["checkpoint_bytes"] += partitions.checkpoint(p)
+            self.counts["checkpoints"] += 1
+
+    def forward(self, record: Event, part: PartitionEngine, partition: int) -> None:
+        """Repartition by rep what rep-level detectors need (reps and products once, from
+        customer partition 0, to every rep partition)."""
+        if broadcast(record):
+            if partition == 0:
+                value = codec.encode_event(record)
+                for p in range(self.topics.rep_partitions):
+                    self.by_rep_topic.send_soon(key=record.event_id.encode(), value=value,
+                                                partition=p)
+            return
+        if record.type not in self.rep_types:
+            return
+        rep = rep_key(record, part.engine.catalog, part.links)
+        if rep is not None:
+            self.by_rep_topic.send_soon(key=rep.encode(),
+                                        value=codec.encode_event(for_rep(record, rep)))
+
+    def send_alerts(self, alerts: Iterable[Alert]) -> None:
+        """Publish alerts (at least once; ids are deterministic)."""
+        for alert in alerts:
+            self.counts["alerts"] += 1
+            self.alerts_topic.send_soon(key=alert.finding.subject_id.encode(),
+                                        value=codec.encode_alert(alert))
+
+    def tick_all(self, now: datetime) -> None:
+        """Clock-driven detection for every partition this worker owns."""
+        for partitions in (self.customers, self.reps):
+            for part in list(partitions.engines.values()):
+                self.send_alerts(part.tick_until(now))
+
+    def reject(self, message: Any, reason: str) -> None:
+        """Keep a message that could not be processed, with its reason."""
+        self.counts["dead_letter"] += 1
+        log.warning("dead letter %s[%d]@%d: %s", message.topic, message.partition,
+                    message.offset, reason)
+        self.dead_letter_topic.send_soon(
+            key=message.key, value=codec.dead_letter(
+                topic=message.topic, partition=message.partition, offset=message.offset,
+                key=message.key, value=message.value, reason=reason))
+
+    async def store_batch(self, values: list[bytes]) -> None:
+        """Store alerts once each: ids seen in Redis are dropped; the store's unique
+        constraint catches the rest; Redis keys are set only after the store commits."""
+        alerts = {a.alert_id: a for a in map(codec.decode_alert, values)}
+        prefix = f"sia:{self.settings.kafka_app_id}:alert:"
+        if self.redis is not None and alerts:
+            seen = await asyncio.to_thread(self.redis.mget, [prefix + i for i in alerts])
+            for alert_id, mark in zip(list(alerts), seen, strict=True):
+                if mark is not None:
+                    del alerts[alert_id]
+        self.counts["duplicate_alerts"] += len(values) - len(alerts)
+        if not alerts:
+            return
+        if self.store is not None:
+            stored = await asyncio.to_thread(self.store.add, list(alerts.values()))
+            self.counts["stored"] += stored
+            self.counts["duplicate_alerts"] += len(alerts) - stored
+        if self.redis is not None:
+            ttl = int(self.settings.alert_dedup_days * 86400)
+            pipe = self.redis.pipeline(transaction=False)
+            for alert_id in alerts:
+                pipe.set(prefix + alert_id, "1", ex=ttl)
+            await asyncio.to_thread(pipe.execute)

@@ -1,0 +1,80 @@
+"""JSON on every topic (never pickle): events in, alerts out, rejects with their reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from sia.events.models import Event, parse_event
+from sia.events.reader import explain_validation_error
+from sia.findings import Finding, Severity
+from sia.policy import Alert
+
+
+class Undecodable(ValueError):
+    """A message that is not a valid event; the text says why."""
+
+
+def encode_event(event: Event) -> bytes:
+    """An event as the events topics carry it."""
+    return event.model_dump_json(exclude_none=True).encode()
+
+
+def decode_event(value: bytes | None) -> Event:
+    """The event in a message, or Undecodable naming the reason."""
+    if value is None:
+        raise Undecodable("empty message (no value)")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Undecodable(f"not UTF-8 text: {exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise Undecodable(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise Undecodable(f"not a JSON object but {type(data).__name__}")
+    try:
+        return parse_event(data)
+    except ValidationError as exc:
+        raise Undecodable(explain_validation_error(exc)) from None
+
+
+def encode_alert(alert: Alert) -> bytes:
+    """An alert as the alerts topic carries it."""
+    return json.dumps({"alert_id": alert.alert_id, **alert.finding.to_dict()},
+                      sort_keys=True).encode()
+
+
+def decode_alert(value: bytes) -> Alert:
+    """The alert in a message of the alerts topic."""
+    data: dict[str, Any] = json.loads(value)
+    finding = Finding(
+        detector=data["detector"], kind=data["kind"], subject_kind=data["subject_kind"],
+        subject_id=data["subject_id"], occurred_at=datetime.fromisoformat(data["occurred_at"]),
+        score=data["score"], severity=Severity(data["severity"]), title=data["title"],
+        explanation=data["explanation"], action=data["action"], dedup_key=data["dedup_key"],
+        evidence=tuple(data["evidence"]), value=data["value"], facts=data["facts"])
+    return Alert(data["alert_id"], finding)
+
+
+def dead_letter(*, topic: str, partition: int, offset: int, key: bytes | None,
+                value: bytes | None, reason: str) -> bytes:
+    """What the dead-letter topic keeps of a message it could not process: where it came
+    from, the message as text (bytes that are not UTF-8 are escaped) and the reason."""
+    def text(raw: bytes | None) -> str | None:
+        return None if raw is None else raw.decode("utf-8", errors="backslashreplace")
+
+    event_id = None
+    try:
+        data = json.loads(value or b"")
+        if isinstance(data, dict) and isinstance(data.get("event_id"), str):
+            event_id = data["event_id"]
+    except ValueError:
+        pass
+    return json.dumps({"topic": topic, "partition": partition, "offset": offset,
+                       "event_id": event_id, "key": text(key), "value": text(value),
+                       "reason": reason}).encode()

@@ -1,0 +1,165 @@
+"""The Faust agents without a broker (`agent.test_context()`): what they send is recorded
+at the topic boundary; the broker itself is covered by test_kafka_integration.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sia.alerts.store import AlertStore
+from sia.detectors.config import load_detectors
+from sia.engine.partitions import PartitionEngine
+from sia.findings import Finding, Severity
+from sia.policy import Alert, load_policy
+from sia.settings import Settings
+from sia.transports.kafka import codec
+from sia.transports.kafka.app import SiaApp
+
+
+def _order(i: int, customer: str = "C1", rep: str | None = "R1") -> bytes:
+    event: dict[str, Any] = {
+        "type": "order", "event_id": f"o{i}", "order_id": f"o{i}", "customer_id": customer,
+        "occurred_at": (datetime(2024, 1, 1, 10, tzinfo=UTC) + timedelta(days=i)).isoformat(),
+        "lines": [{"product_id": "P1", "quantity": 2, "unit_price": 5.0}]}
+    if rep:
+        event["rep_id"] = rep
+    return json.dumps(event).encode()
+
+
+class Recorder:
+    """Stands in for the producer at the topic boundary: keeps what would be sent."""
+
+    def __init__(self, sia: SiaApp) -> None:
+        self.sent: dict[str, list[dict[str, Any]]] = {}
+        for name in ("dead_letter_topic", "alerts_topic", "by_rep_topic"):
+            topic = getattr(sia, name)
+            topic.send_soon = self._keep(name)
+        for partitions in (sia.customers, sia.reps):
+            partitions.table.send_changelog = self._changelog(partitions.name)
+
+    def _keep(self, name: str) -> Any:
+        def send_soon(**message: Any) -> None:
+            self.sent.setdefault(name, []).append(message)
+        return send_soon
+
+    def _changelog(self, name: str) -> Any:
+        def send(partition: int, key: str, value: bytes) -> None:
+            self.sent.setdefault(f"{name}-changelog", []).append(
+                {"partition": partition, "key": key, "value": value})
+        return send
+
+
+def _app(tmp_path: Path, **settings: Any) -> SiaApp:
+    base: dict[str, Any] = {"kafka_app_id": "unit", "kafka_partitions": 1, "kafka_batch": 3,
+                            "kafka_batch_seconds": 0.05, "kafka_clock": "event"}
+    base.update(settings)
+    sia = SiaApp(Settings(**base), lambda: load_detectors(None), load_policy(None),
+                 store=AlertStore(f"sqlite:///{tmp_path / 'alerts.db'}"))
+    sia.app.finalize()
+    return sia
+
+
+def test_bad_messages_go_to_the_dead_letter_topic_and_the_agent_carries_on(
+        tmp_path: Path) -> None:
+    sia = _app(tmp_path)
+    sent = Recorder(sia).sent
+
+    async def run() -> None:
+        async with sia.detect.test_context() as agent:
+            await agent.put(b"{not json")
+            await agent.put(_order(1))
+            await agent.put(json.dumps({"type": "order", "event_id": "x"}).encode())
+            await agent.put(_order(2))
+            await asyncio.sleep(0.3)
+
+    asyncio.run(run())
+    letters = [json.loads(m["value"]) for m in sent["dead_letter_topic"]]
+    assert [letter["offset"] for letter in letters] == [0, 2]
+    assert letters[0]["reason"].startswith("invalid event: not JSON")
+    assert letters[1]["event_id"] == "x" and "order_id: Field required" in letters[1]["reason"]
+    assert sia.counts["events"] == 2
+
+
+def test_each_batch_checkpoints_the_partition_and_the_checkpoint_restores_it(
+        tmp_path: Path) -> None:
+    sia = _app(tmp_path)
+    sent = Recorder(sia).sent
+
+    async def run() -> None:
+        async with sia.detect.test_context() as agent:
+            for i in range(5):
+                await agent.put(_order(i))
+            await asyncio.sleep(0.3)
+
+    asyncio.run(run())
+    checkpoints = sent["events-changelog"]
+    assert len(checkpoints) >= 2  # batches of at most 3 events
+    assert {c["partition"] for c in checkpoints} == {0}
+    restored = PartitionEngine.restore(
+        checkpoints[-1]["value"], policy_config=load_policy(None),
+        detectors=[d for d in load_detectors(None) if d.keyed_by == "customer"])
+    assert restored.engine.observed == 5
+    live = sia.customers.engines[0]
+    assert restored.engine.clock == live.engine.clock
+    assert restored.next_tick == live.next_tick
+
+
+def test_events_for_rep_level_detectors_are_repartitioned_by_rep(tmp_path: Path) -> None:
+    sia = _app(tmp_path)
+    sent = Recorder(sia).sent
+
+    async def run() -> None:
+        async with sia.detect.test_context() as agent:
+            await agent.put(_order(1, rep="R7"))
+            await agent.put(_order(2, customer="C2", rep=None))  # no rep known: not sent
+            await asyncio.sleep(0.3)
+
+    asyncio.run(run())
+    forwarded = sent["by_rep_topic"]
+    assert [m["key"] for m in forwarded] == [b"R7"]
+    assert codec.decode_event(forwarded[0]["value"]).event_id == "o1"
+
+
+def _alert(n: int) -> Alert:
+    finding = Finding(detector="drift", kind="overdue", subject_kind="customer",
+                      subject_id=f"C{n}", occurred_at=datetime(2024, 1, 1, tzinfo=UTC),
+                      score=0.9, severity=Severity.HIGH, title="t", explanation="e",
+                      action="a", dedup_key=f"drift:C{n}")
+    return Alert(Alert.id_for(finding), finding)
+
+
+def test_store_agent_stores_each_alert_once(tmp_path: Path, redis_client: Any) -> None:
+    sia = _app(tmp_path, kafka_app_id=f"unit{id(tmp_path)}")
+    sia.redis = redis_client
+    alerts = [_alert(n) for n in range(3)]
+
+    async def run() -> None:
+        async with sia.store_alerts.test_context() as agent:
+            for alert in [*alerts, alerts[0], alerts[1]]:
+                await agent.put(codec.encode_alert(alert))
+            await asyncio.sleep(0.8)
+            await agent.put(codec.encode_alert(alerts[2]))  # a reprocessed alert, later
+            await asyncio.sleep(0.8)
+
+    asyncio.run(run())
+    assert sia.store is not None and sia.store.count() == 3
+    assert sia.counts["stored"] == 3 and sia.counts["duplicate_alerts"] == 3
+    prefix = f"sia:{sia.settings.kafka_app_id}:alert:"
+    assert all(redis_client.get(prefix + a.alert_id) is not None for a in alerts)
+    assert redis_client.ttl(prefix + alerts[0].alert_id) > 30 * 86400
+
+
+@pytest.mark.parametrize("value", [b"", b"[]", b'"text"'])
+def test_codec_names_the_reason(value: bytes) -> None:
+    with pytest.raises(codec.Undecodable):
+        codec.decode_event(value)
+
+
+def test_alert_codec_round_trips() -> None:
+    alert = _alert(1)
+    assert codec.decode_alert(codec.encode_alert(alert)) == alert
