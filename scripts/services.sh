@@ -44,7 +44,10 @@ python_bin() {
   if [ -x "$root/.venv/bin/python" ]; then echo "$root/.venv/bin/python"; else echo python3; fi
 }
 
-kafka_up() { "$(python_bin)" "$here/kafka/ready.py" "$KAFKA_BOOTSTRAP" --wait "${1:-0}"; }
+# does a broker answer? ($1: seconds to keep trying, $2: a pid whose death ends the wait)
+kafka_up() {
+  "$(python_bin)" "$here/kafka/ready.py" "$KAFKA_BOOTSTRAP" --wait "${1:-0}" ${2:+--pid "$2"}
+}
 
 # the pid in the pid file, when it is still our broker
 kafka_pid() {
@@ -57,7 +60,6 @@ kafka_pid() {
 
 kafka_fetch() {
   [ -d "$KAFKA_HOME/lib" ] && return 0
-  command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null 2>&1 || apt_install maven
   say "fetching Kafka $KAFKA_VERSION from Maven Central into $KAFKA_HOME/lib"
   mkdir -p "$KAFKA_HOME"
@@ -76,6 +78,13 @@ kafka_fetch() {
   [ -d "$KAFKA_HOME/lib" ] || die "no $KAFKA_HOME/lib after the download"
 }
 
+kafka_failed() {
+  say "$1; the end of its logs ($KAFKA_LOG, $KAFKA_OUT):"
+  tail -n 40 "$KAFKA_LOG" >&2 2>/dev/null || true
+  tail -n 20 "$KAFKA_OUT" >&2 2>/dev/null || true
+  exit 1
+}
+
 kafka_start() {
   "$(python_bin)" -c "import aiokafka" 2>/dev/null \
     || die "$(python_bin) cannot import aiokafka: install SIA first (pip install -e '.[test]')"
@@ -87,6 +96,7 @@ kafka_start() {
   if pid="$(kafka_pid)"; then
     say "kafka (pid $pid) is starting; waiting for it"
   else
+    command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
     kafka_fetch
     mkdir -p "$KAFKA_RUN"
     local classpath="$KAFKA_HOME/lib/*"
@@ -106,13 +116,13 @@ kafka_start() {
       -Dlog4j.configuration="file:$here/kafka/log4j.properties" \
       -cp "$classpath" kafka.Kafka "$here/kafka/server.properties" \
       >>"$KAFKA_OUT" 2>&1 </dev/null &
+    for _ in $(seq 1 50); do
+      pid="$(kafka_pid)" && break
+      sleep 0.1
+    done
+    [ -n "$pid" ] || kafka_failed "kafka exited at once"
   fi
-  if ! kafka_up 60; then
-    say "kafka did not answer on $KAFKA_BOOTSTRAP within 60 s; the end of its logs:"
-    tail -n 40 "$KAFKA_LOG" >&2 2>/dev/null || true
-    tail -n 20 "$KAFKA_OUT" >&2 2>/dev/null || true
-    exit 1
-  fi
+  kafka_up 60 "$pid" || kafka_failed "kafka did not answer on $KAFKA_BOOTSTRAP within 60 s"
   say "kafka ready on $KAFKA_BOOTSTRAP"
 }
 
@@ -152,9 +162,9 @@ postgres_start() {
   if ! pg_up; then
     [ "$(id -u)" -eq 0 ] || die "postgresql is not running and starting it needs root"
     if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main"' | grep -q .; then
-      pg_createcluster "$version" main >/dev/null
+      pg_createcluster "$version" main >&2
     fi
-    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start >&2
     for _ in $(seq 1 100); do
       pg_up && break
       sleep 0.1

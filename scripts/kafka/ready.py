@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 
@@ -34,6 +35,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("bootstrap", help="host:port")
     parser.add_argument("--wait", type=float, default=0.0, help="seconds to keep trying")
+    parser.add_argument("--pid", type=int, help="give up early when this process is gone")
     args = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected
     deadline = time.monotonic() + args.wait
@@ -42,6 +44,8 @@ def main() -> int:
             return 0
         if time.monotonic() >= deadline:
             return 1
+        if args.pid and not os.path.exists(f"/proc/{args.pid}"):
+            return 1  # the broker died while starting
         time.sleep(0.5)
 
 
