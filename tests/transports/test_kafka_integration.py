@@ -34,11 +34,14 @@ pytestmark = pytest.mark.kafka
 
 @pytest.fixture(scope="session")
 def retail_events(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Event]]:
-    """The online retail replay as canonical events (imported once per session)."""
-    if not DATASET.exists():
-        pytest.skip(f"{DATASET} is not here")
+    """The online retail replay as canonical events (imported once per session): the
+    whole dataset when ../shared/datasets is next to the repository, else the sample of
+    the same data bundled with SIA."""
+    from sia.cli.demo import sample_path
+
+    source = DATASET if DATASET.exists() else sample_path()
     out = tmp_path_factory.mktemp("retail") / "online_retail.jsonl.gz"
-    done = kh.sia(["import", "online-retail", str(DATASET), "-o", str(out)], env=_plain_env())
+    done = kh.sia(["import", "online-retail", str(source), "-o", str(out)], env=_plain_env())
     assert done.returncode == 0, done.stderr
     events = [e for e in read_events(out) if not hasattr(e, "reason")]
     return out, events  # type: ignore[return-value]
