@@ -185,15 +185,12 @@ def replay_partitioned(events: Iterable[Event], *, partitions: int, rep_partitio
     customer_level, rep_level = split_detectors(make_detectors())
     rep_types = {t for d in rep_level for t in d.handles}
 
-    def engines(count: int, keyed_by: str) -> list[PartitionEngine]:
-        made = []
-        for _ in range(count):
-            chosen = [d for d in make_detectors() if d.keyed_by == keyed_by]
-            made.append(PartitionEngine.new(chosen, policy_config, tick_every=tick_every))
-        return made
+    def engines(count: int, side: int) -> list[PartitionEngine]:
+        return [PartitionEngine.new(split_detectors(make_detectors())[side], policy_config,
+                                    tick_every=tick_every) for _ in range(count)]
 
-    by_customer = engines(partitions, "customer") if customer_level else []
-    by_rep = engines(rep_partitions, "rep") if rep_level else []
+    by_customer = engines(partitions, 0) if customer_level else []
+    by_rep = engines(rep_partitions, 1) if rep_level else []
     links: dict[str, str] = {}
     catalog = Catalog()  # customer-level detectors off: the rep stream keeps its own
     for event in events:

@@ -25,7 +25,13 @@ import faust
 
 from sia.alerts.store import AlertStore
 from sia.detectors.base import Detector
-from sia.engine.partitions import PartitionEngine, broadcast, for_rep, rep_key
+from sia.engine.partitions import (
+    PartitionEngine,
+    broadcast,
+    for_rep,
+    rep_key,
+    split_detectors,
+)
 from sia.events.models import Event
 from sia.policy import Alert, PolicyConfig
 from sia.settings import Settings
@@ -96,14 +102,13 @@ class SiaApp:
         self.redis = redis
         self.counts = {"events": 0, "dead_letter": 0, "alerts": 0, "stored": 0,
                        "duplicate_alerts": 0, "checkpoints": 0, "checkpoint_bytes": 0}
-        sample = make_detectors()
-        self.rep_types = {t for d in sample if d.keyed_by == "rep" for t in d.handles}
+        self.rep_types = {t for d in split_detectors(make_detectors())[1] for t in d.handles}
 
         def customer_level() -> list[Detector[Any]]:
-            return [d for d in make_detectors() if d.keyed_by == "customer"]
+            return split_detectors(make_detectors())[0]
 
         def rep_level() -> list[Detector[Any]]:
-            return [d for d in make_detectors() if d.keyed_by == "rep"]
+            return split_detectors(make_detectors())[1]
 
         self.app = app = faust.App(
             settings.kafka_app_id, broker=settings.kafka_broker, store=settings.kafka_store,
