@@ -157,7 +157,7 @@ class CrossSellDetector(Detector[CrossSellParams]):
         new = basket.add_order(list(distinct), int(day), p.regular_after, p.max_regular)
         for offset, product in enumerate(new):
             self.model.add_regular(product, basket.regular[: start + offset],
-                                   basket.regular_since[0])
+                                   basket.regular_since)
         return basket
 
     def suggest(self, basket: CustomerBasket, day: float,

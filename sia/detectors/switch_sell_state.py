@@ -22,6 +22,8 @@ import re
 import struct
 from operator import itemgetter
 
+from sia.detectors.packing import restore_values, sparse_values
+
 LAYER_BYTES = 64
 LAYER_BITS = LAYER_BYTES * 8
 LAYER_CAPACITY = 48  # products per layer: about 1.5% false positives with 3 hashes
@@ -119,10 +121,12 @@ class CustomerProducts:
         pending = b"".join(_PENDING.pack(a, b, min(max(d, 0), 65535))
                            for a, b, d in self.pending)
         bloom = b"".join(layer.to_bytes(LAYER_BYTES, "little") for layer in self.bloom)
-        return (self.orders, self.checked_at, bloom, self.bloom_items, slots, pending)
+        return sparse_values((self.orders, self.checked_at, bloom, self.bloom_items, slots,
+                              pending), _CUSTOMER_DEFAULTS)
 
-    def __setstate__(self, state: tuple[int, float, bytes, int, bytes, bytes]) -> None:
-        self.orders, self.checked_at, bloom, self.bloom_items, slots, pending = state
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        (self.orders, self.checked_at, bloom, self.bloom_items, slots,
+         pending) = restore_values(state, _CUSTOMER_DEFAULTS)
         self.bloom = [int.from_bytes(bloom[i:i + LAYER_BYTES], "little")
                       for i in range(0, len(bloom), LAYER_BYTES)]
         rows = list(_SLOT.iter_unpack(slots))
@@ -132,6 +136,10 @@ class CustomerProducts:
         self.returns = [r[3] for r in rows]
         self.flags = [r[4] for r in rows]
         self.pending = [(a, b, d) for a, b, d in _PENDING.iter_unpack(pending)]
+
+
+# initial values of a customer's snapshot fields, left out of snapshots
+_CUSTOMER_DEFAULTS: tuple[object, ...] = (0, -1e9, b"", 0, b"", b"")
 
 
 class ProductStats:
