@@ -391,8 +391,13 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
             if self._fits(b, state, day, p, ctx):
                 return b, "learned", n
         best: tuple[tuple[float, float], int] | None = None
+        price, ratio = stats.price, p.max_price_ratio
+        pa = price[a]
         for b in stats.look_alikes(a, p.min_shared_words):
-            if not stats.alike(a, b, p.min_shared_words, p.max_price_ratio):
+            # look-alikes are of the same kind already: only the price is left to check
+            # (as `stats.alike` would)
+            pb = price[b]
+            if pa > 0 and pb > 0 and max(pa, pb) > ratio * min(pa, pb):
                 continue
             recent = stats.weekly(b, day)[0]
             if recent < p.min_weekly_lines or not self._fits(b, state, day, p, ctx):

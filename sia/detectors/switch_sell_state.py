@@ -178,6 +178,16 @@ class ProductStats:
         self.vocabulary: dict[str, int] = {}
         self.by_token: dict[int, list[int]] = {}
         self.by_category: dict[str, list[int]] = {}
+        self._alike_cache: dict[tuple[int, int], tuple[int, list[int]]] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        del state["_alike_cache"]  # derived: rebuilt on demand
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._alike_cache = {}
 
     def add(self, product_id: str, name: str | None, category: str | None) -> int:
         """Index of a new product, its name words and category indexed for look-alikes."""
@@ -312,7 +322,39 @@ class ProductStats:
                          min_shared_words)
 
     def look_alikes(self, product: int, min_shared_words: int) -> list[int]:
-        """Products of the same kind (`same_kind`), in first-seen order."""
+        """Products of the same kind (`same_kind`), in first-seen order.
+
+        Names and categories never change once a product is added, so the answer only
+        grows as products are added: it is kept, and extended with the products added
+        since (in index order, so the list stays in first-seen order). Do not mutate it.
+        """
+        key = (product, min_shared_words)
+        cached = self._alike_cache.get(key)
+        known = len(self.ids)
+        if cached is None:
+            found = self._look_alikes(product, min_shared_words)
+            self._alike_cache[key] = (known, found)
+            return found
+        seen, found = cached
+        if seen < known:
+            tokens, category = self.tokens[product], self.category[product]
+            categories, all_tokens = self.category, self.tokens
+            for other in range(seen, known):
+                if other == product:
+                    continue
+                if category is not None and not tokens:
+                    if categories[other] == category:
+                        found.append(other)
+                    continue
+                n = len(tokens & all_tokens[other])
+                if n and (n >= min_shared_words - 1 and categories[other] == category
+                          if category is not None and categories[other] is not None
+                          else n >= min_shared_words):
+                    found.append(other)
+            self._alike_cache[key] = (known, found)
+        return found
+
+    def _look_alikes(self, product: int, min_shared_words: int) -> list[int]:
         tokens, category = self.tokens[product], self.category[product]
         if category is not None and not tokens:
             return [p for p in self.by_category.get(category, ()) if p != product]
