@@ -178,16 +178,21 @@ class ProductStats:
         self.vocabulary: dict[str, int] = {}
         self.by_token: dict[int, list[int]] = {}
         self.by_category: dict[str, list[int]] = {}
+        # derived, rebuilt on demand (not in snapshots): look-alikes, and the deflators of
+        # the day last asked for (detection asks for the same day again and again)
         self._alike_cache: dict[tuple[int, int], tuple[int, list[int]]] = {}
+        self._deflators: tuple[tuple[float, float | None], tuple[float, float, float]] = (
+            (math.nan, None), (1.0, 1.0, 1.0))
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
-        del state["_alike_cache"]  # derived: rebuilt on demand
+        del state["_alike_cache"], state["_deflators"]
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._alike_cache = {}
+        self._deflators = ((math.nan, None), (1.0, 1.0, 1.0))
 
     def add(self, product_id: str, name: str | None, category: str | None) -> int:
         """Index of a new product, its name words and category indexed for look-alikes."""
@@ -233,9 +238,15 @@ class ProductStats:
         """Factors turning inflated units into counts as of `day`: (fast, slow, memory)."""
         if self.origin is None:
             return 1.0, 1.0, 1.0
+        key = (day, self.origin)
+        cached = self._deflators
+        if cached[0] == key:
+            return cached[1]
         elapsed = day - self.origin
-        return (math.exp(-self.fast_rate * elapsed), math.exp(-self.slow_rate * elapsed),
-                math.exp(-self.memory_rate * elapsed))
+        factors = (math.exp(-self.fast_rate * elapsed), math.exp(-self.slow_rate * elapsed),
+                   math.exp(-self.memory_rate * elapsed))
+        self._deflators = (key, factors)
+        return factors
 
     def _rebase(self, day: float) -> None:
         f, s, m = self.deflators(day)
