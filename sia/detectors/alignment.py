@@ -35,7 +35,8 @@ from sia.detectors.alignment_state import CustomerAlignment, ValueHistogram, bin
 from sia.detectors.base import Context, Detector, Params, register
 from sia.detectors.money import day_label, money
 from sia.detectors.rhythm import DAY
-from sia.events.models import Customer, Event, Interaction, Opportunity, Order, Rep
+from sia.engine.catalog import Catalog
+from sia.events.models import Customer, Event, Interaction, Opportunity, Order, Product, Rep
 from sia.findings import Finding, Severity
 
 MAX_LABELS = 64  # segments, regions and teams tracked (each); more are ignored
@@ -176,13 +177,27 @@ class AlignmentDetector(Detector[AlignmentParams]):
         self.place(state, at)
         return state
 
+    def learn_contact(self, customer_id: str, at: float) -> None:
+        """A rep contacted the customer on day `at`."""
+        state = self._state(customer_id)
+        state.last_contact_at = max(state.last_contact_at, at)
+        self.contacts_seen += 1
+        if self.contacts_since < 0 or at < self.contacts_since:
+            self.contacts_since = at
+
     def sync(self, customer_id: str, state: CustomerAlignment, ctx: Context) -> None:
         """Bring the customer's segment, region and owner team up to date in the counts."""
         catalog = ctx.catalog
         record = catalog.customers.get(customer_id)
-        segment = self.segments.of(record.segment if record else None)
-        region = self.regions.of(record.region if record else None)
-        team = self.teams.of(catalog.team_of(customer_id))
+        self.sync_to(state, record.segment if record else None,
+                     record.region if record else None, catalog.team_of(customer_id))
+
+    def sync_to(self, state: CustomerAlignment, segment_name: str | None,
+                region_name: str | None, team_name: str | None) -> None:
+        """`sync` with the customer's segment, region and owner team given."""
+        segment = self.segments.of(segment_name)
+        region = self.regions.of(region_name)
+        team = self.teams.of(team_name)
         if team != state.team:
             state.owner_fired = False
         if segment != state.segment:
@@ -208,12 +223,7 @@ class AlignmentDetector(Detector[AlignmentParams]):
             if isinstance(event, Interaction) and event.channel not in REP_CHANNELS:
                 self._state(event.customer_id)
                 return []
-            at = event.occurred_at.timestamp() / DAY
-            state = self._state(event.customer_id)
-            state.last_contact_at = max(state.last_contact_at, at)
-            self.contacts_seen += 1
-            if self.contacts_since < 0 or at < self.contacts_since:
-                self.contacts_since = at
+            self.learn_contact(event.customer_id, event.occurred_at.timestamp() / DAY)
             return []
         if isinstance(event, Customer):
             self.sync(event.customer_id, self._state(event.customer_id), ctx)
@@ -463,19 +473,47 @@ class AlignmentDetector(Detector[AlignmentParams]):
         )
 
     def bare_arithmetic(self, events: Sequence[Event]) -> Callable[[], None] | None:
-        """Value learning and monthly sweeps over pre-extracted orders."""
-        orders = [(e.customer_id, e.occurred_at.timestamp() / DAY, e.amount, e.event_id)
-                  for e in events if isinstance(e, Order)]
+        """Value learning and monthly sweeps over pre-extracted orders; contacts; and each
+        customer record's segment, region and owner team (resolved while extracting)
+        moved in the counts. Not included: the recount of every customer when a rep
+        changes team."""
+        ORDER, CONTACT, RECORD, SEEN = 0, 1, 2, 3
+        steps: list[tuple[int, str, float, float, str, tuple[str | None, ...]]] = []
+        catalog = Catalog()
+        for e in events:
+            if isinstance(e, Customer | Product | Rep):
+                catalog.update(e)
+            if isinstance(e, Order):
+                steps.append((ORDER, e.customer_id, e.occurred_at.timestamp() / DAY, e.amount,
+                              e.event_id, ()))
+            elif isinstance(e, Interaction | Opportunity):
+                kind = SEEN if isinstance(e, Interaction) and e.channel not in REP_CHANNELS \
+                    else CONTACT
+                steps.append((kind, e.customer_id, e.occurred_at.timestamp() / DAY, 0.0, "",
+                              ()))
+            elif isinstance(e, Customer):
+                newest = catalog.customers.get(e.customer_id)  # as `sync` reads it
+                steps.append((RECORD, e.customer_id, 0.0, 0.0, "",
+                              (newest.segment if newest else None,
+                               newest.region if newest else None,
+                               catalog.team_of(e.customer_id))))
         sweep = self.params.sweep_days
 
         def run() -> None:
-            next_sweep = orders[0][1] if orders else 0.0
-            for customer, at, value, event_id in orders:
-                if at >= next_sweep:
-                    for state in self.customers.values():
-                        self.place(state, at)
-                    next_sweep = at + sweep
-                self.learn_order(customer, at, value, event_id)
+            next_sweep = next((at for kind, _, at, *_ in steps if kind == ORDER), 0.0)
+            for kind, customer, at, value, event_id, record in steps:
+                if kind == ORDER:
+                    if at >= next_sweep:
+                        for state in self.customers.values():
+                            self.place(state, at)
+                        next_sweep = at + sweep
+                    self.learn_order(customer, at, value, event_id)
+                elif kind == CONTACT:
+                    self.learn_contact(customer, at)
+                elif kind == RECORD:
+                    self.sync_to(self._state(customer), *record)
+                else:
+                    self._state(customer)
 
         return run
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+from sia.detectors.packing import restore_sparse, sparse_state
+
 LN2 = math.log(2.0)
 BINS = 128
 BIN_LOG = math.log(2.0) / 4.0  # bins 2^(1/4) apart: 19% wide
@@ -148,8 +150,12 @@ class CustomerAlignment:
         return annual_value(decayed, half_life_days, at - self.first_order_at)
 
     def __getstate__(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return sparse_state(self, self.__slots__, _ALIGNMENT_DEFAULTS)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        for name, value in zip(self.__slots__, state, strict=True):
-            setattr(self, name, value)
+        restore_sparse(self, self.__slots__, _ALIGNMENT_DEFAULTS, state)
+
+
+# initial values, left out of snapshots
+_ALIGNMENT_DEFAULTS = tuple(getattr(CustomerAlignment(), name)
+                            for name in CustomerAlignment.__slots__)

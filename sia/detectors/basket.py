@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sia.detectors.packing import from_varints, restore_values, sparse_values, varints
+
 
 class CustomerBasket:
     """How many orders held each product, and which products the customer buys regularly."""
@@ -11,7 +13,7 @@ class CustomerBasket:
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}  # product index -> orders containing it
         self.regular: list[int] = []  # product indexes bought regularly, in order
-        self.regular_since: list[int] = []  # day each became regular (aligned with regular)
+        self.regular_since = -1  # day the first product became regular (-1: none yet)
         self.orders = 0
         self.checked_at = -1e9  # day of the last cross-sell look
 
@@ -25,15 +27,24 @@ class CustomerBasket:
             seen = counts.get(product, 0) + 1
             counts[product] = seen
             if seen == regular_after and len(self.regular) < max_regular:
+                if not self.regular:
+                    self.regular_since = day
                 self.regular.append(product)
-                self.regular_since.append(day)
                 new_regular.append(product)
         return new_regular
 
     def __getstate__(self) -> tuple[object, ...]:
-        return (self.counts, self.regular, self.regular_since, self.orders, self.checked_at)
+        # products and counts as varints, in the dict's order: 3 bytes a product, not 5
+        return sparse_values((varints(self.counts), varints(self.counts.values()),
+                              varints(self.regular), self.regular_since, self.orders,
+                              self.checked_at), _BASKET_DEFAULTS)
 
-    def __setstate__(
-        self, state: tuple[dict[int, int], list[int], list[int], int, float]
-    ) -> None:
-        self.counts, self.regular, self.regular_since, self.orders, self.checked_at = state
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        (products, counts, regular, self.regular_since, self.orders,
+         self.checked_at) = restore_values(state, _BASKET_DEFAULTS)
+        self.counts = dict(zip(from_varints(products), from_varints(counts), strict=True))
+        self.regular = from_varints(regular)
+
+
+# initial values of the snapshot fields, left out of snapshots
+_BASKET_DEFAULTS: tuple[object, ...] = (b"", b"", b"", -1, 0, -1e9)

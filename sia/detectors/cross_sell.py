@@ -157,37 +157,48 @@ class CrossSellDetector(Detector[CrossSellParams]):
         new = basket.add_order(list(distinct), int(day), p.regular_after, p.max_regular)
         for offset, product in enumerate(new):
             self.model.add_regular(product, basket.regular[: start + offset],
-                                   basket.regular_since[0])
+                                   basket.regular_since)
         return basket
 
     def suggest(self, basket: CustomerBasket, day: float,
                 p: CrossSellParams) -> Suggestion | None:
         """The never-bought product with the strongest association to a regular product."""
         model = self.model
-        if model.customers <= 0:
+        customers = model.customers
+        if customers <= 0:
             return None
         deflate = model.deflate(day)
-        anchors = sorted(basket.regular, key=lambda x: (-basket.counts[x], x))
-        best: Suggestion | None = None
+        counts, support, pairs = basket.counts, model.support, model.pairs
+        min_pair, min_confidence, min_lift = (p.min_pair_customers, p.min_confidence,
+                                              p.min_lift)
+        anchors = sorted(basket.regular, key=lambda x: (-counts[x], x))
+        # most pairs are too weak: a cut a hair below min_pair (in the rows' inflated
+        # units) drops them in one pass; the exact test below decides for the others
+        cut = min_pair / deflate * (1.0 - 1e-9)
+        best: tuple[float, int, int, float, float, float, float] | None = None
         for anchor in anchors[: p.anchors_considered]:
-            n_anchor = model.support[anchor]
-            if n_anchor * deflate < p.min_pair_customers:
+            n_anchor = support[anchor]
+            if n_anchor * deflate < min_pair:
                 continue
-            for product, n_both in model.pairs[anchor].items():
-                if product in basket.counts or n_both * deflate < p.min_pair_customers:
+            strong = [item for item in pairs[anchor].items() if item[1] >= cut]
+            for product, n_both in strong:
+                if product in counts or n_both * deflate < min_pair:
                     continue
                 confidence = min(n_both / n_anchor, 1.0)
-                if confidence < p.min_confidence:
+                if confidence < min_confidence:
                     continue
-                share = model.support[product] / model.customers
+                share = support[product] / customers
                 lift = confidence / share if share > 0 else 0.0
-                if lift < p.min_lift:
+                if lift < min_lift:
                     continue
                 score = wilson_lower(n_both * deflate, n_anchor * deflate)
-                if best is None or (score, -product) > (best.score, -best.product):
-                    best = Suggestion(product, anchor, confidence, lift, score,
-                                      n_anchor * deflate, n_both * deflate, share)
-        return best
+                if best is None or (score, -product) > (best[0], -best[1]):
+                    best = (score, product, anchor, confidence, lift, n_both, share)
+        if best is None:
+            return None
+        score, product, anchor, confidence, lift, n_both, share = best
+        return Suggestion(product, anchor, confidence, lift, score,
+                          support[anchor] * deflate, n_both * deflate, share)
 
     def _finding(self, order: Order, basket: CustomerBasket, s: Suggestion,
                  ctx: Context) -> Finding:

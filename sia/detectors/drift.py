@@ -321,19 +321,43 @@ class DriftDetector(Detector[DriftParams]):
         return findings
 
     def bare_arithmetic(self, events: Sequence[Event]) -> Callable[[], None] | None:
-        """Rhythm, population and silence-model learning over pre-extracted orders."""
-        orders = [(e.customer_id, e.occurred_at.timestamp() / DAY, e.amount,
-                   len({line.product_id for line in e.lines}), e.event_id)
-                  for e in events if isinstance(e, Order)]
+        """Rhythm, population and silence-model learning over pre-extracted orders, and the
+        complaint and contact counts of returns and interactions."""
+        ORDER, RETURN, CONTACT = 0, 1, 2
+        steps: list[tuple[int, str, float, float, int, str]] = []
+        for e in events:
+            if isinstance(e, Order):
+                steps.append((ORDER, e.customer_id, e.occurred_at.timestamp() / DAY, e.amount,
+                              len({line.product_id for line in e.lines}), e.event_id))
+            elif isinstance(e, Return):
+                steps.append((RETURN, e.customer_id, e.occurred_at.timestamp() / DAY, 0.0, 0,
+                              ""))
+            elif isinstance(e, Interaction):
+                complaint = e.channel == "ticket" or (
+                    e.sentiment is not None and e.sentiment <= -0.3)
+                steps.append((CONTACT, e.customer_id, e.occurred_at.timestamp() / DAY, 0.0,
+                              int(complaint), ""))
         params, ctx = self.params, NoScopes()
+        fast, slow = params.fast_half_life_days, params.slow_half_life_days
 
         def run() -> None:
-            next_day = orders[0][1] if orders else 0.0
-            for customer, day, amount, breadth, event_id in orders:
-                if day >= next_day:
-                    self.learn_until(day, ctx)
-                    next_day = float(int(day) + 1)
-                self.learn_order(customer, day, amount, breadth, event_id, params)
+            next_day = steps[0][2] if steps else 0.0
+            customers = self.customers
+            for kind, customer, day, amount, breadth, event_id in steps:
+                if kind == ORDER:
+                    if day >= next_day:
+                        self.learn_until(day, ctx)
+                        next_day = float(int(day) + 1)
+                    self.learn_order(customer, day, amount, breadth, event_id, params)
+                elif kind == RETURN:
+                    state = customers.get(customer)
+                    if state is not None:
+                        state.add_complaint(day, fast)
+                else:
+                    state = customers.get(customer)
+                    if state is None:
+                        state = customers[customer] = CustomerRhythm()
+                    state.add_interaction(day, bool(breadth), fast, slow)
 
         return run
 

@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+from sia.detectors.packing import restore_values, sparse_values
+
 # [count, R, P, L, Q, base level, base discount, day of the first, expected cost X]
 Run = list[float]
 
@@ -210,19 +212,23 @@ class MarginState:
         o = self.opened  # what a recovery needs of it, without the class name
         opened = None if o is None else (o.event_id, o.day, o.base, o.level, o.recover_at,
                                          o.margin)
-        if self.run is None:  # the common case: no run, nothing open
-            return (self.n, self.first, self.last, self.rev, self.profit, self.ref,
-                    self.paid, self.var, opened)
-        return (self.n, self.first, self.last, self.rev, self.profit, self.ref, self.paid,
-                self.var, opened, self.run, self.run_event)
+        # fields at their initial value (no run, nothing open, no costs) are left out;
+        # the tuple is wrapped so subclasses can append their own fields after it
+        return (sparse_values((self.n, self.first, self.last, self.rev, self.profit, self.ref,
+                               self.paid, self.var, opened, self.run, self.run_event),
+                              _MARGIN_DEFAULTS),)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         (self.n, self.first, self.last, self.rev, self.profit, self.ref, self.paid,
-         self.var, opened) = state[:9]
+         self.var, opened, self.run, self.run_event) = restore_values(state[0],
+                                                                      _MARGIN_DEFAULTS)
         self.opened = None if opened is None else Opened(
             opened[0], opened[1], opened[2], opened[3], opened[4], 0, -1.0, -1.0, opened[1],
             opened[5], -1.0)
-        self.run, self.run_event = (state[9], state[10]) if len(state) > 9 else (None, "")
+
+
+# initial values of (n, first, last, rev, profit, ref, paid, var, opened, run, run_event)
+_MARGIN_DEFAULTS: tuple[object, ...] = (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, None, None, "")
 
 
 def _add(run: Run, sums: tuple[float, float, float, float, float]) -> None:

@@ -54,7 +54,7 @@ from sia.detectors.performance_series import (
     season_size,
 )
 from sia.engine.catalog import Catalog
-from sia.events.models import Event, Interaction, Opportunity, Order
+from sia.events.models import Customer, Event, Interaction, Opportunity, Order, Product, Rep
 from sia.findings import Finding, Severity
 
 MAX_CATCH_UP = 520  # periods closed at most in one go after a long gap in the stream
@@ -68,9 +68,8 @@ def _primitives(event: Event) -> tuple[int, float, str]:
     if isinstance(event, Opportunity):
         code = {"won": WON, "lost": LOST}.get(event.stage, OPPORTUNITY)
         return code, (event.amount or 0.0) if code == WON else 0.0, event.event_id
-    if isinstance(event, Order):  # the amount without Order.amount's property calls
-        return ORDER, sum([line.quantity * line.unit_price for line in event.lines]), \
-            event.event_id
+    if isinstance(event, Order):  # Order.amount: computed once for every detector
+        return ORDER, event.amount, event.event_id
     return INTERACTION, 0.0, event.event_id
 
 
@@ -212,10 +211,17 @@ class PerformanceDetector(Detector[PerformanceParams]):
         rep: str | None = getattr(event, "rep_id", None)
         if customer is None:
             return rep
+        owner = None
         if rep is None:
             record = catalog.customers.get(customer)
-            rep = record.owner_rep_id if record is not None else None
-            rep = rep or self.links.get(customer) or None
+            owner = record.owner_rep_id if record is not None else None
+        return self.credit(customer, rep, owner)
+
+    def credit(self, customer: str, rep: str | None, owner: str | None) -> str | None:
+        """`_credit` with the event's rep and the customer's owner (when the event names
+        no rep) given: learns which rep the customer's activity counts for."""
+        if rep is None:
+            rep = owner or self.links.get(customer) or None
         if rep and self.links.get(customer) != rep:
             self.links[customer] = rep
         elif not rep and customer not in self.links:
@@ -312,21 +318,35 @@ class PerformanceDetector(Detector[PerformanceParams]):
         return members
 
     def bare_arithmetic(self, events: Sequence[Event]) -> Callable[[], None] | None:
-        """Period accumulation and closing over pre-extracted events (no detection)."""
+        """Crediting customers to reps, period accumulation and closing (reps' and teams'
+        series) over pre-extracted events; the owner rep of a customer is resolved while
+        extracting. No detection."""
         period = self.params.period
-        rows = [(period_of(e.occurred_at.timestamp(), period), e.rep_id, *_primitives(e))
-                for e in events if isinstance(e, Opportunity | Order | Interaction)
-                and e.rep_id is not None]
+        rows = []
         catalog = Catalog()
+        for e in events:
+            if isinstance(e, Customer | Product | Rep):
+                catalog.update(e)
+            elif isinstance(e, Opportunity | Order | Interaction):
+                owner = None
+                if e.rep_id is None:
+                    record = catalog.customers.get(e.customer_id)
+                    owner = record.owner_rep_id if record is not None else None
+                rows.append((period_of(e.occurred_at.timestamp(), period), e.customer_id,
+                             e.rep_id, owner, *_primitives(e)))
+        # learn_period reads reps' teams from the reference data: as it stands at the end
+        # of the stream (reference data usually comes first)
 
         def run() -> None:
-            for index, rep, code, amount, event_id in rows:
+            for index, customer, rep_id, owner, code, amount, event_id in rows:
                 if self.current is None:
                     self.current = index
                 while self.current < index:
                     self.learn_period(self.current, catalog)
                     self.current += 1
-                self.learn(rep, code, amount, event_id)
+                rep = self.credit(customer, rep_id, owner)
+                if rep is not None:
+                    self.learn(rep, code, amount, event_id)
 
         return run
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from sia.detectors.packing import restore_sparse, sparse_state
+
 DAY = 86_400.0
 
 
@@ -140,8 +142,11 @@ class CustomerRhythm:
         return mu, math.sqrt(max(var, 0.01))
 
     def __getstate__(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return sparse_state(self, self.__slots__, _RHYTHM_DEFAULTS)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        for name, value in zip(self.__slots__, state, strict=True):
-            setattr(self, name, value)
+        restore_sparse(self, self.__slots__, _RHYTHM_DEFAULTS, state)
+
+
+# initial values, left out of snapshots (most customers never use half the fields)
+_RHYTHM_DEFAULTS = tuple(getattr(CustomerRhythm(), name) for name in CustomerRhythm.__slots__)

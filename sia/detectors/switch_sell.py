@@ -391,11 +391,17 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
             if self._fits(b, state, day, p, ctx):
                 return b, "learned", n
         best: tuple[tuple[float, float], int] | None = None
+        price, ratio = stats.price, p.max_price_ratio
+        pa = price[a]
         for b in stats.look_alikes(a, p.min_shared_words):
-            if not stats.alike(a, b, p.min_shared_words, p.max_price_ratio):
+            # look-alikes are of the same kind already: only the price is left to check
+            # (as `stats.alike` would)
+            pb = price[b]
+            if pa > 0 and pb > 0 and max(pa, pb) > ratio * min(pa, pb):
                 continue
-            recent = stats.weekly(b, day)[0]
-            if recent < p.min_weekly_lines or not self._fits(b, state, day, p, ctx):
+            sales = stats.weekly(b, day)
+            recent = sales[0]
+            if recent < p.min_weekly_lines or not self._fits(b, state, day, p, ctx, sales):
                 continue
             rank = (float(state.seen(stats.masks[b])), recent)  # tried before: first
             if best is None or rank > best[0]:
@@ -403,16 +409,17 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
         return (best[1], "look-alike", 0.0) if best else None
 
     def _fits(self, b: int, state: CustomerProducts, day: float, p: SwitchSellParams,
-              ctx: Context) -> bool:
+              ctx: Context,
+              sales: tuple[float, float, float, float] | None = None) -> bool:
         """A product worth moving to: sold, not discontinued, not declining, not already
-        a regular product of the customer."""
+        a regular product of the customer (`sales`: its `weekly` on `day`, when known)."""
         stats = self.stats
         ref = ctx.catalog.products.get(stats.ids[b])
         if ref is not None and ref.discontinued:
             return False
         if state.slot(b) >= 0 and not state.flags[state.slot(b)] & LAPSED:
             return False
-        recent, usual, all_recent, all_usual = stats.weekly(b, day)
+        recent, usual, all_recent, all_usual = sales or stats.weekly(b, day)
         if usual <= 0 or all_usual <= 0:
             return False
         return recent / usual / (all_recent / all_usual) > 1.0 - p.min_decline

@@ -22,6 +22,8 @@ import re
 import struct
 from operator import itemgetter
 
+from sia.detectors.packing import restore_values, sparse_values
+
 LAYER_BYTES = 64
 LAYER_BITS = LAYER_BYTES * 8
 LAYER_CAPACITY = 48  # products per layer: about 1.5% false positives with 3 hashes
@@ -119,10 +121,12 @@ class CustomerProducts:
         pending = b"".join(_PENDING.pack(a, b, min(max(d, 0), 65535))
                            for a, b, d in self.pending)
         bloom = b"".join(layer.to_bytes(LAYER_BYTES, "little") for layer in self.bloom)
-        return (self.orders, self.checked_at, bloom, self.bloom_items, slots, pending)
+        return sparse_values((self.orders, self.checked_at, bloom, self.bloom_items, slots,
+                              pending), _CUSTOMER_DEFAULTS)
 
-    def __setstate__(self, state: tuple[int, float, bytes, int, bytes, bytes]) -> None:
-        self.orders, self.checked_at, bloom, self.bloom_items, slots, pending = state
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        (self.orders, self.checked_at, bloom, self.bloom_items, slots,
+         pending) = restore_values(state, _CUSTOMER_DEFAULTS)
         self.bloom = [int.from_bytes(bloom[i:i + LAYER_BYTES], "little")
                       for i in range(0, len(bloom), LAYER_BYTES)]
         rows = list(_SLOT.iter_unpack(slots))
@@ -132,6 +136,10 @@ class CustomerProducts:
         self.returns = [r[3] for r in rows]
         self.flags = [r[4] for r in rows]
         self.pending = [(a, b, d) for a, b, d in _PENDING.iter_unpack(pending)]
+
+
+# initial values of a customer's snapshot fields, left out of snapshots
+_CUSTOMER_DEFAULTS: tuple[object, ...] = (0, -1e9, b"", 0, b"", b"")
 
 
 class ProductStats:
@@ -170,6 +178,21 @@ class ProductStats:
         self.vocabulary: dict[str, int] = {}
         self.by_token: dict[int, list[int]] = {}
         self.by_category: dict[str, list[int]] = {}
+        # derived, rebuilt on demand (not in snapshots): look-alikes, and the deflators of
+        # the day last asked for (detection asks for the same day again and again)
+        self._alike_cache: dict[tuple[int, int], tuple[int, list[int]]] = {}
+        self._deflators: tuple[tuple[float, float | None], tuple[float, float, float]] = (
+            (math.nan, None), (1.0, 1.0, 1.0))
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        del state["_alike_cache"], state["_deflators"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._alike_cache = {}
+        self._deflators = ((math.nan, None), (1.0, 1.0, 1.0))
 
     def add(self, product_id: str, name: str | None, category: str | None) -> int:
         """Index of a new product, its name words and category indexed for look-alikes."""
@@ -215,9 +238,15 @@ class ProductStats:
         """Factors turning inflated units into counts as of `day`: (fast, slow, memory)."""
         if self.origin is None:
             return 1.0, 1.0, 1.0
+        key = (day, self.origin)
+        cached = self._deflators
+        if cached[0] == key:
+            return cached[1]
         elapsed = day - self.origin
-        return (math.exp(-self.fast_rate * elapsed), math.exp(-self.slow_rate * elapsed),
-                math.exp(-self.memory_rate * elapsed))
+        factors = (math.exp(-self.fast_rate * elapsed), math.exp(-self.slow_rate * elapsed),
+                   math.exp(-self.memory_rate * elapsed))
+        self._deflators = (key, factors)
+        return factors
 
     def _rebase(self, day: float) -> None:
         f, s, m = self.deflators(day)
@@ -304,7 +333,39 @@ class ProductStats:
                          min_shared_words)
 
     def look_alikes(self, product: int, min_shared_words: int) -> list[int]:
-        """Products of the same kind (`same_kind`), in first-seen order."""
+        """Products of the same kind (`same_kind`), in first-seen order.
+
+        Names and categories never change once a product is added, so the answer only
+        grows as products are added: it is kept, and extended with the products added
+        since (in index order, so the list stays in first-seen order). Do not mutate it.
+        """
+        key = (product, min_shared_words)
+        cached = self._alike_cache.get(key)
+        known = len(self.ids)
+        if cached is None:
+            found = self._look_alikes(product, min_shared_words)
+            self._alike_cache[key] = (known, found)
+            return found
+        seen, found = cached
+        if seen < known:
+            tokens, category = self.tokens[product], self.category[product]
+            categories, all_tokens = self.category, self.tokens
+            for other in range(seen, known):
+                if other == product:
+                    continue
+                if category is not None and not tokens:
+                    if categories[other] == category:
+                        found.append(other)
+                    continue
+                n = len(tokens & all_tokens[other])
+                if n and (n >= min_shared_words - 1 and categories[other] == category
+                          if category is not None and categories[other] is not None
+                          else n >= min_shared_words):
+                    found.append(other)
+            self._alike_cache[key] = (known, found)
+        return found
+
+    def _look_alikes(self, product: int, min_shared_words: int) -> list[int]:
         tokens, category = self.tokens[product], self.category[product]
         if category is not None and not tokens:
             return [p for p in self.by_category.get(category, ()) if p != product]

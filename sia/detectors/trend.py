@@ -159,6 +159,22 @@ class TrendDetector(Detector[TrendParams]):
             state.add_categories(bits, at, established, p.fast_half_life_days)
         return state
 
+    def learn_usual(self, usual_quarter: float) -> None:
+        """Learn the population's usual quarterly spend (for severities) from a customer
+        checked after an order."""
+        self.usual_p50.update(usual_quarter)
+        self.usual_p90.update(usual_quarter)
+        self.usual_seen += 1
+
+    @staticmethod
+    def usual_rate(state: CustomerTrend, p: TrendParams) -> float:
+        """Usual monthly spend as it stood at the baseline (0 without one): the
+        `spend_usual` of `rates`, which a learning loop needs without the rest."""
+        base_span = state.base_at - state.first_at
+        if state.base_at < 0 or base_span <= 0:
+            return 0.0
+        return monthly_rate(state.base_spend, p.slow_half_life_days, base_span)
+
     def rates(self, state: CustomerTrend, p: TrendParams, at: float,
               pending: float = 0.0, pending_orders: float = 0.0) -> Rates:
         """Recent rates at day `at` (`pending`: value of an order counted this moment) and
@@ -203,10 +219,7 @@ class TrendDetector(Detector[TrendParams]):
         if not self.ready(state, p):
             return []
         r = self.rates(state, p, at, pending=value, pending_orders=1.0)
-        usual_quarter = 3.0 * r.spend_usual
-        self.usual_p50.update(usual_quarter)
-        self.usual_p90.update(usual_quarter)
-        self.usual_seen += 1
+        self.learn_usual(3.0 * r.spend_usual)
         if state.hot_since >= 0:
             if r.ratio < p.rearm_ratio:
                 state.hot_since = -1  # hysteresis: re-arm only after a real cool-down
@@ -336,22 +349,28 @@ class TrendDetector(Detector[TrendParams]):
         )
 
     def bare_arithmetic(self, events: Sequence[Event]) -> Callable[[], None] | None:
-        """Decayed sums over pre-extracted orders and interest interactions."""
+        """Decayed sums over pre-extracted orders and interactions, and the population's
+        usual spend learned from customers ready to be judged."""
         items: list[tuple[int, str, float, float, tuple[str | None, ...]]] = []
         for e in events:
             if isinstance(e, Order):
                 items.append((0, e.customer_id, e.occurred_at.timestamp() / DAY, e.amount,
                               tuple(line.category for line in e.lines)))
-            elif isinstance(e, Interaction) and e.channel in INTEREST_CHANNELS:
-                items.append((1, e.customer_id, e.occurred_at.timestamp() / DAY, 0.0, ()))
+            elif isinstance(e, Interaction):
+                items.append((1 if e.channel in INTEREST_CHANNELS else 2, e.customer_id,
+                              e.occurred_at.timestamp() / DAY, 0.0, ()))
         p = self.params
 
         def run() -> None:
             for kind, customer, at, value, categories in items:
                 if kind == 0:
-                    self.learn_order(customer, at, value, categories, p)
-                else:
+                    state = self.learn_order(customer, at, value, categories, p)
+                    if self.ready(state, p):
+                        self.learn_usual(3.0 * self.usual_rate(state, p))
+                elif kind == 1:
                     self._state(customer, at).add_quote(at, p.fast_half_life_days,
                                                         p.slow_half_life_days)
+                else:
+                    self._state(customer, at)  # a contact: the customer's history starts
 
         return run

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 
+from sia.detectors.packing import restore_sparse, sparse_state
+
 LN2 = math.log(2.0)
 MONTH = 30.0  # days in "a month" of the explanations
 SNAPSHOT_DAYS = 30.0  # the baseline is the slow sum as it was at least this long ago
@@ -147,8 +149,12 @@ class CustomerTrend:
         self.quotes_slow += decay_factor(-elapsed, slow_hl)
 
     def __getstate__(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return sparse_state(self, self.__slots__, _TREND_DEFAULTS)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        for name, value in zip(self.__slots__, state, strict=True):
-            setattr(self, name, value)
+        restore_sparse(self, self.__slots__, _TREND_DEFAULTS, state)
+
+
+# initial values (first_at, seen_at and next_at start at the first event: never equal to
+# these NaNs, so always kept), left out of snapshots
+_TREND_DEFAULTS = tuple(getattr(CustomerTrend(math.nan), name) for name in CustomerTrend.__slots__)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import struct
 
+from sia.detectors.packing import restore_values, sparse_values
+
 SLOT = 5  # numbers per slot: lines, order number of the last line, largest, fast EW, slow EW
 FAST, SLOW = 0.5, 0.15  # weights of the newest line in the "now" and "earlier" quantities
 # a slot packed for snapshots: product, lines, last order, then the three quantities in
@@ -120,18 +122,22 @@ class UpSellCustomer:
             _PACKED.pack(product, int(s[i]), int(s[i + 1]), round(s[i + 2] * 100),
                          round(s[i + 3] * 100), round(s[i + 4] * 100))
             for product, i in zip(self.tracked, range(0, len(s), SLOT), strict=True))
-        return (self.orders, self.first_day, self.fired_at, self.bulk_lines, self.bulk_hits,
-                packed, tuple(self.tiers))
+        return sparse_values((self.orders, self.first_day, self.fired_at, self.bulk_lines,
+                              self.bulk_hits, packed, tuple(self.tiers)), _UP_SELL_DEFAULTS)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
         (self.orders, self.first_day, self.fired_at, self.bulk_lines, self.bulk_hits,
-         packed, tiers) = state  # type: ignore[assignment]
+         packed, tiers) = restore_values(state, _UP_SELL_DEFAULTS)
         self.tracked, self.slots = [], []
         assert isinstance(packed, bytes)
         for product, lines, last, largest, fast, slow in _PACKED.iter_unpack(packed):
             self.tracked.append(product)
             self.slots += (lines, last, largest / 100, fast / 100, slow / 100)
-        self.tiers = list(tiers)  # type: ignore[call-overload]
+        self.tiers = list(tiers)
+
+
+# initial values of the snapshot fields, left out of snapshots
+_UP_SELL_DEFAULTS: tuple[object, ...] = (0, 0, -1e9, 0, 0, b"", ())
 
 
 def _hundredths(quantity: float) -> float:

@@ -2,7 +2,8 @@
 
 A snapshot is a local file SIA wrote itself; never load one from an untrusted source
 (it is a pickle). A snapshot made with other versions of SIA, river or Python is
-refused with a message that says which versions differ.
+refused with a message that says which versions differ (the state format counts as a
+version: it changes when a detector packs its state differently).
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from typing import Any
 import sia
 
 MAGIC = b"SIA-SNAPSHOT 1\n"
+# layout of the pickled per-customer state; bump when a detector's state layout changes,
+# so a snapshot of the old layout is refused with a message rather than misread.
+# 2: fields at their initial value left out, cross-sell baskets as varints.
+STATE_FORMAT = 2
 
 
 class SnapshotError(RuntimeError):
@@ -30,6 +35,7 @@ def versions() -> dict[str, str]:
         "river": version("river"),
         "python": ".".join(platform.python_version_tuple()[:2]),
         "pickle_protocol": str(pickle.DEFAULT_PROTOCOL),
+        "state_format": str(STATE_FORMAT),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cached_property
+from operator import attrgetter
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -61,6 +62,9 @@ class OrderLine(_Model):
         return self.quantity * self.unit_price
 
 
+_PRICED = attrgetter("product_id", "unit_price", "quantity")  # one line's (id, price, quantity)
+
+
 class _Transaction(EventBase):
     customer_id: Id
     rep_id: Id | None = None
@@ -70,18 +74,19 @@ class _Transaction(EventBase):
 
     @cached_property
     def amount(self) -> float:
-        """Net revenue of all lines (computed once: every detector asks)."""
-        return sum(line.amount for line in self.lines)
+        """Net revenue of all lines (computed once: every detector asks); the same sum, in
+        the same order, as of each line's `amount`."""
+        return sum(quantity * price for _, price, quantity in self.priced_lines)
 
     @cached_property
     def priced_lines(self) -> tuple[tuple[str, float, float], ...]:
         """(product_id, unit_price, quantity) of every line, built once for all detectors."""
-        return tuple((line.product_id, line.unit_price, line.quantity) for line in self.lines)
+        return tuple(map(_PRICED, self.lines))
 
     @cached_property
     def breadth(self) -> int:
         """Distinct products in the order."""
-        return len({line.product_id for line in self.lines})
+        return len({product for product, _, _ in self.priced_lines})
 
 
 class Order(_Transaction):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -336,3 +337,14 @@ def test_restore_uses_the_dedup_retention_it_is_given() -> None:
     restored = Engine.restore(blob, detectors=[DriftDetector()],
                               dedup_retention=timedelta(days=7))
     assert restored.seen.retention == timedelta(days=7)
+
+
+def test_restore_refuses_a_snapshot_of_an_older_state_format() -> None:
+    engine = Engine([DriftDetector()])
+    blob = engine.snapshot()
+    header = snapshot.read_header(blob)
+    del header["versions"]["state_format"]  # as written before the format was recorded
+    end = blob.index(b"\n", len(snapshot.MAGIC))
+    old = snapshot.MAGIC + json.dumps(header, sort_keys=True).encode() + blob[end:]
+    with pytest.raises(snapshot.SnapshotError, match="state_format None"):
+        Engine.restore(old, detectors=[DriftDetector()])
