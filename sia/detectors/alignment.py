@@ -223,7 +223,7 @@ class AlignmentDetector(Detector[AlignmentParams]):
             if isinstance(event, Interaction) and event.channel not in REP_CHANNELS:
                 self._state(event.customer_id)
                 return []
-            self.learn_contact(event.customer_id, event.occurred_at.timestamp() / DAY)
+            self.learn_contact(event.customer_id, event.day)
             return []
         if isinstance(event, Customer):
             self.sync(event.customer_id, self._state(event.customer_id), ctx)
@@ -234,7 +234,7 @@ class AlignmentDetector(Detector[AlignmentParams]):
     def _on_order(self, order: Order, ctx: Context) -> list[Finding]:
         if order.currency:
             self.currency = order.currency
-        at = order.occurred_at.timestamp() / DAY
+        at = order.day
         state = self.learn_order(order.customer_id, at, order.amount, order.event_id)
         p = self.params_for(ctx, order.customer_id)
         if (state.orders < p.min_orders or at - state.first_order_at < p.min_tenure_days
@@ -416,7 +416,7 @@ class AlignmentDetector(Detector[AlignmentParams]):
         name = ctx.catalog.customer_name(order.customer_id)
         _, manager, owner = self._manager(order.customer_id, ctx)
         team, serving = self.teams.names[state.team], self.teams.names[expected]
-        value = state.annual(order.occurred_at.timestamp() / DAY, self.params.half_life_days)
+        value = state.annual(order.day, self.params.half_life_days)
         cur = self.currency
         return Finding(
             detector=self.name, kind="owner_mismatch", subject_kind="customer",

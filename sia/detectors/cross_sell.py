@@ -112,7 +112,7 @@ class CrossSellDetector(Detector[CrossSellParams]):
         p = self.params_for(ctx, event.customer_id)
         if event.currency:
             self.currency = event.currency
-        day = event.occurred_at.timestamp() / DAY
+        day = event.day
         basket = self.learn_order(event.customer_id, day, event.priced_lines, p)
         if basket.orders < p.min_orders or day - basket.checked_at < p.recheck_days:
             return []

@@ -130,7 +130,7 @@ class DriftDetector(Detector[DriftParams]):
             state = self.customers.get(event.customer_id)
             if state is not None:
                 p = self.params_for(ctx, event.customer_id)
-                state.add_complaint(event.occurred_at.timestamp() / DAY, p.fast_half_life_days)
+                state.add_complaint(event.day, p.fast_half_life_days)
             return []
         if isinstance(event, Interaction):
             return self._on_interaction(event, ctx)
@@ -141,7 +141,7 @@ class DriftDetector(Detector[DriftParams]):
         if order.currency:
             self.currency = order.currency
         breadth = order.breadth
-        state = self.learn_order(order.customer_id, order.occurred_at.timestamp() / DAY,
+        state = self.learn_order(order.customer_id, order.day,
                                  order.amount, breadth, order.event_id, p)
         if state.orders >= p.min_orders and not state.overdue_fired:
             # also after a late, older order: it changed the count the pending check keys on
@@ -183,7 +183,7 @@ class DriftDetector(Detector[DriftParams]):
         complaint = event.channel == "ticket" or (
             event.sentiment is not None and event.sentiment <= -0.3
         )
-        at = event.occurred_at.timestamp() / DAY
+        at = event.day
         state.add_interaction(at, complaint, p.fast_half_life_days, p.slow_half_life_days)
         if not complaint:
             return []

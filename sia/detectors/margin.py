@@ -178,7 +178,7 @@ class MarginDetector(Detector[MarginParams]):
             customer = ctx.catalog.customers.get(customer_id)
             rep_id = customer.owner_rep_id if customer else None
         p = self.params_for(ctx, customer_id)
-        outcome = self.learn_order(customer_id, rep_id, event.occurred_at.timestamp() / DAY,
+        outcome = self.learn_order(customer_id, rep_id, event.day,
                                    event.event_id, event.lines, p)
         if outcome is None:
             return []

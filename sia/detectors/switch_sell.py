@@ -152,7 +152,7 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
             return []
         if event.currency:
             self.currency = event.currency
-        day = event.occurred_at.timestamp() / DAY
+        day = event.day
         lines = event.priced_lines
         p = self.params_for(ctx, event.customer_id)
         if isinstance(event, Return):

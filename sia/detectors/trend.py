@@ -212,7 +212,7 @@ class TrendDetector(Detector[TrendParams]):
         p = self.params_for(ctx, order.customer_id)
         if order.currency:
             self.currency = order.currency
-        at = order.occurred_at.timestamp() / DAY
+        at = order.day
         value = order.amount
         state = self.learn_order(order.customer_id, at, value,
                                  [line.category for line in order.lines], p)
@@ -233,7 +233,7 @@ class TrendDetector(Detector[TrendParams]):
         return [self._heating(order, state, r, p, ctx)]
 
     def _on_interaction(self, event: Interaction, ctx: Context) -> list[Finding]:
-        at = event.occurred_at.timestamp() / DAY
+        at = event.day
         p = self.params_for(ctx, event.customer_id)
         state = self._state(event.customer_id, at)
         if event.channel not in INTEREST_CHANNELS:
@@ -284,7 +284,7 @@ class TrendDetector(Detector[TrendParams]):
                  ctx: Context) -> Finding:
         cur = self.currency
         name = ctx.catalog.customer_name(order.customer_id)
-        at = order.occurred_at.timestamp() / DAY
+        at = order.day
         gain = max(r.spend_recent - r.spend_usual, 0.0) * 3.0
         ratio = r.ratio
         times = f"{ratio:.1f} times" if ratio != float("inf") else "from nothing"
@@ -324,7 +324,7 @@ class TrendDetector(Detector[TrendParams]):
     def _interest(self, event: Interaction, state: CustomerTrend, recent: float,
                   usual: float, p: TrendParams, ctx: Context) -> Finding:
         name = ctx.catalog.customer_name(event.customer_id)
-        at = event.occurred_at.timestamp() / DAY
+        at = event.day
         r = self.rates(state, p, at)
         cur = self.currency
         ratio = recent / usual if usual > 0 else float("inf")

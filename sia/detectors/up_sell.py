@@ -163,7 +163,7 @@ class UpSellDetector(Detector[UpSellParams]):
         if event.currency:
             self.currency = event.currency
         p = self.params_for(ctx, event.customer_id)
-        day = event.occurred_at.timestamp() / DAY
+        day = event.day
         state, candidates, tiered = self.learn_order(event.customer_id, day, event.priced_lines)
         findings: list[Finding] = []
         if state.orders < p.min_orders or day - state.fired_at < p.recheck_days:
@@ -322,7 +322,7 @@ class UpSellDetector(Detector[UpSellParams]):
         brk = c.brk
         q = brk.quantity
         discount = 1.0 - brk.price / c.price
-        tenure = max(order.occurred_at.timestamp() / DAY - state.first_day, QUARTER_DAYS)
+        tenure = max(order.day - state.first_day, QUARTER_DAYS)
         units_a_quarter = fast * lines * QUARTER_DAYS / tenure
         saved = units_a_quarter * (c.price - brk.price)
         extra = max(q * brk.price - c.quantity * c.price, 0.0)

@@ -36,10 +36,12 @@ class Engine:
         self.clock: datetime | None = None  # newest event or tick time
         self.duplicates = 0
         self.observed = 0
-        self._route: dict[str, list[Detector[Any]]] = {}
+        route: dict[str, list[Detector[Any]]] = {}
         for detector in self.detectors:
             for event_type in detector.handles:
-                self._route.setdefault(event_type, []).append(detector)
+                route.setdefault(event_type, []).append(detector)
+        self._route: dict[str, tuple[Detector[Any], ...]] = {
+            event_type: tuple(handlers) for event_type, handlers in route.items()}
 
     # Context protocol, handed to detectors
     def scope_of(self, customer_id: str) -> tuple[str | None, str | None]:
@@ -52,13 +54,16 @@ class Engine:
             self.duplicates += 1
             return []
         self.observed += 1
-        if self.clock is None or event.occurred_at > self.clock:
-            self.clock = event.occurred_at
+        at = event.occurred_at
+        if self.clock is None or at > self.clock:
+            self.clock = at
         if isinstance(event, _REFERENCE):
             self.catalog.update(event)
         findings: list[Finding] = []
         for detector in self._route.get(event.type, ()):
-            findings.extend(detector.observe(event, self))
+            found = detector.observe(event, self)
+            if found:  # most events reveal nothing: skip the extend
+                findings += found
         return findings
 
     def tick(self, now: datetime) -> list[Finding]:

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 SCHEMA_VERSION: Final = 1
+_DAY: Final = 86_400.0  # seconds; the same as sia.detectors.rhythm.DAY
 
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 Channel = Literal["call", "email", "meeting", "ticket", "web_visit", "quote_request", "other"]
@@ -44,6 +45,12 @@ class EventBase(_Model):
         if not 1970 <= value.year <= 2200:
             raise ValueError("occurred_at must be between 1970 and 2200")
         return value
+
+    @cached_property
+    def day(self) -> float:
+        """`occurred_at` in days since the epoch (its timestamp / 86,400), the clock every
+        detector reasons in: computed once for all of them."""
+        return self.occurred_at.timestamp() / _DAY
 
 
 class OrderLine(_Model):
