@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +17,9 @@ from sia.events.models import Event, parse_event
 from sia.events.reader import Reject, RejectSink, read_events
 from sia.importers.online_retail import convert
 from sia.policy import Policy
+
+if TYPE_CHECKING:
+    from sia.evaluation.kafka_bench import KafkaBench
 
 ConfigOpt = Annotated[Path | None, typer.Option(help="detectors.yaml (default: config/)")]
 PolicyOpt = Annotated[Path | None, typer.Option(help="policy.yaml (default: config/)")]
@@ -135,11 +139,21 @@ def register_measure(app: typer.Typer) -> None:
             help="also measure detection-to-send latency at a steady event rate")] = False,
         rate: Annotated[float, typer.Option(help="events a second for --delivery")] = 200.0,
         seconds: Annotated[float, typer.Option(help="length of the --delivery run")] = 30.0,
+        kafka: Annotated[bool, typer.Option(
+            "--kafka", help="measure through Kafka (SIA_KAFKA_BROKER): raw aiokafka, a "
+            "no-op Faust agent and real sia workers, in one run")] = False,
+        workers: Annotated[str, typer.Option(
+            help="--kafka: worker counts to measure, one after the other")] = "1,2",
+        partitions: Annotated[int | None, typer.Option(
+            min=1, help="--kafka: events partitions (default SIA_KAFKA_PARTITIONS)")] = None,
+        reference: Annotated[bool, typer.Option(
+            help="--kafka: also measure the in-process engine on the same events")] = True,
         as_json: Annotated[bool, typer.Option("--json")] = False,
         config: ConfigOpt = None,
         policy_file: PolicyOpt = None,
     ) -> None:
-        """Events per second of the engine against the bare detector arithmetic."""
+        """Events per second of the engine against the bare detector arithmetic (with
+        --kafka: through Kafka and real workers)."""
         from sia.evaluation.bench import bench as run_bench
 
         build(config, policy_file)  # fail early on a bad configuration
@@ -147,17 +161,13 @@ def register_measure(app: typer.Typer) -> None:
         def factory() -> tuple[list[Detector[Any]], Policy]:
             return build(config, policy_file)
 
-        if events_file is not None:
-            events = load_events(events_file, Path("sia-rejects.jsonl"))
-            source = str(events_file)
-        else:
-            dataset = default_online_retail()
-            if dataset is None:
-                fail("online retail dataset not found: pass --events FILE or set SIA_DATASETS "
-                     "to the folder holding online_retail/online_retail.csv.gz")
-            with console.status("importing the online retail dataset"):
-                events = [parse_event(e) for e in convert(dataset)]
-            source = str(dataset)
+        kafka_bench = _kafka_bench(workers, partitions, config, policy_file) if kafka else None
+        events, source = _bench_events(events_file)
+        if kafka_bench is not None:
+            result = _kafka_run(events, kafka_bench, reference=reference)
+            result["source"] = source
+            _print_result(result, as_json)
+            return
         with console.status(f"benchmarking {len(events):,} events, best of {repeat}"):
             result = run_bench(events, factory, repeat=repeat)
         if delivery:
@@ -168,8 +178,58 @@ def register_measure(app: typer.Typer) -> None:
                 result.update(delivery_latency(events[:-size], events[-size:], factory,
                                                rate=rate))
         result["source"] = source
-        if as_json:
-            typer.echo(json.dumps(result, indent=2))
-        else:
-            for key, value in result.items():
-                console.print(f"{key}: {value}", highlight=False)
+        _print_result(result, as_json)
+
+
+def _print_result(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            console.print(f"{key}: {value}", highlight=False)
+
+
+def _bench_events(events_file: Path | None) -> tuple[list[Event], str]:
+    """The events to bench and where they came from (default: full online retail)."""
+    if events_file is not None:
+        return load_events(events_file, Path("sia-rejects.jsonl")), str(events_file)
+    dataset = default_online_retail()
+    if dataset is None:
+        fail("online retail dataset not found: pass --events FILE or set SIA_DATASETS "
+             "to the folder holding online_retail/online_retail.csv.gz")
+    with console.status("importing the online retail dataset"):
+        return [parse_event(e) for e in convert(dataset)], str(dataset)
+
+
+def _kafka_bench(workers: str, partitions: int | None, config: Path | None,
+                 policy_file: Path | None) -> KafkaBench:
+    """The --kafka bench's set-up, after checking that the broker answers."""
+    from sia.evaluation.kafka_bench import KafkaBench, NoBroker, check_broker
+    from sia.settings import get_settings
+
+    try:
+        counts = tuple(int(n) for n in workers.split(","))
+    except ValueError:
+        fail(f"--workers {workers!r}: use worker counts separated by commas, e.g. 1,2")
+    if not counts or min(counts) < 1:
+        fail(f"--workers {workers!r}: every count must be at least 1")
+    settings = get_settings()
+    if partitions is not None:
+        settings = settings.model_copy(update={"kafka_partitions": partitions})
+    bench = KafkaBench(settings, workers=counts, config=config, policy_file=policy_file)
+    try:
+        asyncio.run(check_broker(bench.bootstrap, settings.kafka_broker))
+    except NoBroker as exc:
+        fail(str(exc))
+    return bench
+
+
+def _kafka_run(events: list[Event], bench: KafkaBench, *, reference: bool) -> dict[str, Any]:
+    """`sia bench --kafka`: see sia.evaluation.kafka_bench."""
+    from sia.evaluation.kafka_bench import BenchFailed, NoBroker, run
+
+    with console.status(f"benchmarking {len(events):,} events through Kafka"):
+        try:
+            return run(events, bench, reference=reference)
+        except (NoBroker, BenchFailed) as exc:
+            fail(str(exc))
