@@ -28,6 +28,7 @@ from sia.detectors.base import Detector
 from sia.engine import snapshot
 from sia.engine.catalog import Catalog
 from sia.engine.engine import Engine, _boundary_after
+from sia.engine.merge import EventTimeMerge
 from sia.events.models import Customer, Event, Product, Rep
 from sia.policy import Alert, Policy, PolicyConfig
 
@@ -59,11 +60,15 @@ def rep_key(event: Event, catalog: Catalog, links: dict[str, str]) -> str | None
 class PartitionEngine:
     """One partition: engine, policy and the event-time clock that ticks its detectors."""
 
-    def __init__(self, engine: Engine, policy: Policy, *, tick_every: timedelta = DAY) -> None:
+    def __init__(self, engine: Engine, policy: Policy, *, tick_every: timedelta = DAY,
+                 sources: int = 1) -> None:
         self.engine = engine
         self.policy = policy
         self.tick_every = tick_every
         self.next_tick: datetime | None = None
+        self.reached: datetime | None = None  # the latest event time observed
+        # a repartitioned stream fed by several partitions is merged into event time
+        self.merge = EventTimeMerge(sources) if sources > 1 else None
         self.links: dict[str, str] = {}  # customer -> rep, for the repartition by rep
         self.references = 0  # reference records observed (the catalog changed)
         self._catalog_blob: bytes | None = None
@@ -71,14 +76,17 @@ class PartitionEngine:
 
     @classmethod
     def new(cls, detectors: Sequence[Detector[Any]], policy_config: PolicyConfig, *,
-            tick_every: timedelta = DAY) -> PartitionEngine:
-        """A partition that has learned nothing yet (with a catalog of its own)."""
+            tick_every: timedelta = DAY, sources: int = 1) -> PartitionEngine:
+        """A partition that has learned nothing yet (with a catalog of its own); `sources`
+        is how many partitions feed it (see `observe_from`)."""
         engine = Engine(detectors)
-        return cls(engine, Policy(policy_config), tick_every=tick_every)
+        return cls(engine, Policy(policy_config), tick_every=tick_every, sources=sources)
 
     def observe(self, event: Event) -> list[Alert]:
         """Tick at every boundary the partition's clock crosses, then learn the event."""
         at = event.occurred_at
+        if self.reached is None or at > self.reached:
+            self.reached = at
         alerts: list[Alert] = []
         if self.next_tick is None:
             self.next_tick = _boundary_after(at, self.tick_every)
@@ -89,6 +97,22 @@ class PartitionEngine:
             self.references += 1
         alerts.extend(self._admit(self.engine.observe(event)))
         return alerts
+
+    def observe_from(self, source: int, offset: int, event: Event) -> list[Alert]:
+        """Learn an event forwarded from partition `source` (at `offset` there) once the
+        merge of all sources has put it in event-time order."""
+        if self.merge is None:
+            return self.observe(event)
+        return [a for ready in self.merge.add(source, offset, event)
+                for a in self.observe(ready)]
+
+    def advance(self, source: int, reached: datetime) -> list[Alert]:
+        """Partition `source` has reached `reached` in event time: learn what that
+        releases from the merge."""
+        if self.merge is None:
+            return []
+        return [a for ready in self.merge.advance(source, reached)
+                for a in self.observe(ready)]
 
     def tick_until(self, now: datetime) -> list[Alert]:
         """Run the clock-driven detection for every boundary up to `now` (a timer's
@@ -116,7 +140,8 @@ class PartitionEngine:
                  "catalog": self._catalog_blob, "cooldowns": self.policy.cooldowns,
                  "inhibitor": self.policy.inhibitor._sources,
                  "suppressed": self.policy.suppressed, "next_tick": self.next_tick,
-                 "links": self.links, "references": self.references}
+                 "links": self.links, "references": self.references,
+                 "reached": self.reached, "merge": self.merge}
         raw = pickle.dumps(state, protocol=pickle.DEFAULT_PROTOCOL)
         return snapshot.dump_raw(zlib.compress(raw, 1), detectors=e.detector_params())
 
@@ -143,6 +168,8 @@ class PartitionEngine:
         restored.next_tick = state["next_tick"]
         restored.links = state["links"]
         restored.references = state["references"]
+        restored.reached = state.get("reached")
+        restored.merge = state.get("merge")
         restored._catalog_blob, restored._catalog_seen = state["catalog"], restored.references
         return restored
 
@@ -179,34 +206,45 @@ def replay_partitioned(events: Iterable[Event], *, partitions: int, rep_partitio
 
     Events are split by customer exactly as `sia produce` splits them: a customer's
     records go to its partition, products and reps to every partition. Events that
-    rep-level detectors handle are forwarded by rep, in the order their customer
-    partition emits them. Nothing is ticked after the last event: a stream has no end.
+    rep-level detectors handle are forwarded by rep and merged back into event time
+    (`sia.engine.merge`), so what rep partitions learn does not depend on how workers
+    interleave. Nothing is ticked after the last event: a stream has no end.
     """
     customer_level, rep_level = split_detectors(make_detectors())
     rep_types = {t for d in rep_level for t in d.handles}
 
-    def engines(count: int, side: int) -> list[PartitionEngine]:
+    def engines(count: int, side: int, sources: int = 1) -> list[PartitionEngine]:
         return [PartitionEngine.new(split_detectors(make_detectors())[side], policy_config,
-                                    tick_every=tick_every) for _ in range(count)]
+                                    tick_every=tick_every, sources=sources)
+                for _ in range(count)]
 
     by_customer = engines(partitions, 0) if customer_level else []
-    by_rep = engines(rep_partitions, 1) if rep_level else []
+    by_rep = engines(rep_partitions, 1, sources=partitions) if rep_level else []
+    offsets = [0] * partitions  # of each events partition, as `sia produce` fills them
     links: dict[str, str] = {}
     catalog = Catalog()  # customer-level detectors off: the rep stream keeps its own
     for event in events:
         if broadcast(event):
-            for part in (*by_customer, *by_rep):
+            sources: Sequence[int] = range(partitions)
+            for part in by_customer:
                 yield from part.observe(event)
-            continue
-        customer = getattr(event, "customer_id", None) or ""
-        if by_customer:
-            part = by_customer[partition_for(customer, partitions)]
-            yield from part.observe(event)
-            links, catalog = part.links, part.engine.catalog
-        elif isinstance(event, Customer):
-            catalog.update(event)
-        if by_rep and event.type in rep_types:
-            rep = rep_key(event, catalog, links)
-            if rep is not None:
-                yield from by_rep[partition_for(rep, rep_partitions)].observe(
-                    for_rep(event, rep))
+            for rep_part in by_rep:  # forwarded once, from partition 0
+                yield from rep_part.observe_from(0, offsets[0], event)
+        else:
+            customer = getattr(event, "customer_id", None) or ""
+            sources = (partition_for(customer, partitions),)
+            if by_customer:
+                part = by_customer[sources[0]]
+                yield from part.observe(event)
+                links, catalog = part.links, part.engine.catalog
+            elif isinstance(event, Customer):
+                catalog.update(event)
+            if by_rep and event.type in rep_types:
+                rep = rep_key(event, catalog, links)
+                if rep is not None:
+                    yield from by_rep[partition_for(rep, rep_partitions)].observe_from(
+                        sources[0], offsets[sources[0]], for_rep(event, rep))
+        for source in sources:  # what a worker reports after each batch
+            offsets[source] += 1
+            for rep_part in by_rep:
+                yield from rep_part.advance(source, event.occurred_at)
