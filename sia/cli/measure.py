@@ -102,21 +102,34 @@ def register_measure(app: typer.Typer) -> None:
             "--set", help="try a threshold without editing the config: drift.lost_probability=0.9"
         )] = None,
         rejects: Annotated[Path, typer.Option()] = Path("sia-rejects.jsonl"),
+        partitions: Annotated[int, typer.Option(
+            min=0, help="judge a Kafka deployment with this many customer partitions "
+            "(0: the embedded engine)")] = 0,
         config: ConfigOpt = None,
         policy_file: PolicyOpt = None,
     ) -> None:
         """Replay prequentially and score alerts by what happened next, against baselines."""
         from sia.evaluation.evaluate import evaluate as run_evaluation
+        from sia.evaluation.evaluate import partitioned
 
         days = parse_horizon(horizon)
-        detectors, policy = build(config, policy_file, only)
-        for assignment in set_ or []:
-            apply_setting(detectors, assignment)
+
+        def make_detectors() -> list[Detector[Any]]:
+            detectors = build(config, policy_file, only)[0]
+            for assignment in set_ or []:
+                apply_setting(detectors, assignment)
+            return detectors
+
+        detectors, policy = make_detectors(), build(config, policy_file, only)[1]
+        alerting = partitioned(make_detectors, policy, partitions) if partitions else None
         with console.status("reading events"):
             events = load_events(events_file, rejects)
         with console.status(f"replaying {len(events):,} events"):
-            report = run_evaluation(events, detectors, policy, horizon_days=days)
+            report = run_evaluation(events, detectors, policy, horizon_days=days,
+                                    alerting=alerting)
         report["events_file"] = str(events_file)
+        if partitions:
+            report["partitions"] = partitions
         if as_json:
             typer.echo(json.dumps(report, indent=2))
             return

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 from sia.detectors.base import Detector
 from sia.detectors.rhythm import DAY
 from sia.engine.engine import Engine, replay
+from sia.engine.partitions import replay_partitioned
 from sia.evaluation.judges import Evaluator, Judging, evaluator_for
 from sia.evaluation.outcomes import Outcomes
 from sia.events.models import Event
@@ -99,20 +100,45 @@ def share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-class _Replay:
-    """Runs the engine once, feeding every evaluator what it needs as it happens."""
+Alerting = Callable[[Iterable[Event]], Iterable[Alert]]
 
-    def __init__(self, events: Sequence[Event], detectors: Sequence[Detector[Any]],
-                 policy: Policy, evaluators: dict[str, Evaluator]) -> None:
+
+def embedded(detectors: Sequence[Detector[Any]], policy: Policy) -> Alerting:
+    """Alerts of one engine and one policy: the embedded deployment."""
+
+    def alerts(events: Iterable[Event]) -> Iterator[Alert]:
+        engine = Engine(detectors)
+        for finding in replay(engine, events):
+            alert = policy.admit(finding)
+            if alert is not None:
+                yield alert
+
+    return alerts
+
+
+def partitioned(make_detectors: Callable[[], list[Detector[Any]]], policy: Policy,
+                partitions: int) -> Alerting:
+    """Alerts of a Kafka deployment with `partitions` customer partitions (and one rep
+    partition): every partition learns its own global models, as the workers do."""
+
+    def alerts(events: Iterable[Event]) -> Iterator[Alert]:
+        return replay_partitioned(events, partitions=partitions, rep_partitions=1,
+                                  make_detectors=make_detectors,
+                                  policy_config=policy.config)
+
+    return alerts
+
+
+class _Replay:
+    """Runs the deployment once, feeding every evaluator what it needs as it happens."""
+
+    def __init__(self, events: Sequence[Event], alerting: Alerting,
+                 evaluators: dict[str, Evaluator]) -> None:
         self.evaluators = evaluators
         self.alerts: list[Alert] = []
-        engine = Engine(detectors)
-        for finding in replay(engine, self._seen(events)):
-            alert = policy.admit(finding)
-            if alert is None:
-                continue
+        for alert in alerting(self._seen(events)):
             self.alerts.append(alert)
-            judge = evaluators.get(finding.detector)
+            judge = evaluators.get(alert.finding.detector)
             if judge is not None:
                 judge.see_alert(alert)
 
@@ -125,11 +151,16 @@ class _Replay:
 
 
 def evaluate(events: Sequence[Event], detectors: Sequence[Detector[Any]], policy: Policy,
-             *, horizon_days: float = 90.0) -> dict[str, Any]:
-    """Precision, recall, lead time and volume of each detector against its baseline."""
+             *, horizon_days: float = 90.0, alerting: Alerting | None = None,
+             ) -> dict[str, Any]:
+    """Precision, recall, lead time and volume of each detector against its baseline.
+
+    `alerting` is the deployment judged (default: one embedded engine running
+    `detectors` under `policy`; see `partitioned` for a Kafka deployment).
+    """
     outcomes = Outcomes.from_events(events)
     evaluators = {d.name: e for d in detectors if (e := evaluator_for(d.name)) is not None}
-    run = _Replay(events, detectors, policy, evaluators)
+    run = _Replay(events, alerting or embedded(detectors, policy), evaluators)
     customers = max(len(outcomes.customers), 1)
     judging = Judging(outcomes, horizon_days, outcomes.weeks() * customers / 1000.0)
     by_detector: dict[str, list[Alert]] = defaultdict(list)
