@@ -53,8 +53,13 @@ class Settings(BaseSettings):
     # "wall": a timer ticks detectors by the wall clock (live); "event": only event time
     # moves the clock (replays of history, tests)
     kafka_clock: Literal["wall", "event"] = "wall"
+    # live ("wall") only: how late after it happened an event may still reach Kafka; a
+    # caught-up customer partition tells the rep stream it has reached now minus this
+    kafka_lateness_seconds: float = Field(default=300.0, ge=0)
     kafka_store: str = "memory://"  # Faust table store: memory:// or rocksdb://
     alert_dedup_days: float = Field(default=35.0, gt=0)  # Redis alert-id keys live this long
+    # how often workers look for a configuration published with `sia publish-config`
+    config_poll_seconds: float = Field(default=10.0, gt=0)
 
     @model_validator(mode="after")
     def _real_secrets_in_production(self) -> Settings:

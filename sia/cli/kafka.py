@@ -24,6 +24,7 @@ def register_kafka(app: typer.Typer) -> None:
     app.command()(worker)
     app.command()(produce)
     app.command()(topics)
+    app.command(name="publish-config")(publish_config)
 
 
 def _topics() -> Any:
@@ -90,13 +91,24 @@ def worker(
     from faust.worker import Worker
 
     from sia.alerts.store import AlertStore
+    from sia.transports import shared_config
     from sia.transports.kafka.app import SiaApp
     from sia.transports.kafka.topics import TopicMismatch, create_topics
 
     settings, declared, bootstrap = _topics()
+    redis = redis_lib.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    published = shared_config.fetch(redis, settings.kafka_app_id) if redis else None
     try:
-        load_detectors(config)  # configuration errors stop here, with file and key
-        policy_config = load_policy(policy_file)
+        if published is not None:  # the team's published thresholds win over local files
+            make_detectors, policy_config = published.load()
+            console.print(f"using the configuration published {published.published_at} "
+                          f"(version {published.version})", highlight=False)
+        else:
+            load_detectors(config)  # configuration errors stop here, with file and key
+            policy_config = load_policy(policy_file)
+
+            def make_detectors() -> list[Any]:
+                return load_detectors(config)
     except ConfigError as exc:
         fail(str(exc))
     try:
@@ -106,7 +118,45 @@ def worker(
     except Exception as exc:
         fail(f"cannot reach Kafka at {bootstrap}: {exc}")
     store = AlertStore(settings.database_url)
-    redis = redis_lib.Redis.from_url(settings.redis_url) if settings.redis_url else None
-    sia = SiaApp(settings, lambda: load_detectors(config), policy_config, store=store,
-                 redis=redis)
+    sia = SiaApp(settings, make_detectors, policy_config, store=store, redis=redis,
+                 config_version=published.version if published else None)
     Worker(sia.app, loglevel=loglevel).execute_from_commandline()
+
+
+def publish_config(
+    config: ConfigOpt = None,
+    policy_file: PolicyOpt = None,
+    status: Annotated[bool, typer.Option(
+        "--status", help="only show what each worker did with the published version")
+    ] = False,
+) -> None:
+    """Publish thresholds to every worker (through Redis, SIA_REDIS_URL): validated
+    first, then applied by each worker to the partitions it owns within
+    SIA_CONFIG_POLL_SECONDS, keeping what was learned. A change to a threshold that
+    shapes what was learned across customers is refused by the workers, with the reason
+    (see --status); replay the events to rebuild with it."""
+    import redis as redis_lib
+
+    from sia.config import config_dir
+    from sia.detectors.config import default_detectors_file
+    from sia.transports import shared_config
+
+    settings = get_settings()
+    if not settings.redis_url:
+        fail("SIA_REDIS_URL is not set: workers share their configuration through Redis")
+    redis = redis_lib.Redis.from_url(settings.redis_url, decode_responses=True)
+    app_id = settings.kafka_app_id
+    if not status:
+        try:
+            published = shared_config.publish(
+                redis, app_id, config or default_detectors_file(),
+                policy_file or config_dir() / "policy.yaml")
+        except ConfigError as exc:
+            fail(f"not published: {exc}")
+        console.print(f"published version {published.version} for app {app_id}; workers "
+                      f"apply it within {settings.config_poll_seconds:g} s", highlight=False)
+    current = shared_config.current_version(redis, app_id)
+    statuses: dict[str, str] = redis.hgetall(shared_config.status_key(app_id))  # type: ignore[assignment]
+    for worker_name, outcome in sorted(statuses.items()):
+        mark = "" if current and current in outcome else " (an older version)"
+        console.print(f"{worker_name}: {outcome}{mark}", highlight=False)

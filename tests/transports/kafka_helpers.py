@@ -118,13 +118,32 @@ async def _read_all(bootstrap: str, topic: str) -> list[Any]:
         await consumer.stop()
 
 
+async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items()
+            if tp.topic == topic and meta.offset >= 0}
+
+
+def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The consumer group's committed offset of each partition of `topic`."""
+    return asyncio.run(_committed(bootstrap, group, topic))
+
+
 def read_topic(bootstrap: str, topic: str) -> list[Any]:
     """Every record of a topic, from the beginning to its current end."""
     return asyncio.run(_read_all(bootstrap, topic))
 
 
 def learned_per_partition(bootstrap: str, topics: Topics) -> dict[int, int]:
-    """Events each partition's last checkpoint has learned (or recognised as repeats)."""
+    """Distinct events each partition's last checkpoint has learned (repeats, such as
+    events processed again after a crash, are recognised and not counted)."""
     last: dict[int, bytes] = {}
     for record in read_topic(bootstrap, topics.changelog("engine-state")):
         last[record.partition] = record.value
@@ -133,5 +152,5 @@ def learned_per_partition(bootstrap: str, topics: Topics) -> dict[int, int]:
     for partition, blob in last.items():
         part = PartitionEngine.restore(blob, detectors=detectors,
                                        policy_config=load_policy(None))
-        learned[partition] = part.engine.observed + part.engine.duplicates
+        learned[partition] = part.engine.observed
     return learned

@@ -120,9 +120,49 @@ def test_events_for_rep_level_detectors_are_repartitioned_by_rep(tmp_path: Path)
             await asyncio.sleep(0.3)
 
     asyncio.run(run())
-    forwarded = sent["by_rep_topic"]
+    forwarded = [m for m in sent["by_rep_topic"] if m["key"]]
+    progress = [codec.decode_forwarded(m["value"]) for m in sent["by_rep_topic"]
+                if not m["key"]]
     assert [m["key"] for m in forwarded] == [b"R7"]
-    assert codec.decode_event(forwarded[0]["value"]).event_id == "o1"
+    item = codec.decode_forwarded(forwarded[0]["value"])
+    assert item.event is not None and item.event.event_id == "o1"
+    assert (item.source, item.offset) == (0, 0)  # where it came from, to merge it back
+    # after the batch, the partition's progress in event time: order 2's time
+    assert progress[-1].source == 0 and progress[-1].event is None
+    assert progress[-1].reached == datetime(2024, 1, 3, 10, tzinfo=UTC)
+
+
+def _forwarded(i: int, source: int) -> bytes:
+    return codec.encode_forwarded(source, i, codec.decode_event(_order(i, rep="R1")))
+
+
+def test_the_rep_agent_learns_forwarded_events_in_event_time_order(tmp_path: Path) -> None:
+    sia = _app(tmp_path, kafka_partitions=2)
+    sent = Recorder(sia).sent
+    day = datetime(2024, 1, 1, 10, tzinfo=UTC)
+
+    async def run() -> None:
+        async with sia.detect_reps.test_context() as agent:
+            await agent.put(_forwarded(5, source=1))  # later, from partition 1
+            await agent.put(_forwarded(2, source=0))  # earlier, from partition 0
+            await agent.put(b'{"source": 0, "event": {"type": "order"}}')  # broken
+            await asyncio.sleep(0.2)
+            merge = sia.reps.engines[0].merge
+            assert merge is not None and len(merge.pending) == 2
+            assert sia.reps.engines[0].engine.observed == 0  # partition 0 has not reported
+            await agent.put(codec.encode_progress(0, day + timedelta(days=9)))
+            await asyncio.sleep(0.2)
+            # the watermark is partition 1's day 5: order 2 is released, order 5 waits
+            assert sia.reps.engines[0].engine.observed == 1
+            await agent.put(codec.encode_progress(1, day + timedelta(days=9)))
+            await asyncio.sleep(0.2)
+
+    asyncio.run(run())
+    part = sia.reps.engines[0]
+    assert part.engine.observed == 2 and part.merge is not None and not part.merge.pending
+    assert part.reached == day + timedelta(days=5)  # o2 then o5: in event-time order
+    letters = [json.loads(m["value"]) for m in sent["dead_letter_topic"]]
+    assert len(letters) == 1 and letters[0]["reason"].startswith("invalid forwarded event")
 
 
 def _alert(n: int) -> Alert:

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 
 from sia.alerts.store import AlertStore
+from sia.config import ConfigError
 from sia.detectors.base import Detector
 from sia.engine.partitions import (
     PartitionEngine,
@@ -32,9 +35,11 @@ from sia.engine.partitions import (
     rep_key,
     split_detectors,
 )
+from sia.engine.snapshot import SnapshotError
 from sia.events.models import Event
 from sia.policy import Alert, PolicyConfig
 from sia.settings import Settings
+from sia.transports import shared_config
 from sia.transports.kafka import codec
 from sia.transports.kafka.topics import CHECKPOINT_BYTES, Topics
 
@@ -46,8 +51,9 @@ class Partitions:
     checkpoints in a table."""
 
     def __init__(self, name: str, make_detectors: Callable[[], list[Detector[Any]]],
-                 policy_config: PolicyConfig, table: Any) -> None:
+                 policy_config: PolicyConfig, table: Any, *, sources: int = 1) -> None:
         self.name = name
+        self.sources = sources  # partitions feeding each of these (merged in event time)
         self.make_detectors = make_detectors
         self.policy_config = policy_config
         self.table = table
@@ -60,7 +66,8 @@ class Partitions:
         if part is None:
             blob = self.table.data.get(str(partition))
             if blob is None:
-                part = PartitionEngine.new(self.make_detectors(), self.policy_config)
+                part = PartitionEngine.new(self.make_detectors(), self.policy_config,
+                                           sources=self.sources)
                 log.info("%s partition %d: no checkpoint, starting to learn", self.name,
                          partition)
             else:
@@ -95,11 +102,13 @@ class SiaApp:
 
     def __init__(self, settings: Settings, make_detectors: Callable[[], list[Detector[Any]]],
                  policy_config: PolicyConfig, *, store: AlertStore | None = None,
-                 redis: Any = None) -> None:
+                 redis: Any = None, config_version: str | None = None) -> None:
         self.settings = settings
         self.topics = Topics.from_settings(settings)
         self.store = store
         self.redis = redis
+        self.config_version = config_version  # published with `sia publish-config`
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.counts = {"events": 0, "dead_letter": 0, "alerts": 0, "stored": 0,
                        "duplicate_alerts": 0, "checkpoints": 0, "checkpoint_bytes": 0}
         self.rep_types = {t for d in split_detectors(make_detectors())[1] for t in d.handles}
@@ -133,7 +142,8 @@ class SiaApp:
             app.Table("engine-state", partitions=t.partitions, **table_args))
         self.reps = Partitions(
             "events-by-rep", rep_level, policy_config,
-            app.Table("rep-engine-state", partitions=t.rep_partitions, **table_args))
+            app.Table("rep-engine-state", partitions=t.rep_partitions, **table_args),
+            sources=t.partitions)
         self._register()
 
     # -- agents ------------------------------------------------------------------------
@@ -150,7 +160,7 @@ class SiaApp:
         @app.agent(self.by_rep_topic, name="detect-reps")
         async def detect_reps(stream: Any) -> None:
             async for events in stream.take_events(batch, within=within):
-                self.detect_batch(events, self.reps, forward=False)
+                self.detect_rep_batch(events)
 
         @app.agent(self.alerts_topic, name="store-alerts")
         async def store_alerts(stream: Any) -> None:
@@ -160,7 +170,15 @@ class SiaApp:
         @app.timer(interval=30.0, name="clock")  # type: ignore[untyped-decorator]
         async def clock() -> None:
             if self.settings.kafka_clock == "wall":
-                self.tick_all(datetime.now(UTC))
+                now = datetime.now(UTC)
+                self.tick_all(now)
+                self.report_idle_progress(now)
+            log.info("status: %s", self.status())
+
+        @app.timer(interval=self.settings.config_poll_seconds,  # type: ignore[untyped-decorator]
+                   name="config-watch")
+        async def config_watch() -> None:
+            await self.watch_config()
 
         @app.on_partitions_revoked.connect  # type: ignore[arg-type]
         async def on_revoked(app: Any, revoked: set[Any], **kwargs: Any) -> None:
@@ -171,10 +189,72 @@ class SiaApp:
 
         self.detect, self.detect_reps, self.store_alerts = detect, detect_reps, store_alerts
 
+    async def watch_config(self) -> None:
+        """Apply a configuration published since the last look, and report the outcome."""
+        if self.redis is None:
+            return
+        published = await asyncio.to_thread(shared_config.fetch, self.redis,
+                                            self.settings.kafka_app_id)
+        if published is not None and published.version != self.config_version:
+            outcome = self.apply_config(published)
+            await asyncio.to_thread(shared_config.report, self.redis,
+                                    self.settings.kafka_app_id, self.name, outcome)
+
+    def apply_config(self, published: shared_config.Published) -> str:
+        """Move every owned partition to a newly published configuration, keeping what
+        was learned (a checkpoint restored under the new thresholds), or refuse it as a
+        whole; what happened, in one line."""
+        def side(index: int) -> Callable[[], list[Detector[Any]]]:
+            return lambda: split_detectors(make_detectors())[index]
+
+        sides = ((self.customers, 0), (self.reps, 1))
+        try:
+            make_detectors, policy_config = published.load()
+            moved = [{p: PartitionEngine.restore(part.checkpoint(), detectors=side(i)(),
+                                                 policy_config=policy_config)
+                      for p, part in partitions.engines.items()}
+                     for partitions, i in sides]
+        except (ConfigError, SnapshotError) as exc:
+            self.config_version = published.version  # not retried until it changes
+            outcome = f"refused {published.version}: {exc}"
+            log.error("configuration %s", outcome)
+            return outcome
+        for (partitions, i), engines in zip(sides, moved, strict=True):
+            partitions.engines = engines
+            partitions.make_detectors = side(i)
+            partitions.policy_config = policy_config
+        self.rep_types = {t for d in side(1)() for t in d.handles}
+        self.config_version = published.version
+        count = sum(len(engines) for engines in moved)
+        outcome = (f"applied {published.version} (published {published.published_at}) "
+                   f"to {count} partitions")
+        log.info("configuration %s", outcome)
+        return outcome
+
+    def status(self) -> str:
+        """One line for the log: counts, and per owned input partition where the worker
+        has read to against the partition's end (``paused`` when Faust holds it back)."""
+        consumer = self.app.consumer
+        paused: set[Any] = getattr(consumer, "_paused_partitions", set())
+        read = getattr(consumer, "_read_offset", {})
+        parts = []
+        for tp in sorted(consumer.assignment()):
+            if tp.topic not in (self.topics.events, self.topics.events_by_rep):
+                continue
+            try:
+                end = consumer.highwater(tp)
+            except Exception:  # not known before the first fetch
+                end = None
+            flag = " paused" if tp in paused else ""
+            parts.append(f"{tp.topic}[{tp.partition}] {read.get(tp)}/{end}{flag}")
+        counts = " ".join(f"{k}={v}" for k, v in self.counts.items())
+        return f"{counts}; " + (", ".join(parts) or "no input partitions")
+
     def detect_batch(self, events: Iterable[Any], partitions: Partitions, *,
                      forward: bool) -> None:
-        """Decode, learn and detect for a batch of messages; then checkpoint every
-        partition the batch touched. Bad messages go to the dead-letter topic."""
+        """Decode, learn and detect for a batch of messages of the events topic; then
+        checkpoint every partition the batch touched and tell the rep stream how far in
+        event time each has come. Bad messages go to the dead-letter topic."""
         touched: set[int] = set()
         for event in events:
             message = event.message
@@ -184,27 +264,69 @@ class SiaApp:
                 self.reject(message, f"invalid event: {exc}")
                 continue
             part = partitions.engine(message.partition)
+            if self._process(message, record.event_id, part.observe, record):
+                touched.add(message.partition)
+                if forward:
+                    self.forward(record, part, message.partition, message.offset)
+        self._checkpoint(partitions, touched)
+        if forward:
+            for p in sorted(touched):
+                reached = partitions.engines[p].reached
+                if reached is not None:
+                    self.send_progress(p, reached)
+
+    def detect_rep_batch(self, events: Iterable[Any]) -> None:
+        """The same for the events-by-rep topic: forwarded events and progress go through
+        each rep partition's event-time merge before its detectors see them."""
+        touched: set[int] = set()
+        for event in events:
+            message = event.message
             try:
-                alerts = part.observe(record)
-            except Exception as exc:  # a detector's bug must not stop the stream
-                log.exception("processing %s failed", record.event_id)
-                self.reject(message, f"processing failed: {type(exc).__name__}: {exc}")
+                item = codec.decode_forwarded(event.value)
+            except codec.Undecodable as exc:
+                self.reject(message, f"invalid forwarded event: {exc}")
                 continue
+            part = self.reps.engine(message.partition)
+            if item.event is not None:
+                record = item.event
+                ok = self._process(message, record.event_id, part.observe_from,
+                                   item.source, item.offset, record)
+            else:
+                ok = self._process(message, f"progress of partition {item.source}",
+                                   part.advance, item.source, item.reached, count=False)
+            if ok:
+                touched.add(message.partition)
+        self._checkpoint(self.reps, touched)
+
+    def _process(self, message: Any, what: str, run: Callable[..., list[Alert]],
+                 *args: Any, count: bool = True) -> bool:
+        """Run one step of an engine and send its alerts; a failure goes to the dead
+        letters with its reason (a detector's bug must not stop the stream)."""
+        try:
+            alerts = run(*args)
+        except Exception as exc:
+            log.exception("processing %s failed", what)
+            self.reject(message, f"processing failed: {type(exc).__name__}: {exc}")
+            return False
+        if count:
             self.counts["events"] += 1
-            touched.add(message.partition)
-            self.send_alerts(alerts)
-            if forward:
-                self.forward(record, part, message.partition)
+        self.send_alerts(alerts)
+        return True
+
+    def _checkpoint(self, partitions: Partitions, touched: set[int]) -> None:
         for p in sorted(touched):
             self.counts["checkpoint_bytes"] += partitions.checkpoint(p)
             self.counts["checkpoints"] += 1
+        log.debug("%s: batch done, partitions %s, %d events so far", partitions.name,
+                  sorted(touched), self.counts["events"])
 
-    def forward(self, record: Event, part: PartitionEngine, partition: int) -> None:
+    def forward(self, record: Event, part: PartitionEngine, partition: int,
+                offset: int) -> None:
         """Repartition by rep what rep-level detectors need (reps and products once, from
-        customer partition 0, to every rep partition)."""
+        customer partition 0, to every rep partition), with where it came from."""
         if broadcast(record):
             if partition == 0:
-                value = codec.encode_event(record)
+                value = codec.encode_forwarded(partition, offset, record)
                 for p in range(self.topics.rep_partitions):
                     self.by_rep_topic.send_soon(key=record.event_id.encode(), value=value,
                                                 partition=p)
@@ -213,8 +335,40 @@ class SiaApp:
             return
         rep = rep_key(record, part.engine.catalog, part.links)
         if rep is not None:
-            self.by_rep_topic.send_soon(key=rep.encode(),
-                                        value=codec.encode_event(for_rep(record, rep)))
+            self.by_rep_topic.send_soon(
+                key=rep.encode(),
+                value=codec.encode_forwarded(partition, offset, for_rep(record, rep)))
+
+    def send_progress(self, partition: int, reached: datetime) -> None:
+        """Tell every rep partition that customer partition `partition` has reached
+        `reached` in event time (after the events it forwarded: same producer, same
+        partition, so they arrive first)."""
+        value = codec.encode_progress(partition, reached)
+        for p in range(self.topics.rep_partitions):
+            self.by_rep_topic.send_soon(key=b"", value=value, partition=p)
+
+    def report_idle_progress(self, now: datetime) -> None:
+        """Live mode: a customer partition that has read everything there is has reached
+        now minus the allowed lateness, even if it saw no event lately; without this, one
+        quiet partition would hold back every rep partition's merge."""
+        if not self.rep_types:
+            return
+        consumer = self.app.consumer
+        floor = now - timedelta(seconds=self.settings.kafka_lateness_seconds)
+        read = getattr(consumer, "_read_offset", {})
+        for tp in consumer.assignment():
+            if tp.topic != self.topics.events:
+                continue
+            try:
+                caught_up = (read.get(tp) or -1) + 1 >= consumer.highwater(tp)
+            except Exception:  # highwater unknown before the first fetch
+                continue
+            part = self.customers.engines.get(tp.partition)
+            reached = part.reached if part is not None else None
+            if caught_up:
+                reached = max(reached, floor) if reached is not None else floor
+            if reached is not None:
+                self.send_progress(tp.partition, reached)
 
     def send_alerts(self, alerts: Iterable[Alert]) -> None:
         """Publish alerts (at least once; ids are deterministic)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -41,6 +41,53 @@ def decode_event(value: bytes | None) -> Event:
         return parse_event(data)
     except ValidationError as exc:
         raise Undecodable(explain_validation_error(exc)) from None
+
+
+class Forwarded(NamedTuple):
+    """A message of the events-by-rep topic: an event forwarded from a customer partition
+    (`source`, at `offset` there), or that partition's progress (`reached`) alone."""
+
+    source: int
+    offset: int
+    event: Event | None
+    reached: datetime | None
+
+
+def encode_forwarded(source: int, offset: int, event: Event) -> bytes:
+    """An event forwarded by rep, with where it came from (to merge it back into event
+    time, see sia.engine.merge)."""
+    return (f'{{"source":{source},"offset":{offset},"event":'.encode()
+            + encode_event(event) + b"}")
+
+
+def encode_progress(source: int, reached: datetime) -> bytes:
+    """A customer partition's progress in event time."""
+    return json.dumps({"source": source, "reached": reached.isoformat()}).encode()
+
+
+def decode_forwarded(value: bytes | None) -> Forwarded:
+    """What a message of the events-by-rep topic holds, or Undecodable with the reason."""
+    if value is None:
+        raise Undecodable("empty message (no value)")
+    try:
+        data = json.loads(value)
+        source = data["source"]
+        if not isinstance(source, int) or isinstance(source, bool):
+            raise Undecodable(f"source is not a partition number: {source!r}")
+        if "reached" in data:
+            return Forwarded(source, -1, None, datetime.fromisoformat(data["reached"]))
+        offset = data["offset"]
+        if not isinstance(offset, int):
+            raise Undecodable(f"offset is not a number: {offset!r}")
+        return Forwarded(source, offset, parse_event(data["event"]), None)
+    except Undecodable:
+        raise
+    except ValidationError as exc:
+        raise Undecodable(explain_validation_error(exc)) from None
+    except KeyError as exc:
+        raise Undecodable(f"not a forwarded event: no {exc} field") from None
+    except (ValueError, TypeError) as exc:
+        raise Undecodable(f"not a forwarded event: {type(exc).__name__}: {exc}") from None
 
 
 def encode_alert(alert: Alert) -> bytes:

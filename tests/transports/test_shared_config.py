@@ -1,0 +1,112 @@
+"""Thresholds published through a real Redis: validated before publishing, announced,
+and applied by a worker to the partitions it owns without losing what they learned;
+a change that would invalidate what was learned is refused with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sia.config import ConfigError, config_dir
+from sia.transports import shared_config
+from tests.transports.test_agents import Recorder, _app, _order
+
+
+def _files(tmp_path: Path, replace: tuple[str, str] | None = None) -> tuple[Path, Path]:
+    """The shipped configuration, with one line changed."""
+    text = (config_dir() / "detectors.yaml").read_text()
+    if replace is not None:
+        assert replace[0] in text
+        text = text.replace(replace[0], replace[1])
+    detectors = tmp_path / f"detectors-{abs(hash(text))}.yaml"
+    detectors.write_text(text)
+    return detectors, config_dir() / "policy.yaml"
+
+
+def test_a_valid_configuration_is_published_and_announced(tmp_path: Path,
+                                                          redis_client: Any) -> None:
+    listener = redis_client.pubsub()
+    listener.subscribe(shared_config.channel("unit"))
+    listener.get_message(timeout=1.0)  # the subscription's confirmation
+    published = shared_config.publish(redis_client, "unit", *_files(tmp_path))
+    fetched = shared_config.fetch(redis_client, "unit")
+    assert fetched == published
+    assert published.version == shared_config.version_of(published.detectors,
+                                                          published.policy)
+    notice = None
+    deadline = time.monotonic() + 5
+    while notice is None and time.monotonic() < deadline:
+        notice = listener.get_message(timeout=1.0)
+    assert notice is not None and notice["data"].decode() == published.version
+    listener.close()
+
+
+def test_an_invalid_configuration_is_not_published(tmp_path: Path, redis_client: Any) -> None:
+    before = shared_config.publish(redis_client, "unit", *_files(tmp_path))
+    broken = _files(tmp_path, ("lost_probability: 0.8", "lost_probability: 1.8"))
+    with pytest.raises(ConfigError, match="lost_probability"):
+        shared_config.publish(redis_client, "unit", *broken)
+    assert shared_config.fetch(redis_client, "unit") == before
+
+
+def _worker_with_history(tmp_path: Path, redis_client: Any) -> Any:
+    sia = _app(tmp_path)
+    sia.redis = redis_client
+    Recorder(sia)
+
+    async def run() -> None:
+        async with sia.detect.test_context() as agent:
+            for i in range(6):
+                await agent.put(_order(i))
+            await asyncio.sleep(0.3)
+
+    asyncio.run(run())
+    assert sia.customers.engines[0].engine.observed == 6
+    return sia
+
+
+def test_a_worker_applies_a_new_threshold_and_keeps_what_it_learned(
+        tmp_path: Path, redis_client: Any) -> None:
+    sia = _worker_with_history(tmp_path, redis_client)
+    changed = _files(tmp_path, ("lost_probability: 0.8", "lost_probability: 0.9"))
+    published = shared_config.publish(redis_client, "unit", *changed)
+    outcome = sia.apply_config(shared_config.fetch(redis_client, "unit"))
+    assert outcome.startswith(f"applied {published.version}") and "1 partitions" in outcome
+    part = sia.customers.engines[0]
+    drift = next(d for d in part.engine.detectors if d.name == "drift")
+    assert drift.params.lost_probability == 0.9
+    assert part.engine.observed == 6  # what was learned stays
+    assert sia.config_version == published.version
+    new_partition = sia.customers.make_detectors()  # partitions taken over later, too
+    assert next(d for d in new_partition if d.name == "drift").params.lost_probability == 0.9
+
+
+def test_a_change_to_a_global_threshold_is_refused_with_the_reason(
+        tmp_path: Path, redis_client: Any) -> None:
+    sia = _worker_with_history(tmp_path, redis_client)
+    before = sia.customers.engines[0]
+    changed = _files(tmp_path, ("horizon_days: 90.0          # what", "horizon_days: 60.0  # what"))
+    published = shared_config.publish(redis_client, "unit", *changed)
+    outcome = sia.apply_config(shared_config.fetch(redis_client, "unit"))
+    assert outcome.startswith(f"refused {published.version}")
+    assert "drift.horizon_days changed from 90.0 to 60.0" in outcome
+    assert sia.customers.engines[0] is before  # nothing moved
+    assert sia.config_version == published.version  # not tried again until it changes
+
+
+def test_the_watch_timer_applies_and_reports(tmp_path: Path, redis_client: Any) -> None:
+    sia = _worker_with_history(tmp_path, redis_client)
+    changed = _files(tmp_path, ("min_confidence: 0.3", "min_confidence: 0.35"))
+    published = shared_config.publish(redis_client, "unit", *changed)
+    asyncio.run(sia.watch_config())  # what the worker's timer runs
+    statuses = {k.decode(): v.decode() for k, v in
+                redis_client.hgetall(shared_config.status_key("unit")).items()}
+    assert list(statuses.values()) == [statuses[sia.name]]
+    assert statuses[sia.name].startswith(f"applied {published.version}")
+    stored = json.loads(redis_client.get(shared_config.key("unit")))
+    assert stored["version"] == published.version
