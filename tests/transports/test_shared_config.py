@@ -110,3 +110,34 @@ def test_the_watch_timer_applies_and_reports(tmp_path: Path, redis_client: Any) 
     assert statuses[sia.name].startswith(f"applied {published.version}")
     stored = json.loads(redis_client.get(shared_config.key("unit")))
     assert stored["version"] == published.version
+
+
+def test_the_publish_command_validates_publishes_and_shows_status(
+        tmp_path: Path, redis_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from sia.cli import app
+    from sia.settings import get_settings
+
+    url = redis_client.connection_pool.connection_kwargs
+    monkeypatch.setenv("SIA_REDIS_URL", f"redis://{url['host']}:{url['port']}/{url['db']}")
+    monkeypatch.setenv("SIA_KAFKA_APP_ID", "clitest")
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        broken = _files(tmp_path, ("min_lift: 3.0", "min_lift: lots"))
+        result = runner.invoke(app, ["publish-config", "--config", str(broken[0])])
+        assert result.exit_code != 0 and "not published" in result.output
+        assert "min_lift" in result.output
+        assert redis_client.get(shared_config.key("clitest")) is None
+        result = runner.invoke(app, ["publish-config", "--config", str(_files(tmp_path)[0])])
+        assert result.exit_code == 0, result.output
+        version = shared_config.current_version(redis_client, "clitest")
+        assert version is not None and f"published version {version}" in result.output
+        shared_config.report(redis_client, "clitest", "w1", f"applied {version} to 4 partitions")
+        shared_config.report(redis_client, "clitest", "w2", "refused 0123abcd: reasons")
+        result = runner.invoke(app, ["publish-config", "--status"])
+        assert f"w1: applied {version} to 4 partitions" in result.output
+        assert "w2: refused 0123abcd: reasons (an older version)" in result.output
+    finally:
+        get_settings.cache_clear()
