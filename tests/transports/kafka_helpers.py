@@ -141,13 +141,18 @@ def read_topic(bootstrap: str, topic: str) -> list[Any]:
     return asyncio.run(_read_all(bootstrap, topic))
 
 
+def customer_detectors() -> list[Any]:
+    """The shipped customer-level detectors (what `engine-state` checkpoints hold)."""
+    return [d for d in load_detectors(None) if d.keyed_by == "customer"]
+
+
 def learned_per_partition(bootstrap: str, topics: Topics) -> dict[int, int]:
     """Distinct events each partition's last checkpoint has learned (repeats, such as
     events processed again after a crash, are recognised and not counted)."""
     last: dict[int, bytes] = {}
     for record in read_topic(bootstrap, topics.changelog("engine-state")):
         last[record.partition] = record.value
-    detectors = [d for d in load_detectors(None) if d.keyed_by == "customer"]
+    detectors = customer_detectors()
     learned = {}
     for partition, blob in last.items():
         part = PartitionEngine.restore(blob, detectors=detectors,

@@ -9,6 +9,7 @@ after the rebalance every expected alert exists once and every event was learned
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 from pathlib import Path
@@ -19,7 +20,7 @@ from sqlalchemy import create_engine, text
 
 from sia.alerts.store import AlertStore
 from sia.detectors.config import load_detectors
-from sia.engine.partitions import replay_partitioned
+from sia.engine.partitions import PartitionEngine, partition_for, replay_partitioned
 from sia.events.models import Event
 from sia.events.reader import read_events
 from sia.policy import load_policy
@@ -182,8 +183,6 @@ def test_poison_messages_go_to_the_dead_letter_topic(kafka_broker: str, tmp_path
             for i in range(5)]
     bootstrap = kafka_broker.removeprefix("kafka://")
     topics = Topics(app_id, 2, 1)
-    import asyncio
-
     from sia.transports.kafka.topics import create_topics
 
     asyncio.run(create_topics(bootstrap, topics))
@@ -224,3 +223,70 @@ async def _send(bootstrap: str, topic: str, values: list[bytes]) -> None:
             await producer.send_and_wait(topic, value, key=b"C1", partition=0)
     finally:
         await producer.stop()
+
+
+def _jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+async def _forget_history(bootstrap: str, topic: str, partitions: int) -> None:
+    """What retention does: delete every record the events topic holds so far."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+    finally:
+        await consumer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({tp: RecordsToDelete(offset) for tp, offset in ends.items()})
+    finally:
+        await admin.close()
+
+
+def test_a_partition_whose_history_is_gone_starts_from_the_reference_topics(
+        kafka_broker: str, tmp_path: Path) -> None:
+    app_id = kh.new_app_id()
+    env = kh.worker_env(app_id, kafka_broker, f"sqlite:///{tmp_path / 'alerts.db'}",
+                        redis_url=None, partitions=2)
+    bootstrap = kafka_broker.removeprefix("kafka://")
+    topics = Topics(app_id, 2, 1)
+    at = "2024-01-0{}T10:00:00+00:00".format
+    old = [{"type": "product", "event_id": "p1", "product_id": "P1", "name": "Mug",
+            "occurred_at": at(1)},
+           {"type": "product", "event_id": "p2", "product_id": "P2", "name": "Tray",
+            "occurred_at": at(1), "discontinued": True},
+           {"type": "rep", "event_id": "r1", "rep_id": "R1", "team": "north",
+            "occurred_at": at(1)},
+           {"type": "customer", "event_id": "c1", "customer_id": "C1", "owner_rep_id": "R1",
+            "occurred_at": at(2)},
+           {"type": "order", "event_id": "o1", "order_id": "o1", "customer_id": "C1",
+            "occurred_at": at(3), "lines": [{"product_id": "P1", "quantity": 1,
+                                             "unit_price": 4.0}]}]
+    _produce(_jsonl(tmp_path / "old.jsonl", old), env, tmp_path)
+    asyncio.run(_forget_history(bootstrap, topics.events, 2))
+    new = [{"type": "order", "event_id": "o2", "order_id": "o2", "customer_id": "C1",
+            "occurred_at": at(5), "lines": [{"product_id": "P2", "quantity": 3,
+                                             "unit_price": 6.0}]}]
+    _produce(_jsonl(tmp_path / "new.jsonl", new), env, tmp_path)
+    partition = partition_for("C1", 2)
+    log = tmp_path / "worker.log"
+    worker = kh.start_worker(env, log)
+    try:
+        kh.wait_for(lambda: partition in kh.learned_per_partition(bootstrap, topics),
+                    timeout=180, what="a checkpoint of C1's partition", logs=[log])
+    finally:
+        kh.stop(worker)
+    blob = kh.read_topic(bootstrap, topics.changelog("engine-state"))[-1].value
+    part = PartitionEngine.restore(blob, detectors=kh.customer_detectors(),
+                                   policy_config=load_policy(None))
+    catalog = part.engine.catalog
+    assert set(catalog.products) == {"P1", "P2"} and catalog.products["P2"].discontinued
+    assert set(catalog.reps) == {"R1"} and catalog.customers["C1"].owner_rep_id == "R1"
+    assert part.engine.observed == 5  # four reference records, then order o2 (o1 is gone)
+    assert "seeded with 4 reference records" in log.read_text(errors="replace")

@@ -41,7 +41,8 @@ from sia.policy import Alert, PolicyConfig
 from sia.settings import Settings
 from sia.transports import shared_config
 from sia.transports.kafka import codec
-from sia.transports.kafka.topics import CHECKPOINT_BYTES, Topics
+from sia.transports.kafka.reference import read_reference
+from sia.transports.kafka.topics import CHECKPOINT_BYTES, Topics, bootstrap_servers
 
 log = logging.getLogger("sia.worker")
 
@@ -77,6 +78,22 @@ class Partitions:
                          self.name, partition, part.engine.observed, len(blob))
             self.engines[partition] = part
         return part
+
+    def needs_history(self, partition: int, first_offset: int) -> bool:
+        """True for a partition with no engine and no checkpoint whose stream starts
+        after offset 0: the events before it are gone (retention), and with them the
+        reference data they carried."""
+        return (first_offset > 0 and partition not in self.engines
+                and self.table.data.get(str(partition)) is None)
+
+    def seed(self, partition: int, records: list[Event]) -> None:
+        """Start the partition's engine from the latest reference records."""
+        part = PartitionEngine.new(self.make_detectors(), self.policy_config,
+                                   sources=self.sources)
+        for record in records:
+            part.engine.observe(record)  # learned like any record; nothing is alerted
+        part.references += len(records)
+        self.engines[partition] = part
 
     def checkpoint(self, partition: int) -> int:
         """Write the partition's checkpoint to the table's changelog; its size."""
@@ -155,11 +172,13 @@ class SiaApp:
         @app.agent(self.events_topic, name="detect")
         async def detect(stream: Any) -> None:
             async for events in stream.take_events(batch, within=within):
+                await self.seed_missing_history(events, self.customers, customers=True)
                 self.detect_batch(events, self.customers, forward=bool(self.rep_types))
 
         @app.agent(self.by_rep_topic, name="detect-reps")
         async def detect_reps(stream: Any) -> None:
             async for events in stream.take_events(batch, within=within):
+                await self.seed_missing_history(events, self.reps, customers=False)
                 self.detect_rep_batch(events)
 
         @app.agent(self.alerts_topic, name="store-alerts")
@@ -188,6 +207,26 @@ class SiaApp:
                              if tp.topic == self.topics.events_by_rep)
 
         self.detect, self.detect_reps, self.store_alerts = detect, detect_reps, store_alerts
+
+    async def seed_missing_history(self, events: list[Any], partitions: Partitions, *,
+                                   customers: bool) -> None:
+        """Seed partitions that start without their history from the compacted
+        reference topics (see sia/transports/kafka/reference.py)."""
+        first: dict[int, int] = {}
+        for event in events:
+            message = event.message
+            first[message.partition] = min(first.get(message.partition, message.offset),
+                                           message.offset)
+        for partition, offset in sorted(first.items()):
+            if not partitions.needs_history(partition, offset):
+                continue
+            records = await read_reference(
+                bootstrap_servers(self.settings.kafka_broker), self.topics,
+                customers_partition=partition if customers else None)
+            partitions.seed(partition, records)
+            log.info("%s partition %d: no checkpoint, and the events before offset %d are "
+                     "gone: seeded with %d reference records from the compacted topics",
+                     partitions.name, partition, offset, len(records))
 
     async def watch_config(self) -> None:
         """Apply a configuration published since the last look, and report the outcome."""
