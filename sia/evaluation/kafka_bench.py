@@ -241,17 +241,22 @@ async def wait_stable(offsets: Offsets, group: str, workers: Sequence[Worker], *
 
 
 async def wait_drained(offsets: Offsets, group: str, parts: dict[str, int],
-                       workers: Sequence[Worker], *, timeout: float) -> dict[str, int]:
+                       workers: Sequence[Worker], *, timeout: float
+                       ) -> tuple[dict[str, int], int]:
     """Until the group's committed offsets reach the end of every topic it consumes
-    (committed read before ends, so what a commit caused is already in the ends)."""
-    deadline = time.monotonic() + timeout
+    (committed read before ends, so what a commit caused is already in the ends).
+    Also counts the polls that found the group rebalancing or short of a member: a
+    rebalance mid-run replays events since the last commit (and repeats alerts)."""
+    deadline, unstable = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         for w in workers:
             w.check()
+        if await offsets.group(group) != ("Stable", len(workers)):
+            unstable += 1
         committed = await offsets.committed(group, parts)
         ends = await offsets.ends(parts)
         if all(committed[t] >= ends[t] for t in parts):
-            return ends
+            return ends, unstable
         await asyncio.sleep(OFFSET_POLL_S)
     raise BenchFailed(f"group {group} did not consume {sorted(parts)} in {timeout:.0f} s")
 
@@ -313,8 +318,8 @@ async def measure_group(offsets: Offsets, bootstrap: str, run: GroupRun, *,
         start = Snapshot.take(pids)
         await send(bootstrap, run.messages)
         sent = time.monotonic()
-        ends = await wait_drained(offsets, run.group, run.parts, run.workers,
-                                  timeout=run.timeout)
+        ends, unstable = await wait_drained(offsets, run.group, run.parts, run.workers,
+                                            timeout=run.timeout)
         end = Snapshot.take(pids)
     finally:
         for w in run.workers:
@@ -324,13 +329,17 @@ async def measure_group(offsets: Offsets, bootstrap: str, run: GroupRun, *,
     if messages != len(run.messages):
         raise BenchFailed(f"{run.group}: {messages} messages on {run.events_topic}, "
                           f"{len(run.messages)} sent")
+    cpu = usage(start, end)
+    worker_cpu = sum(cpu[w.name]["cpu_s"] for w in run.workers if cpu[w.name])
     return {
         "workers": len(run.workers), "group": run.group,
         "startup_s": round(start.wall - spawned, 2), "send_s": round(sent - start.wall, 2),
         "seconds": round(seconds, 2), "messages": messages,
         "messages_per_s": round(messages / seconds), "events_per_s": round(events / seconds),
         "events_per_s_per_worker": round(events / seconds / len(run.workers)),
-        "topic_ends": ends, "cpu": usage(start, end),
+        # what a worker would do with a core to itself: independent of other work
+        "events_per_worker_cpu_s": round(events / worker_cpu) if worker_cpu else None,
+        "topic_ends": ends, "unstable_polls": unstable, "cpu": cpu,
     }
 
 

@@ -90,6 +90,7 @@ def test_every_loop_consumed_every_message(report: dict[str, Any]) -> None:
         assert run["messages"] == messages
         assert run["topic_ends"][f"{run['group']}-events"] == messages
         assert run["dead_letters"] == 0
+        assert run["unstable_polls"] >= 0
         assert run["checkpoints"] > 0 and run["events_by_rep"] > 0
 
 
@@ -99,6 +100,7 @@ def test_rates_and_cpu_are_real(report: dict[str, Any]) -> None:
     _cpu_present(report["noop"]["cpu"], ["noop"])
     for run in report["sia"]:
         assert run["seconds"] > 0 and run["events_per_s_per_worker"] > 0
+        assert run["events_per_worker_cpu_s"] > 0
         _cpu_present(run["cpu"], [f"worker{i + 1}" for i in range(run["workers"])])
     engine = report["engine"]
     assert engine["engine_events_per_s"] > 0 and engine["partitioned_events_per_s"] > 0
