@@ -136,7 +136,8 @@ def usage(start: Snapshot, end: Snapshot) -> dict[str, Any]:
 
 class Offsets:
     """End offsets of topics and a group's state and committed offsets, from a client
-    that belongs to no group."""
+    that belongs to no group. The app ids in `created` have their topics deleted on
+    exit (Faust's own included): a bench leaves nothing on the broker."""
 
     def __init__(self, bootstrap: str) -> None:
         from aiokafka import AIOKafkaConsumer
@@ -144,6 +145,7 @@ class Offsets:
 
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self.created: list[str] = []
 
     async def __aenter__(self) -> Offsets:
         await self.consumer.start()
@@ -151,8 +153,14 @@ class Offsets:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.consumer.stop()
-        await self.admin.close()
+        try:
+            names = [t for t in await self.admin.list_topics()
+                     if any(t.startswith(f"{app_id}-") for app_id in self.created)]
+            if names:
+                await self.admin.delete_topics(names)
+        finally:
+            await self.consumer.stop()
+            await self.admin.close()
 
     async def ends(self, parts: dict[str, int]) -> dict[str, int]:
         """Sum of end offsets per topic (topic -> partition count)."""
@@ -556,12 +564,14 @@ async def check_broker(bootstrap: str, setting: str) -> None:
         await client.close()
 
 
-async def prepare(events: Sequence[Event], bench: KafkaBench) -> tuple[Topics, list[Message]]:
+async def prepare(events: Sequence[Event], bench: KafkaBench,
+                  offsets: Offsets) -> tuple[Topics, list[Message]]:
     """A fresh app id's topics, created, with everything but the events topic already
     sent (nothing measured reads it); the events topic's messages, encoded, to send."""
     from sia.transports.kafka.topics import create_topics
 
     topics = bench.topics(f"bench{uuid.uuid4().hex[:10]}")
+    offsets.created.append(topics.app_id)
     await create_topics(bench.bootstrap, topics)
     mine, others = encode(events, topics)
     await send(bench.bootstrap, others)
@@ -571,7 +581,7 @@ async def prepare(events: Sequence[Event], bench: KafkaBench) -> tuple[Topics, l
 async def run_noop(offsets: Offsets, bench: KafkaBench, events: Sequence[Event],
                    workdir: Path) -> tuple[Topics, dict[str, Any]]:
     """The counting Faust agent, in its own consumer group, on a fresh events topic."""
-    topics, messages = await prepare(events, bench)
+    topics, messages = await prepare(events, bench, offsets)
     group = f"{topics.app_id}-noop"
     env = {**os.environ, "SIA_BENCH_NOOP_APP_ID": group, "SIA_BENCH_NOOP_TOPIC": topics.events,
            "SIA_BENCH_NOOP_BROKER": bench.settings.kafka_broker,
@@ -586,7 +596,7 @@ async def run_noop(offsets: Offsets, bench: KafkaBench, events: Sequence[Event],
 async def run_sia(offsets: Offsets, bench: KafkaBench, events: Sequence[Event], count: int,
                   workdir: Path) -> dict[str, Any]:
     """`count` SIA workers, a fresh app id: topics, consumer group and alert stores."""
-    topics, messages = await prepare(events, bench)
+    topics, messages = await prepare(events, bench, offsets)
     folder = workdir / topics.app_id
     folder.mkdir()
     workers = []

@@ -113,3 +113,22 @@ def test_no_broker_names_the_setting(sample: Path) -> None:
                 sample.parent)
     assert done.returncode != 0
     assert "SIA_KAFKA_BROKER" in done.stdout + done.stderr
+
+
+@pytest.mark.kafka
+def test_leaves_no_topics_behind(report: dict[str, Any], kafka_broker: str) -> None:
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def topics() -> list[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.removeprefix("kafka://"))
+        await admin.start()
+        try:
+            return list(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    ids = [report["noop"]["group"].removesuffix("-noop")] + [r["group"] for r in report["sia"]]
+    left = [t for t in asyncio.run(topics()) if any(t.startswith(f"{i}-") for i in ids)]
+    assert left == []
