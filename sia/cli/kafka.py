@@ -101,8 +101,8 @@ def worker(
     try:
         if published is not None:  # the team's published thresholds win over local files
             make_detectors, policy_config = published.load()
-            console.print(f"using the configuration published {published.published_at} "
-                          f"(version {published.version})", highlight=False)
+            typer.echo(f"using the configuration published {published.published_at} "
+                       f"(version {published.version})")  # one line, never wrapped
         else:
             load_detectors(config)  # configuration errors stop here, with file and key
             policy_config = load_policy(policy_file)

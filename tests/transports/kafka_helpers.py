@@ -38,6 +38,12 @@ def worker_env(app_id: str, broker: str, database_url: str, *, redis_url: str | 
     return env
 
 
+def redis_url_of(client: Any) -> str:
+    """The URL of the database a redis client talks to (workers use the same one)."""
+    kwargs = client.connection_pool.connection_kwargs
+    return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
+
+
 def sia(args: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run a sia command to completion."""
     return subprocess.run([sys.executable, "-m", "sia", *args], env=env, text=True,

@@ -19,11 +19,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from sia.alerts.store import AlertStore
+from sia.config import config_dir
 from sia.detectors.config import load_detectors
 from sia.engine.partitions import PartitionEngine, partition_for, replay_partitioned
 from sia.events.models import Event
 from sia.events.reader import read_events
 from sia.policy import load_policy
+from sia.transports import shared_config
 from sia.transports.kafka.topics import Topics
 from tests.transports import kafka_helpers as kh
 
@@ -108,10 +110,14 @@ def test_one_worker_stores_the_alerts_of_the_embedded_replay(
     path, events = retail_events
     app_id = kh.new_app_id()
     db = f"sqlite:///{tmp_path / 'alerts.db'}"
-    env = kh.worker_env(app_id, kafka_broker, db, redis_url="redis://127.0.0.1:6379/15",
+    env = kh.worker_env(app_id, kafka_broker, db, redis_url=kh.redis_url_of(redis_client),
                         partitions=PARTITIONS)
     summary = _produce(path, env, tmp_path)
     assert summary["events"] == len(events) and summary["rejects"] == 0
+    # the team's thresholds, published through Redis: the worker starts with them
+    published = shared_config.publish(redis_client, app_id,
+                                      config_dir() / "detectors.yaml",
+                                      config_dir() / "policy.yaml")
     log = tmp_path / "worker.log"
     worker = kh.start_worker(env, log)
     try:
@@ -127,6 +133,7 @@ def test_one_worker_stores_the_alerts_of_the_embedded_replay(
     stored = _stored(db)
     assert stored == expected_alerts
     assert len(set(expected_alerts.values())) >= 5  # most detectors speak on this data
+    assert f"(version {published.version})" in log.read_text(errors="replace")
 
 
 def test_killed_worker_loses_no_event_and_duplicates_no_alert(

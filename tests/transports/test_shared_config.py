@@ -14,6 +14,7 @@ import pytest
 
 from sia.config import ConfigError, config_dir
 from sia.transports import shared_config
+from tests.transports import kafka_helpers as kh
 from tests.transports.test_agents import Recorder, _app, _order
 
 
@@ -119,8 +120,7 @@ def test_the_publish_command_validates_publishes_and_shows_status(
     from sia.cli import app
     from sia.settings import get_settings
 
-    url = redis_client.connection_pool.connection_kwargs
-    monkeypatch.setenv("SIA_REDIS_URL", f"redis://{url['host']}:{url['port']}/{url['db']}")
+    monkeypatch.setenv("SIA_REDIS_URL", kh.redis_url_of(redis_client))
     monkeypatch.setenv("SIA_KAFKA_APP_ID", "clitest")
     get_settings.cache_clear()
     try:
