@@ -386,88 +386,91 @@ async def raw_loop(bootstrap: str, topic: str, partitions: int, *,
                                       "cpu_per_wall": round(cpu / seconds, 3)}}}
 
 
-class Steps:
-    """Seconds spent in each step of the in-process worker loop."""
+def _message(topic: str, partition: int, offset: int, key: bytes | None,
+             value: bytes) -> Any:
+    """What a Faust agent receives for one Kafka message (the fields SiaApp reads)."""
+    from types import SimpleNamespace
 
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    def timed(self, step: str, started: float) -> float:
-        """Add the time since `started` to `step`; the time now."""
-        now = time.perf_counter()
-        self.seconds[step] = self.seconds.get(step, 0.0) + now - started
-        return now
-
-
-def _worker_batch(batch: Sequence[tuple[int, bytes]], engines: list[Any], steps: Steps,
-                  forward: Callable[[Event, Any, int], None] | None) -> None:
-    """`SiaApp.detect_batch` without Kafka: decode, observe, encode the alerts, forward
-    by rep, then checkpoint every partition the batch touched."""
-    touched: set[int] = set()
-    for partition, value in batch:
-        t = time.perf_counter()
-        record = codec.decode_event(value)
-        t = steps.timed("decode", t)
-        alerts = engines[partition].observe(record)
-        t = steps.timed("observe", t)
-        for alert in alerts:
-            codec.encode_alert(alert)
-        t = steps.timed("alerts", t)
-        if forward is not None:
-            forward(record, engines[partition], partition)
-            steps.timed("forward", t)
-        touched.add(partition)
-    t = time.perf_counter()
-    for p in sorted(touched):
-        engines[p].checkpoint()
-    steps.timed("checkpoint", t)
+    message = SimpleNamespace(topic=topic, partition=partition, offset=offset, key=key,
+                              value=value)
+    return SimpleNamespace(value=value, message=message)
 
 
 def worker_in_process(events: Sequence[Event], *, topics: Topics, batch: int,
                       make_detectors: Callable[[], Any], policy_config: Any) -> dict[str, Any]:
-    """What `sia worker`'s agents compute, in this process with no Kafka or Faust: the
-    events topic's messages in batches of `batch` (every partition in one consumer, in
-    the order produced), then the events forwarded by rep, in batches too. Seconds per
-    step say where a worker's CPU goes (the worker interleaves the two streams)."""
-    from sia.engine.partitions import (
-        PartitionEngine,
-        broadcast,
-        for_rep,
-        partition_for,
-        rep_key,
-        split_detectors,
-    )
+    """What `sia worker`'s agents compute, with no Kafka or Faust between them: the real
+    `SiaApp.detect_batch` over the events topic's messages in batches of `batch`, then
+    `SiaApp.detect_rep_batch` over what it forwarded by rep (progress included). Sends
+    are collected instead of produced. Seconds say where a worker's CPU goes: decoding
+    (timed apart, on the same messages), checkpoints, and the rest (detection,
+    forwarding, encoding alerts)."""
+    from sia.engine.partitions import partition_for
+    from sia.settings import Settings
+    from sia.transports.kafka.app import SiaApp
 
-    def engines(count: int, side: int) -> list[PartitionEngine]:
-        return [PartitionEngine.new(split_detectors(make_detectors())[side], policy_config)
-                for _ in range(count)]
+    settings = Settings(kafka_app_id=topics.app_id, kafka_partitions=topics.partitions,
+                        kafka_rep_partitions=topics.rep_partitions, kafka_batch=batch,
+                        kafka_clock="event")
+    sia = SiaApp(settings, make_detectors, policy_config)
+    sia.app.finalize()
+    forwarded: list[tuple[int, bytes | None, bytes]] = []
 
-    rep_types = {t for d in split_detectors(make_detectors())[1] for t in d.handles}
-    by_rep: list[tuple[int, bytes]] = []
+    def by_rep(*, key: bytes | None, value: bytes, partition: int | None = None) -> None:
+        if partition is None:
+            partition = partition_for((key or b"").decode(), topics.rep_partitions)
+        forwarded.append((partition, key, value))
 
-    def forward(record: Event, part: PartitionEngine, partition: int) -> None:
-        if broadcast(record):
-            if partition == 0:
-                value = codec.encode_event(record)
-                by_rep.extend((p, value) for p in range(topics.rep_partitions))
-        elif record.type in rep_types:
-            rep = rep_key(record, part.engine.catalog, part.links)
-            if rep is not None:
-                by_rep.append((partition_for(rep, topics.rep_partitions),
-                               codec.encode_event(for_rep(record, rep))))
+    # collected instead of produced (setattr: these are methods of Faust's classes)
+    setattr(sia.by_rep_topic, "send_soon", by_rep)  # noqa: B010
+    for topic in (sia.alerts_topic, sia.dead_letter_topic):
+        setattr(topic, "send_soon", lambda **message: None)  # noqa: B010
+    checkpoint_seconds = [0.0]
+    for partitions in (sia.customers, sia.reps):
+        setattr(partitions.table, "send_changelog", lambda *args, **kwargs: None)  # noqa: B010
+        setattr(partitions, "checkpoint",  # noqa: B010
+                _timed(partitions.checkpoint, checkpoint_seconds))
 
-    messages = [(m[3] or 0, m[2]) for m in encode(events, topics)[0]]
-    steps, started = Steps(), time.perf_counter()
-    customers = engines(topics.partitions, 0)
-    for i in range(0, len(messages), batch):
-        _worker_batch(messages[i:i + batch], customers, steps, forward if rep_types else None)
-    reps = engines(topics.rep_partitions, 1)
-    for i in range(0, len(by_rep), batch):
-        _worker_batch(by_rep[i:i + batch], reps, steps, None)
+    offsets: dict[tuple[str, int], int] = {}
+
+    def messages(topic: str, items: Sequence[tuple[int, bytes | None, bytes]]) -> list[Any]:
+        out = []
+        for partition, key, value in items:
+            offset = offsets.get((topic, partition), 0)
+            offsets[(topic, partition)] = offset + 1
+            out.append(_message(topic, partition, offset, key, value))
+        return out
+
+    produced = messages(topics.events, [(m[3] or 0, m[1], m[2])
+                                        for m in encode(events, topics)[0]])
+    started = time.perf_counter()
+    for message in produced:
+        codec.decode_event(message.value)
+    decode = time.perf_counter() - started
+    started = time.perf_counter()
+    for i in range(0, len(produced), batch):
+        sia.detect_batch(produced[i:i + batch], sia.customers, forward=bool(sia.rep_types))
+    rep_messages = messages(topics.events_by_rep, forwarded)
+    for i in range(0, len(rep_messages), batch):
+        sia.detect_rep_batch(rep_messages[i:i + batch])
     seconds = time.perf_counter() - started
     return {"events_per_s": round(len(events) / seconds), "seconds": round(seconds, 2),
-            "messages": len(messages), "events_by_rep": len(by_rep),
-            "step_seconds": {k: round(v, 2) for k, v in steps.seconds.items()}}
+            "messages": len(produced), "events_by_rep": len(rep_messages),
+            "alerts": sia.counts["alerts"],
+            "step_seconds": {"checkpoint": round(checkpoint_seconds[0], 2),
+                             "decode (timed apart)": round(decode, 2),
+                             "detect, forward, alerts": round(
+                                 seconds - checkpoint_seconds[0] - decode, 2)}}
+
+
+def _timed(function: Callable[..., Any], total: list[float]) -> Callable[..., Any]:
+    """`function`, adding the seconds of each call to total[0]."""
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            total[0] += time.perf_counter() - started
+    return timed
 
 
 def engine_reference(events: Sequence[Event], factory: Any, *, topics: Topics, batch: int,

@@ -105,6 +105,9 @@ def test_rates_and_cpu_are_real(report: dict[str, Any]) -> None:
     engine = report["engine"]
     assert engine["engine_events_per_s"] > 0 and engine["partitioned_events_per_s"] > 0
     assert len(engine["detectors"]) == 8
+    loop = engine["worker_in_process"]  # the worker's own batch code, without Kafka
+    assert loop["alerts"] == engine["partitioned_alerts"]  # it computes the same
+    assert loop["events_by_rep"] > 0 and loop["step_seconds"]["checkpoint"] > 0
 
 
 @pytest.mark.kafka
