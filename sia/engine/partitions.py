@@ -70,6 +70,7 @@ class PartitionEngine:
         # a repartitioned stream fed by several partitions is merged into event time
         self.merge = EventTimeMerge(sources) if sources > 1 else None
         self.links: dict[str, str] = {}  # customer -> rep, for the repartition by rep
+        self.offset = -1  # the last input offset learned (set by the transport)
         self.references = 0  # reference records observed (the catalog changed)
         self._catalog_blob: bytes | None = None
         self._catalog_seen = -1
@@ -141,7 +142,7 @@ class PartitionEngine:
                  "inhibitor": self.policy.inhibitor._sources,
                  "suppressed": self.policy.suppressed, "next_tick": self.next_tick,
                  "links": self.links, "references": self.references,
-                 "reached": self.reached, "merge": self.merge}
+                 "reached": self.reached, "merge": self.merge, "offset": self.offset}
         raw = pickle.dumps(state, protocol=pickle.DEFAULT_PROTOCOL)
         return snapshot.dump_raw(zlib.compress(raw, 1), detectors=e.detector_params())
 
@@ -170,6 +171,7 @@ class PartitionEngine:
         restored.references = state["references"]
         restored.reached = state.get("reached")
         restored.merge = state.get("merge")
+        restored.offset = state.get("offset", -1)
         restored._catalog_blob, restored._catalog_seen = state["catalog"], restored.references
         return restored
 

@@ -203,3 +203,34 @@ def test_codec_names_the_reason(value: bytes) -> None:
 def test_alert_codec_round_trips() -> None:
     alert = _alert(1)
     assert codec.decode_alert(codec.encode_alert(alert)) == alert
+
+
+def _sparse_order(i: int) -> bytes:
+    """Orders 60 days apart: further apart than event ids are remembered (35 days)."""
+    return json.dumps({
+        "type": "order", "event_id": f"s{i}", "order_id": f"s{i}", "customer_id": "C1",
+        "occurred_at": (datetime(2023, 1, 1, tzinfo=UTC) + timedelta(days=60 * i)).isoformat(),
+        "lines": [{"product_id": "P1", "quantity": 1, "unit_price": 5.0}]}).encode()
+
+
+def test_a_new_owner_skips_what_the_checkpoint_covers_by_offset(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = _app(tmp_path / "a"), _app(tmp_path / "b")
+    sent = Recorder(first).sent
+    Recorder(second)
+
+    async def run(sia: SiaApp, orders: int) -> None:
+        async with sia.detect.test_context() as agent:
+            for i in range(orders):
+                await agent.put(_sparse_order(i))  # offsets 0, 1, ...
+            await asyncio.sleep(0.3)
+
+    asyncio.run(run(first, 6))
+    # the first owner dies; its last commit was behind its last checkpoint, so the new
+    # owner restores the checkpoint and is handed offsets 0.. again, then two new ones
+    second.customers.table.data["0"] = sent["events-changelog"][-1]["value"]
+    asyncio.run(run(second, 8))
+    part = second.customers.engines[0]
+    assert part.offset == 7 and second.counts["repeats"] == 6
+    assert part.engine.observed == 8 and part.engine.duplicates == 0  # each learned once

@@ -127,7 +127,8 @@ class SiaApp:
         self.config_version = config_version  # published with `sia publish-config`
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.counts = {"events": 0, "dead_letter": 0, "alerts": 0, "stored": 0,
-                       "duplicate_alerts": 0, "checkpoints": 0, "checkpoint_bytes": 0}
+                       "duplicate_alerts": 0, "checkpoints": 0, "checkpoint_bytes": 0,
+                       "repeats": 0}
         self.rep_types = {t for d in split_detectors(make_detectors())[1] for t in d.handles}
 
         def customer_level() -> list[Detector[Any]]:
@@ -297,16 +298,17 @@ class SiaApp:
         touched: set[int] = set()
         for event in events:
             message = event.message
+            part = partitions.engine(message.partition)
+            if self._already_learned(part, message):
+                continue
+            touched.add(message.partition)
             try:
                 record = codec.decode_event(event.value)
             except codec.Undecodable as exc:
                 self.reject(message, f"invalid event: {exc}")
                 continue
-            part = partitions.engine(message.partition)
-            if self._process(message, record.event_id, part.observe, record):
-                touched.add(message.partition)
-                if forward:
-                    self.forward(record, part, message.partition, message.offset)
+            if self._process(message, record.event_id, part.observe, record) and forward:
+                self.forward(record, part, message.partition, message.offset)
         self._checkpoint(partitions, touched)
         if forward:
             for p in sorted(touched):
@@ -320,22 +322,34 @@ class SiaApp:
         touched: set[int] = set()
         for event in events:
             message = event.message
+            part = self.reps.engine(message.partition)
+            if self._already_learned(part, message):
+                continue
+            touched.add(message.partition)
             try:
                 item = codec.decode_forwarded(event.value)
             except codec.Undecodable as exc:
                 self.reject(message, f"invalid forwarded event: {exc}")
                 continue
-            part = self.reps.engine(message.partition)
             if item.event is not None:
                 record = item.event
-                ok = self._process(message, record.event_id, part.observe_from,
-                                   item.source, item.offset, record)
+                self._process(message, record.event_id, part.observe_from, item.source,
+                              item.offset, record)
             else:
-                ok = self._process(message, f"progress of partition {item.source}",
-                                   part.advance, item.source, item.reached, count=False)
-            if ok:
-                touched.add(message.partition)
+                self._process(message, f"progress of partition {item.source}",
+                              part.advance, item.source, item.reached, count=False)
         self._checkpoint(self.reps, touched)
+
+    def _already_learned(self, part: PartitionEngine, message: Any) -> bool:
+        """True for a message at or before the offset the partition's state covers: after
+        a crash the group resumes from its last committed offset, which can be behind the
+        last checkpoint; those messages are skipped by offset, not only by event id
+        (ids are remembered for a while of event time, offsets exactly)."""
+        if message.offset <= part.offset:
+            self.counts["repeats"] += 1
+            return True
+        part.offset = message.offset
+        return False
 
     def _process(self, message: Any, what: str, run: Callable[..., list[Alert]],
                  *args: Any, count: bool = True) -> bool:
