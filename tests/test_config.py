@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from sia.alerts.store import AlertStore
 from sia.config import ConfigError
 from sia.detectors.base import registered
 from sia.detectors.config import load_detectors
@@ -309,62 +307,3 @@ def test_alert_id_is_deterministic() -> None:
     # the score and text are not part of the identity of a situation
     assert Alert.id_for(finding(score=0.99)) == Alert.id_for(a)
     assert Policy().admit(a) == Alert(Alert.id_for(a), a)
-
-
-# the alert store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[AlertStore]:
-    s = AlertStore(f"sqlite:///{tmp_path / 'alerts.db'}")
-    yield s
-    s.close()
-
-
-def alert(key: str, at: datetime = T0, detector: str = "drift") -> Alert:
-    f = finding(key=key, at=at, detector=detector)
-    return Alert(Alert.id_for(f), f)
-
-
-def test_store_inserts_each_alert_id_once(store: AlertStore) -> None:
-    a1, a2, a3 = alert("k1"), alert("k2"), alert("k3", detector="cross_sell")
-    assert store.add([a1, a2]) == 2
-    assert store.add([a1, a3]) == 1
-    assert store.add([a2, a2, a1]) == 0
-    assert store.add([]) == 0
-    a4 = alert("k4")
-    assert store.add([a4, a4]) == 1  # a repeat inside one batch too
-    assert store.count() == 4
-    assert store.count(detector="cross_sell") == 1
-    assert sorted(r.alert_id for r in store.list()) == sorted(
-        a.alert_id for a in (a1, a2, a3, a4))
-    assert [r.dedup_key for r in store.list(detector="cross_sell")] == ["k3"]
-
-
-def test_store_survives_reopening(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'alerts.db'}"
-    first = AlertStore(url)
-    first.add([alert("k1"), alert("k2")])
-    first.close()
-    second = AlertStore(url)
-    assert second.add([alert("k1"), alert("k3")]) == 1
-    assert second.count() == 3
-    second.close()
-
-
-def test_store_orders_newest_first_across_zones(store: AlertStore) -> None:
-    # 20:00 at UTC-5 is 01:00 UTC the next day: later than 23:00 UTC
-    late = alert("late", datetime(2024, 1, 1, 20, tzinfo=timezone(timedelta(hours=-5))))
-    early = alert("early", datetime(2024, 1, 1, 23, tzinfo=UTC))
-    store.add([early, late])
-    assert [r.dedup_key for r in store.list()] == ["late", "early"]
-    times = {r.dedup_key: r.occurred_at for r in store.recent_alerts()}
-    assert times["late"] == late.finding.occurred_at
-    assert all(t.tzinfo is not None for t in times.values())
-
-
-def test_stored_alerts_read_back_with_their_zone(store: AlertStore) -> None:
-    a = alert("k1", datetime(2024, 1, 1, 20, tzinfo=UTC))
-    store.add([a])
-    (record,) = store.list()
-    assert record.to_dict()["occurred_at"] == "2024-01-01T20:00:00+00:00"

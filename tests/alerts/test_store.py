@@ -1,5 +1,6 @@
-"""The alert store on the real PostgreSQL: every alert stored once, even from many
-writers at once, and read back as on SQLite."""
+"""The alert store, on SQLite (the embedded default) and on the real PostgreSQL (Kafka
+mode): every alert stored once, read back the same on both; on PostgreSQL also from many
+writers at once."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import random
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +20,17 @@ from sia.policy import Alert
 from .conftest import T0, alert, alerts
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store's URL on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'alerts.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture()
-def store(pg_url: str) -> Iterator[AlertStore]:
-    s = AlertStore(pg_url)
+def store(store_url: str) -> Iterator[AlertStore]:
+    s = AlertStore(store_url)
     yield s
     s.close()
 
@@ -35,6 +45,8 @@ def test_each_alert_id_is_stored_once(store: AlertStore) -> None:
     assert store.add([a4, a4]) == 1  # a repeat inside one batch too
     assert store.count() == 4
     assert store.count(detector="cross_sell") == 1
+    assert sorted(r.alert_id for r in store.list()) == sorted(
+        a.alert_id for a in (a1, a2, a3, a4))
     assert [r.dedup_key for r in store.list(detector="cross_sell")] == ["k3"]
 
 
@@ -42,7 +54,7 @@ def test_alerts_read_back_as_stored(store: AlertStore) -> None:
     a = alert("k1", datetime(2024, 1, 1, 20, tzinfo=UTC))
     store.add([a])
     (record,) = store.list()
-    # the session's zone is New York: times still come back in UTC
+    # on PostgreSQL the session's zone is New York: times still come back in UTC
     assert record.to_dict()["occurred_at"] == "2024-01-01T20:00:00+00:00"
     assert record.to_alert() == a
     assert record.facts == {"days_quiet": 40, "usual_gap_days": 12.5}
@@ -52,8 +64,12 @@ def test_newest_first_across_zones_and_filters(store: AlertStore) -> None:
     late = alert("late", datetime(2024, 1, 1, 20, tzinfo=timezone(timedelta(hours=-5))))
     early = alert("early", datetime(2024, 1, 1, 23, tzinfo=UTC), customer="C2")
     store.add([early, late])
+    # 20:00 at UTC-5 is 01:00 UTC the next day: later than 23:00 UTC
     assert [r.dedup_key for r in store.list()] == ["late", "early"]
     assert [r.dedup_key for r in store.list(subject_id="C2")] == ["early"]
+    times = {r.dedup_key: r.occurred_at for r in store.recent_alerts()}
+    assert times["late"] == late.finding.occurred_at
+    assert all(t.tzinfo is not None for t in times.values())
     assert [r.dedup_key for r in store.list(limit=1)] == ["late"]
 
 
@@ -66,11 +82,11 @@ def test_recent_alerts_and_archiving(store: AlertStore) -> None:
     assert sorted(r.status for r in store.list()) == ["history", "history", "pending"]
 
 
-def test_a_store_reopened_keeps_its_alerts(pg_url: str) -> None:
-    first = AlertStore(pg_url)
+def test_a_store_reopened_keeps_its_alerts(store_url: str) -> None:
+    first = AlertStore(store_url)
     first.add([alert("k1"), alert("k2")])
     first.close()
-    second = AlertStore(pg_url)
+    second = AlertStore(store_url)
     assert second.add([alert("k1"), alert("k3")]) == 1
     assert second.count() == 3
     second.close()
