@@ -16,7 +16,7 @@ from sia.cli.imports import import_app
 from sia.cli.kafka import register_kafka
 from sia.cli.measure import register_measure
 from sia.detectors.base import registered
-from sia.engine.engine import Engine
+from sia.engine.engine import FILE_CHUNK, Engine
 from sia.engine.snapshot import SnapshotError
 from sia.events.models import event_json_schema
 from sia.events.reader import RejectedRecord, RejectSink, read_events, read_lines
@@ -86,7 +86,8 @@ def replay(
     store = AlertStore(db_url(db))
     policy.remember(store.recent_alerts())
     try:
-        summary = run(records, engine=engine, policy=policy, sink=sink, store=store)
+        summary = run(records, engine=engine, policy=policy, sink=sink, store=store,
+                      chunk=1 if str(file) == "-" else FILE_CHUNK)  # stdin may be live
     except RejectedRecord as exc:
         fail(f"rejected (--strict): {exc}", code=1)
     finally:

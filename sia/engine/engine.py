@@ -20,6 +20,9 @@ from sia.events.models import Customer, Event, Product, Rep
 from sia.findings import Finding
 
 _REFERENCE = (Customer, Product, Rep)
+# events learned together when replaying a file (see `replay`): large enough that each
+# detector's data stays hot, small enough that findings follow their events closely
+FILE_CHUNK = 512
 
 
 class Engine:
@@ -65,6 +68,47 @@ class Engine:
             if found:  # most events reveal nothing: skip the extend
                 findings += found
         return findings
+
+    def observe_many(self, events: Sequence[Event]) -> list[Finding]:
+        """Learn from events in order: the same findings, in the same order, as
+        `observe` on each in turn, but each detector takes its events of a run one after
+        another, keeping its own data hot instead of eight detectors alternating event
+        by event. Exact because a detector sees only its own state and the reference
+        data (`Context`), and a reference record ends a run."""
+        findings: list[Finding] = []
+        run: list[Event] = []
+        for event in events:
+            if isinstance(event, _REFERENCE):
+                findings += self._observe_run(run)
+                run = []
+                findings += self.observe(event)
+                continue
+            if not self.seen.check_and_add(event.event_id, event.occurred_at):
+                self.duplicates += 1
+                continue
+            self.observed += 1
+            if self.clock is None or event.occurred_at > self.clock:
+                self.clock = event.occurred_at
+            run.append(event)
+        findings += self._observe_run(run)
+        return findings
+
+    def _observe_run(self, run: Sequence[Event]) -> list[Finding]:
+        """Detector after detector over a run of (new, non-reference) events; findings
+        put back in event order, then in the order detectors are routed."""
+        if len(run) <= 1:
+            return [f for event in run for d in self._route.get(event.type, ())
+                    for f in d.observe(event, self)]
+        found: list[tuple[int, int, list[Finding]]] = []
+        for rank, detector in enumerate(self.detectors):
+            handles = detector.handles
+            for i, event in enumerate(run):
+                if event.type in handles:
+                    out = detector.observe(event, self)
+                    if out:
+                        found.append((i, rank, out))
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [f for _, _, out in found for f in out]
 
     def tick(self, now: datetime) -> list[Finding]:
         """Let the clock reach `now` (event time in replays, wall time live)."""
@@ -130,21 +174,39 @@ class Engine:
 
 def replay(engine: Engine, events: Iterable[Event], *,
            tick_every: timedelta = timedelta(days=1),
-           final_tick: bool = True) -> Iterator[Finding]:
+           final_tick: bool = True, chunk: int = 1) -> Iterator[Finding]:
     """Drive an engine with event time: tick at each boundary the stream crosses, and
     (unless `final_tick` is False, as in a stream that has no end) once after the last
-    event."""
+    event.
+
+    With `chunk` above 1, up to that many events between two ticks are learned together
+    (`Engine.observe_many`): the same findings in the same order, faster, but a
+    finding comes out only when its chunk is complete, so a live stream keeps 1.
+    """
     next_tick: datetime | None = None
+    pending: list[Event] = []
     for event in events:
         at = event.occurred_at
         if next_tick is None:
             next_tick = _boundary_after(at, tick_every)
+        if at >= next_tick or len(pending) >= chunk:
+            yield from _learn(engine, pending)
         while at >= next_tick:
             yield from engine.tick(next_tick)
             next_tick += tick_every
-        yield from engine.observe(event)
+        pending.append(event)
+    yield from _learn(engine, pending)
     if next_tick is not None and final_tick:
         yield from engine.tick(next_tick)
+
+
+def _learn(engine: Engine, pending: list[Event]) -> list[Finding]:
+    """What the pending events reveal; empties the list."""
+    if not pending:
+        return []
+    found = engine.observe(pending[0]) if len(pending) == 1 else engine.observe_many(pending)
+    pending.clear()
+    return found
 
 
 def _boundary_after(at: datetime, step: timedelta) -> datetime:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sia.detectors.base import Detector
-from sia.engine.engine import Engine, replay
+from sia.engine.engine import FILE_CHUNK, Engine, replay
 from sia.events.models import Event, parse_event
 from sia.policy import Policy
 
@@ -49,7 +49,7 @@ def _engine_run(events: Sequence[Event], factory: Factory) -> tuple[float, Engin
     engine = Engine(detectors)
     _forget_derived(events)
     started = time.perf_counter()
-    for finding in replay(engine, events):
+    for finding in replay(engine, events, chunk=FILE_CHUNK):
         policy.admit(finding)
     return time.perf_counter() - started, engine
 
@@ -58,7 +58,7 @@ def _end_to_end(lines: Sequence[str], factory: Factory) -> float:
     detectors, policy = factory()
     engine = Engine(detectors)
     started = time.perf_counter()
-    for finding in replay(engine, (parse_event(line) for line in lines)):
+    for finding in replay(engine, (parse_event(line) for line in lines), chunk=FILE_CHUNK):
         policy.admit(finding)
     return time.perf_counter() - started
 

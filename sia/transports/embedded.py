@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sia.alerts.store import AlertStore
-from sia.engine.engine import Engine, replay
+from sia.engine.engine import FILE_CHUNK, Engine, replay
 from sia.events.models import Event
 from sia.events.reader import Reject, RejectSink
 from sia.policy import Alert, Policy
@@ -54,8 +54,11 @@ def run(records: Iterable[Event | Reject], *, engine: Engine, policy: Policy,
         sink: RejectSink, store: AlertStore | None = None,
         on_alert: Callable[[Alert], None] | None = None,
         on_record: Callable[[], None] | None = None,
-        tick_every: timedelta = timedelta(days=1), batch: int = 500) -> RunSummary:
-    """Replay records through engine and policy; store alerts in batches, before notifying."""
+        tick_every: timedelta = timedelta(days=1), batch: int = 500,
+        chunk: int = FILE_CHUNK) -> RunSummary:
+    """Replay records through engine and policy; store alerts in batches, before notifying.
+    Events are learned `chunk` at a time (the same findings; see `replay`): pass 1 for
+    a live stream whose alerts must not wait for the next events."""
     summary = RunSummary()
     pending: list[Alert] = []
 
@@ -68,7 +71,7 @@ def run(records: Iterable[Event | Reject], *, engine: Engine, policy: Policy,
         pending.clear()
 
     for finding in replay(engine, _valid_events(records, sink, summary, on_record),
-                          tick_every=tick_every):
+                          tick_every=tick_every, chunk=chunk):
         summary.findings[finding.detector] += 1
         alert = policy.admit(finding)
         if alert is not None:

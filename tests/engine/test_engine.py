@@ -239,6 +239,33 @@ def test_full_replay_is_deterministic(stream: tuple[Event, ...]) -> None:
     assert {f["detector"] for f in first} == set(registered())
 
 
+# learning a run of events detector after detector
+
+
+@pytest.mark.parametrize("chunk", [2, 7, 512])
+def test_chunked_replay_finds_exactly_what_event_by_event_finds(
+        stream: tuple[Event, ...], chunk: int) -> None:
+    plain, chunked = Engine(unit_detectors()), Engine(unit_detectors())
+    expected = to_dicts(list(replay(plain, stream)))
+    assert to_dicts(list(replay(chunked, stream, chunk=chunk))) == expected
+    assert (chunked.observed, chunked.duplicates, chunked.clock) == (
+        plain.observed, plain.duplicates, plain.clock)
+    assert chunked.snapshot().split(b"\n", 1)[1] == plain.snapshot().split(b"\n", 1)[1]
+
+
+def test_observe_many_keeps_event_order_and_ends_runs_at_reference_data() -> None:
+    first, second = Recorder(), Recorder()
+    second.name = "recorder2"
+    engine = Engine([first, second])
+    events = [order("a", at(1)), order("a", at(1)),  # a repeat is dropped
+              Customer(event_id="cust", occurred_at=at(1), customer_id="C1", segment="S"),
+              order("b", at(2)), order("c", at(3))]
+    engine.observe_many(events)
+    assert first.observed == second.observed == ["a", "b", "c"]
+    assert (engine.observed, engine.duplicates, engine.clock) == (4, 1, at(3))
+    assert engine.catalog.segment_of("C1") == "S"
+
+
 # snapshots
 
 
