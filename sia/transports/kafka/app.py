@@ -19,9 +19,9 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 
@@ -45,6 +45,7 @@ from sia.transports.kafka.reference import read_reference
 from sia.transports.kafka.topics import CHECKPOINT_BYTES, Topics, bootstrap_servers
 
 log = logging.getLogger("sia.worker")
+T = TypeVar("T")
 
 
 class Partitions:
@@ -296,17 +297,8 @@ class SiaApp:
         checkpoint every partition the batch touched and tell the rep stream how far in
         event time each has come. Bad messages go to the dead-letter topic."""
         touched: set[int] = set()
-        for event in events:
-            message = event.message
-            part = partitions.engine(message.partition)
-            if self._already_learned(part, message):
-                continue
-            touched.add(message.partition)
-            try:
-                record = codec.decode_event(event.value)
-            except codec.Undecodable as exc:
-                self.reject(message, f"invalid event: {exc}")
-                continue
+        for message, part, record in self._new_messages(events, partitions, touched,
+                                                        codec.decode_event, "event"):
             if self._process(message, record.event_id, part.observe, record) and forward:
                 self.forward(record, part, message.partition, message.offset)
         self._checkpoint(partitions, touched)
@@ -320,17 +312,9 @@ class SiaApp:
         """The same for the events-by-rep topic: forwarded events and progress go through
         each rep partition's event-time merge before its detectors see them."""
         touched: set[int] = set()
-        for event in events:
-            message = event.message
-            part = self.reps.engine(message.partition)
-            if self._already_learned(part, message):
-                continue
-            touched.add(message.partition)
-            try:
-                item = codec.decode_forwarded(event.value)
-            except codec.Undecodable as exc:
-                self.reject(message, f"invalid forwarded event: {exc}")
-                continue
+        for message, part, item in self._new_messages(events, self.reps, touched,
+                                                      codec.decode_forwarded,
+                                                      "forwarded event"):
             if item.event is not None:
                 record = item.event
                 self._process(message, record.event_id, part.observe_from, item.source,
@@ -340,16 +324,31 @@ class SiaApp:
                               part.advance, item.source, item.reached, count=False)
         self._checkpoint(self.reps, touched)
 
-    def _already_learned(self, part: PartitionEngine, message: Any) -> bool:
-        """True for a message at or before the offset the partition's state covers: after
-        a crash the group resumes from its last committed offset, which can be behind the
-        last checkpoint; those messages are skipped by offset, not only by event id
-        (ids are remembered for a while of event time, offsets exactly)."""
-        if message.offset <= part.offset:
-            self.counts["repeats"] += 1
-            return True
-        part.offset = message.offset
-        return False
+    def _new_messages(self, events: Iterable[Any], partitions: Partitions,
+                      touched: set[int], decode: Callable[[bytes | None], T], what: str,
+                      ) -> Iterator[tuple[Any, PartitionEngine, T]]:
+        """Each message the partition's state does not cover yet, with its partition's
+        engine and its decoded value; its partition is added to `touched`. Messages that
+        do not decode go to the dead letters.
+
+        After a crash the group resumes from its last committed offset, which can be
+        behind the last checkpoint: messages at or before the offset the checkpoint
+        covers are skipped by offset, not only by event id (ids are remembered for a
+        while of event time, offsets exactly)."""
+        for event in events:
+            message = event.message
+            part = partitions.engine(message.partition)
+            if message.offset <= part.offset:
+                self.counts["repeats"] += 1
+                continue
+            part.offset = message.offset
+            touched.add(message.partition)
+            try:
+                value = decode(event.value)
+            except codec.Undecodable as exc:
+                self.reject(message, f"invalid {what}: {exc}")
+                continue
+            yield message, part, value
 
     def _process(self, message: Any, what: str, run: Callable[..., list[Alert]],
                  *args: Any, count: bool = True) -> bool:
