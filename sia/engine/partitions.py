@@ -99,6 +99,56 @@ class PartitionEngine:
         alerts.extend(self._admit(self.engine.observe(event)))
         return alerts
 
+    def runs(self, events: Sequence[Event]) -> Iterator[slice]:
+        """Split `events` (in stream order, not yet learned) into the runs `observe_run`
+        learns together: a run ends before an event that reaches the partition's next
+        tick boundary, and a reference record is a run of its own (it changes the
+        catalog the detectors read). Within a run, nothing but learning happens, so
+        learning it detector after detector gives what `observe` on each gives."""
+        next_tick = self.next_tick
+        start = 0
+        for i, event in enumerate(events):
+            at = event.occurred_at
+            if next_tick is None:
+                next_tick = _boundary_after(at, self.tick_every)
+            reference = isinstance(event, REFERENCE)
+            if (reference or at >= next_tick) and i > start:
+                yield slice(start, i)
+                start = i
+            while at >= next_tick:
+                next_tick += self.tick_every
+            if reference:
+                yield slice(i, i + 1)
+                start = i + 1
+        if start < len(events):
+            yield slice(start, len(events))
+
+    def observe_run(self, run: Sequence[Event]) -> list[Alert]:
+        """Learn one run of `runs`: the same alerts, in the same order, as `observe` on
+        each event in turn, but through `Engine.observe_many` (each detector takes the
+        run's events one after another)."""
+        if len(run) == 1:
+            return self.observe(run[0])
+        first = run[0].occurred_at
+        boundary = self.next_tick or _boundary_after(first, self.tick_every)
+        while first >= boundary:
+            boundary += self.tick_every
+        if any(isinstance(e, REFERENCE) or e.occurred_at >= boundary for e in run):
+            raise ValueError("not a run of PartitionEngine.runs: it crosses a tick "
+                             "boundary or holds a reference record")
+        if self.next_tick is None:
+            self.next_tick = _boundary_after(first, self.tick_every)
+        alerts = self.tick_until(first)  # what `observe` ticks before the first event
+        latest = max(e.occurred_at for e in run)
+        if self.reached is None or latest > self.reached:
+            self.reached = latest
+        alerts.extend(self._admit(self.engine.observe_many(run)))
+        return alerts
+
+    def observe_many(self, events: Sequence[Event]) -> list[Alert]:
+        """`observe` on each event in turn, run by run (see `runs`)."""
+        return [a for run in self.runs(events) for a in self.observe_run(events[run])]
+
     def observe_from(self, source: int, offset: int, event: Event) -> list[Alert]:
         """Learn an event forwarded from partition `source` (at `offset` there) once the
         merge of all sources has put it in event-time order."""
