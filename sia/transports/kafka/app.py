@@ -297,10 +297,20 @@ class SiaApp:
         checkpoint every partition the batch touched and tell the rep stream how far in
         event time each has come. Bad messages go to the dead-letter topic."""
         touched: set[int] = set()
-        for message, part, record in self._new_messages(events, partitions, touched,
-                                                        codec.decode_event, "event"):
-            if self._process(message, record.event_id, part.observe, record) and forward:
-                self.forward(record, part, message.partition, message.offset)
+        by_partition: dict[int, list[tuple[Any, Event]]] = {}
+        for message, _, record in self._new_messages(events, partitions, touched,
+                                                     codec.decode_event, "event"):
+            by_partition.setdefault(message.partition, []).append((message, record))
+        for p, items in by_partition.items():
+            part = partitions.engines[p]
+            records = [record for _, record in items]
+            # each partition's events run by run (see PartitionEngine.runs): the same
+            # alerts as event by event; the catalog is constant within a run, so each
+            # event's rep is what it would have been right after learning it
+            for run in part.runs(records):
+                if self._process_run(items[run], part, records[run]) and forward:
+                    for message, record in items[run]:
+                        self.forward(record, part, p, message.offset)
         self._checkpoint(partitions, touched)
         if forward:
             for p in sorted(touched):
@@ -362,6 +372,22 @@ class SiaApp:
             return False
         if count:
             self.counts["events"] += 1
+        self.send_alerts(alerts)
+        return True
+
+    def _process_run(self, items: list[tuple[Any, Event]], part: PartitionEngine,
+                     run: list[Event]) -> bool:
+        """Learn a run of one partition's events and send its alerts; a failure sends
+        every message of the run to the dead letters with the reason (what the run's
+        detectors had learned before it stays learned, as with one event)."""
+        try:
+            alerts = part.observe_run(run)
+        except Exception as exc:
+            log.exception("processing %d events from %s failed", len(run), run[0].event_id)
+            for message, _ in items:
+                self.reject(message, f"processing failed: {type(exc).__name__}: {exc}")
+            return False
+        self.counts["events"] += len(run)
         self.send_alerts(alerts)
         return True
 
