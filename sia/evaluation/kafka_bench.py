@@ -32,6 +32,7 @@ machine's busy time not accounted for by those processes (other work on the mach
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import platform
 import subprocess
@@ -401,12 +402,13 @@ def worker_in_process(events: Sequence[Event], *, topics: Topics, batch: int,
     """What `sia worker`'s agents compute, with no Kafka or Faust between them: the real
     `SiaApp.detect_batch` over the events topic's messages in batches of `batch`, then
     `SiaApp.detect_rep_batch` over what it forwarded by rep (progress included). Sends
-    are collected instead of produced. Seconds say where a worker's CPU goes: decoding
-    (timed apart, on the same messages), checkpoints, and the rest (detection,
-    forwarding, encoding alerts)."""
+    are collected instead of produced; the garbage collector runs as in a worker
+    (`collect_less`). Seconds say where a worker's CPU goes: decoding (timed apart, on
+    the same messages), checkpoints, and the rest (detection, forwarding, encoding
+    alerts)."""
     from sia.engine.partitions import partition_for
     from sia.settings import Settings
-    from sia.transports.kafka.app import SiaApp
+    from sia.transports.kafka.app import SiaApp, collect_less
 
     settings = Settings(kafka_app_id=topics.app_id, kafka_partitions=topics.partitions,
                         kafka_rep_partitions=topics.rep_partitions, kafka_batch=batch,
@@ -446,13 +448,19 @@ def worker_in_process(events: Sequence[Event], *, topics: Topics, batch: int,
     for message in produced:
         codec.decode_event(message.value)
     decode = time.perf_counter() - started
-    started = time.perf_counter()
-    for i in range(0, len(produced), batch):
-        sia.detect_batch(produced[i:i + batch], sia.customers, forward=bool(sia.rep_types))
-    rep_messages = messages(topics.events_by_rep, forwarded)
-    for i in range(0, len(rep_messages), batch):
-        sia.detect_rep_batch(rep_messages[i:i + batch])
-    seconds = time.perf_counter() - started
+    thresholds = gc.get_threshold()
+    collect_less()  # as `sia worker` runs its collector
+    try:
+        started = time.perf_counter()
+        for i in range(0, len(produced), batch):
+            sia.detect_batch(produced[i:i + batch], sia.customers,
+                             forward=bool(sia.rep_types))
+        rep_messages = messages(topics.events_by_rep, forwarded)
+        for i in range(0, len(rep_messages), batch):
+            sia.detect_rep_batch(rep_messages[i:i + batch])
+        seconds = time.perf_counter() - started
+    finally:
+        gc.set_threshold(*thresholds)
     return {"events_per_s": round(len(events) / seconds), "seconds": round(seconds, 2),
             "messages": len(produced), "events_by_rep": len(rep_messages),
             "alerts": sia.counts["alerts"],
