@@ -22,6 +22,7 @@ class CoPurchase:
         self.origin: float | None = None  # day at which one increment weighs 1 (first seen)
         self.support: list[float] = []  # per product: weighted customers buying it regularly
         self.pairs: list[dict[int, float]] = []  # per product: neighbour -> weighted customers
+        self.top: list[float] = []  # per product: the largest count in its row of pairs
         self.customers = 0.0  # weighted customers with at least one regular product
         self._day_weights: dict[int, float] = {}  # memo of weight(day) for whole days
 
@@ -55,6 +56,7 @@ class CoPurchase:
         for row in self.pairs:
             for key in row:
                 row[key] *= scale
+        self.top = [t * scale for t in self.top]
         self.customers *= scale
         self.origin = day
         self._day_weights.clear()
@@ -64,6 +66,7 @@ class CoPurchase:
         while len(self.support) < n_products:
             self.support.append(0.0)
             self.pairs.append({})
+            self.top.append(0.0)
 
     def add_regular(self, product: int, others: list[int], customer_since: int) -> None:
         """A customer now buys `product` regularly, alongside their other regular products.
@@ -77,16 +80,28 @@ class CoPurchase:
         self.support[product] += w
         if not others:
             self.customers += w
-        row = self.pairs[product]
+        row, top = self.pairs[product], self.top
         limit = 3 * self.max_neighbours
+        row_top = top[product]
         for other in others:
-            row[other] = row.get(other, 0.0) + w
+            n = row[other] = row.get(other, 0.0) + w
+            if n > row_top:
+                row_top = n
             back = self.pairs[other]
-            back[product] = back.get(product, 0.0) + w
+            n = back[product] = back.get(product, 0.0) + w
+            if n > top[other]:
+                top[other] = n
             if len(back) > limit:
-                self._prune(back)
+                self._prune(back)  # keeps the largest: the row's top stays
+        top[product] = row_top
         if len(row) > limit:
             self._prune(row)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # snapshots from before `top` existed: derive it (the same value add_regular keeps)
+        self.__dict__.update(state)
+        if "top" not in state:
+            self.top = [max(row.values(), default=0.0) for row in self.pairs]
 
     def _prune(self, row: dict[int, float]) -> None:
         # stable sort: ties keep insertion order, so results stay deterministic

@@ -168,7 +168,7 @@ class CrossSellDetector(Detector[CrossSellParams]):
         if customers <= 0:
             return None
         deflate = model.deflate(day)
-        counts, support, pairs = basket.counts, model.support, model.pairs
+        counts, support, pairs, tops = basket.counts, model.support, model.pairs, model.top
         min_pair, min_confidence, min_lift = (p.min_pair_customers, p.min_confidence,
                                               p.min_lift)
         anchors = sorted(basket.regular, key=lambda x: (-counts[x], x))
@@ -180,6 +180,10 @@ class CrossSellDetector(Detector[CrossSellParams]):
             n_anchor = support[anchor]
             if n_anchor * deflate < min_pair:
                 continue
+            top = tops[anchor]  # the strongest partner's count bounds every score below
+            if top < cut or (best is not None and wilson_lower(
+                    top * deflate, n_anchor * deflate) < best[0]):
+                continue  # no partner reaches min_pair, or none can beat the best so far
             strong = [item for item in pairs[anchor].items() if item[1] >= cut]
             for product, n_both in strong:
                 if product in counts or n_both * deflate < min_pair:

@@ -310,3 +310,24 @@ def test_params_ranges_name_the_field() -> None:
     assert isinstance(CrossSellParams(min_lift=2).min_lift, float)
     with pytest.raises(ValueError, match="regular_after"):
         CrossSellParams(regular_after=2.0)  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 11), st.lists(st.integers(0, 11), max_size=6),
+                          st.integers(0, 400)), max_size=60))
+def test_copurchase_top_is_each_rows_largest_count(steps: list[tuple[int, list[int], int]]
+                                                    ) -> None:
+    # `top` lets suggest() skip a row without reading it: it must equal the row's largest
+    # count through additions, pruning (max_neighbours 2 prunes rows above 6) and rebasing
+    # (half-life 3 days rebases every ~50 days)
+    model = CoPurchase(half_life_days=3.0, max_neighbours=2)
+    model.grow(12)
+    for item, others, since in sorted(steps, key=lambda s: s[2]):
+        model.add_regular(item, sorted(set(others) - {item}), since)
+        assert model.top == [max(row.values(), default=0.0) for row in model.pairs]
+    # a state pickled before `top` existed gets it back on restore
+    state = dict(model.__dict__)
+    del state["top"]
+    restored = CoPurchase.__new__(CoPurchase)
+    restored.__setstate__(state)
+    assert restored.top == model.top
