@@ -20,9 +20,10 @@ from sia.events.models import Customer, Event, Product, Rep
 from sia.findings import Finding
 
 _REFERENCE = (Customer, Product, Rep)
+_TICK = "tick"  # a run's item that is a time the clock reaches, not an event
 # events learned together when replaying a file (see `replay`): large enough that each
 # detector's data stays hot, small enough that findings follow their events closely
-FILE_CHUNK = 512
+FILE_CHUNK = 2048
 
 
 class Engine:
@@ -69,44 +70,54 @@ class Engine:
                 findings += found
         return findings
 
-    def observe_many(self, events: Sequence[Event]) -> list[Finding]:
-        """Learn from events in order: the same findings, in the same order, as
-        `observe` on each in turn, but each detector takes its events of a run one after
-        another, keeping its own data hot instead of eight detectors alternating event
-        by event. Exact because a detector sees only its own state and the reference
-        data (`Context`), and a reference record ends a run."""
+    def observe_many(self, items: Sequence[Event | datetime]) -> list[Finding]:
+        """Learn from events, and let the clock reach each time between them (a tick), in
+        order: the same findings, in the same order, as `observe` on each event and
+        `tick` at each time in turn. But each detector takes its events and ticks of a
+        run one after another, keeping its own data hot instead of eight detectors
+        alternating event by event. Exact because a detector sees only its own state
+        and the reference data (`Context`), and a reference record ends a run."""
         findings: list[Finding] = []
-        run: list[Event] = []
-        for event in events:
-            if isinstance(event, _REFERENCE):
+        run: list[Event | datetime] = []
+        for item in items:
+            if isinstance(item, datetime):
+                if self.clock is None or item > self.clock:
+                    self.clock = item
+                run.append(item)
+                continue
+            if isinstance(item, _REFERENCE):
                 findings += self._observe_run(run)
                 run = []
-                findings += self.observe(event)
+                findings += self.observe(item)
                 continue
-            if not self.seen.check_and_add(event.event_id, event.occurred_at):
+            if not self.seen.check_and_add(item.event_id, item.occurred_at):
                 self.duplicates += 1
                 continue
             self.observed += 1
-            if self.clock is None or event.occurred_at > self.clock:
-                self.clock = event.occurred_at
-            run.append(event)
+            if self.clock is None or item.occurred_at > self.clock:
+                self.clock = item.occurred_at
+            run.append(item)
         findings += self._observe_run(run)
         return findings
 
-    def _observe_run(self, run: Sequence[Event]) -> list[Finding]:
-        """Detector after detector over a run of (new, non-reference) events; findings
-        put back in event order, then in the order detectors are routed."""
-        if len(run) <= 1:
-            return [f for event in run for d in self._route.get(event.type, ())
-                    for f in d.observe(event, self)]
+    def _observe_run(self, run: Sequence[Event | datetime]) -> list[Finding]:
+        """Detector after detector over a run of new, non-reference events and tick
+        times; findings put back in run order, then in the order of the detectors."""
+        if not run:
+            return []
+        kinds = [_TICK if isinstance(item, datetime) else item.type for item in run]
         found: list[tuple[int, int, list[Finding]]] = []
         for rank, detector in enumerate(self.detectors):
-            handles = detector.handles
-            for i, event in enumerate(run):
-                if event.type in handles:
-                    out = detector.observe(event, self)
-                    if out:
-                        found.append((i, rank, out))
+            handles, observe, tick = detector.handles, detector.observe, detector.tick
+            for i, kind in enumerate(kinds):
+                if kind is _TICK:
+                    out = tick(run[i], self)  # type: ignore[arg-type]
+                elif kind in handles:
+                    out = observe(run[i], self)  # type: ignore[arg-type]
+                else:
+                    continue
+                if out:
+                    found.append((i, rank, out))
         found.sort(key=lambda item: (item[0], item[1]))
         return [f for _, _, out in found for f in out]
 
@@ -179,32 +190,45 @@ def replay(engine: Engine, events: Iterable[Event], *,
     (unless `final_tick` is False, as in a stream that has no end) once after the last
     event.
 
-    With `chunk` above 1, up to that many events between two ticks are learned together
-    (`Engine.observe_many`): the same findings in the same order, faster, but a
-    finding comes out only when its chunk is complete, so a live stream keeps 1.
+    With `chunk` above 1, up to that many events, with the ticks between them, are
+    learned together (`Engine.observe_many`): the same findings in the same order,
+    faster, but a finding comes out only when its chunk is complete, so a live stream
+    keeps 1.
     """
     next_tick: datetime | None = None
-    pending: list[Event] = []
+    pending: list[Event | datetime] = []
+    count = 0
     for event in events:
         at = event.occurred_at
         if next_tick is None:
             next_tick = _boundary_after(at, tick_every)
-        if at >= next_tick or len(pending) >= chunk:
+        if at >= next_tick and chunk == 1:
             yield from _learn(engine, pending)
         while at >= next_tick:
-            yield from engine.tick(next_tick)
+            if chunk == 1:
+                yield from engine.tick(next_tick)
+            else:
+                pending.append(next_tick)
             next_tick += tick_every
         pending.append(event)
-    yield from _learn(engine, pending)
+        count += 1
+        if count >= chunk:
+            yield from _learn(engine, pending)
+            count = 0
     if next_tick is not None and final_tick:
-        yield from engine.tick(next_tick)
+        pending.append(next_tick)
+    yield from _learn(engine, pending)
 
 
-def _learn(engine: Engine, pending: list[Event]) -> list[Finding]:
-    """What the pending events reveal; empties the list."""
+def _learn(engine: Engine, pending: list[Event | datetime]) -> list[Finding]:
+    """What the pending events and ticks reveal; empties the list."""
     if not pending:
         return []
-    found = engine.observe(pending[0]) if len(pending) == 1 else engine.observe_many(pending)
+    first = pending[0]
+    if len(pending) == 1:
+        found = engine.tick(first) if isinstance(first, datetime) else engine.observe(first)
+    else:
+        found = engine.observe_many(pending)
     pending.clear()
     return found
 

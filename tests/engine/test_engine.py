@@ -242,7 +242,7 @@ def test_full_replay_is_deterministic(stream: tuple[Event, ...]) -> None:
 # learning a run of events detector after detector
 
 
-@pytest.mark.parametrize("chunk", [2, 7, 512])
+@pytest.mark.parametrize("chunk", [2, 7, 512, 4096])
 def test_chunked_replay_finds_exactly_what_event_by_event_finds(
         stream: tuple[Event, ...], chunk: int) -> None:
     plain, chunked = Engine(unit_detectors()), Engine(unit_detectors())
@@ -264,6 +264,40 @@ def test_observe_many_keeps_event_order_and_ends_runs_at_reference_data() -> Non
     assert first.observed == second.observed == ["a", "b", "c"]
     assert (engine.observed, engine.duplicates, engine.clock) == (4, 1, at(3))
     assert engine.catalog.segment_of("C1") == "S"
+
+
+def test_chunked_replay_interleaves_each_detectors_ticks_with_its_events() -> None:
+    # a run spans day boundaries: each detector still meets its ticks between the same
+    # events, and the findings of a tick come out where the tick stands in the stream
+
+    class Timeline(Recorder):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+            self.timeline: list[str] = []
+
+        def observe(self, event: Event, ctx: Context) -> list[Finding]:
+            self.timeline.append(event.event_id)
+            return super().observe(event, ctx)
+
+        def tick(self, now: datetime, ctx: Context) -> list[Finding]:
+            self.timeline.append(now.date().isoformat())
+            return super().tick(now, ctx)
+
+    events = [order("o1", at(0, 10)), order("o2", at(0, 15)), order("o3", at(3, 9)),
+              order("o4", at(4, 0)), order("o5", at(4, 1))]
+    runs = {}
+    for chunk in (1, 3, 100):
+        first, second = Timeline("first"), Timeline("second")
+        found = list(replay(Engine([first, second]), events, chunk=chunk))
+        runs[chunk] = ([(f.detector, f.occurred_at) for f in found], first.timeline,
+                       second.timeline)
+    assert runs[1] == runs[3] == runs[100]
+    findings, timeline, _ = runs[100]
+    assert timeline == ["o1", "o2", "2024-03-05", "2024-03-06", "2024-03-07", "o3",
+                        "2024-03-08", "o4", "o5", "2024-03-09"]
+    # at each tick, the first detector's finding, then the second's
+    assert findings[:2] == [("first", at(1)), ("second", at(1))]
 
 
 # snapshots
