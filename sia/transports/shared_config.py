@@ -12,6 +12,7 @@ threshold that shapes what was learned across customers.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import tempfile
@@ -56,13 +57,16 @@ class Published:
     def load(self) -> tuple[Callable[[], list[Detector[Any]]], PolicyConfig]:
         """A detector factory and the policy, validated like local files (ConfigError
         names the file and the key)."""
-        folder = Path(tempfile.mkdtemp(prefix=f"sia-config-{self.version}-"))
-        detectors_file, policy_file = folder / DETECTORS_FILE, folder / POLICY_FILE
-        detectors_file.write_text(self.detectors)
-        if self.policy:  # none published: the policy's defaults
-            policy_file.write_text(self.policy)
-        load_detectors(detectors_file)  # fail now, not in the first batch
-        return (lambda: load_detectors(detectors_file)), load_policy(policy_file)
+        with tempfile.TemporaryDirectory(prefix=f"sia-config-{self.version}-") as tmp:
+            folder = Path(tmp)  # the loaders read files; nothing is left behind
+            detectors_file, policy_file = folder / DETECTORS_FILE, folder / POLICY_FILE
+            detectors_file.write_text(self.detectors)
+            if self.policy:  # none published: the policy's defaults
+                policy_file.write_text(self.policy)
+            unlearned = load_detectors(detectors_file)  # fail now, not in the first batch
+            policy = load_policy(policy_file)
+        # each call: fresh detectors, as configured (copies of ones that learned nothing)
+        return (lambda: copy.deepcopy(unlearned)), policy
 
 
 def version_of(detectors: str, policy: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sia.config import ConfigError, config_dir
+from sia.policy import load_policy
 from sia.transports import shared_config
 from tests.transports import kafka_helpers as kh
 from tests.transports.test_agents import Recorder, _app, _order
@@ -141,3 +142,24 @@ def test_the_publish_command_validates_publishes_and_shows_status(
         assert "w2: refused 0123abcd: reasons (an older version)" in result.output
     finally:
         get_settings.cache_clear()
+
+
+def test_a_published_configuration_loads_without_leaving_files(tmp_path: Path,
+                                                               monkeypatch: Any) -> None:
+    # loaded in memory: each call gives fresh detectors, and no folder is left behind
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    detectors_file, policy_file = _files(tmp_path, ("min_lift: 3.0 ", "min_lift: 3.5 "))
+    published = shared_config.Published(
+        "v1", detectors_file.read_text(), policy_file.read_text(), "now")
+    before = set(tmp_path.iterdir())
+    make, policy = published.load()
+    assert set(tmp_path.iterdir()) == before
+    first, second = make(), make()
+    assert [d.name for d in first] == [d.name for d in second]
+    assert all(a is not b for a, b in zip(first, second, strict=True))
+    cross_sell = next(d for d in first if d.name == "cross_sell")
+    assert cross_sell.params.min_lift == 3.5  # type: ignore[attr-defined]
+    assert policy == load_policy(policy_file)
+
