@@ -4,6 +4,7 @@ at the topic boundary; the broker itself is covered by test_kafka_integration.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -234,3 +235,81 @@ def test_a_new_owner_skips_what_the_checkpoint_covers_by_offset(tmp_path: Path) 
     part = second.customers.engines[0]
     assert part.offset == 7 and second.counts["repeats"] == 6
     assert part.engine.observed == 8 and part.engine.duplicates == 0  # each learned once
+
+
+def test_a_failing_run_costs_only_its_failing_event(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # a detector raises on one event in the middle of a run: the partition goes back to
+    # its last checkpoint and learns the batch one event at a time, so only that event
+    # goes to the dead letters and the state is what event-by-event learning leaves
+    from sia.detectors.trend import TrendDetector
+    from sia.events.models import parse_event
+
+    learn = TrendDetector.observe
+
+    def observe(self: TrendDetector, event: Any, ctx: Any) -> list[Finding]:
+        if event.event_id == "o4":
+            raise RuntimeError("a bug in trend")
+        return learn(self, event, ctx)
+
+    monkeypatch.setattr(TrendDetector, "observe", observe)
+
+    def same_day(i: int) -> bytes:  # no tick between them: one run per batch
+        event = json.loads(_order(0))
+        event.update(event_id=f"o{i}", order_id=f"o{i}", occurred_at=(
+            datetime(2024, 1, 1, 1 + i, tzinfo=UTC)).isoformat())
+        return json.dumps(event).encode()
+
+    sia = _app(tmp_path)
+    sent = Recorder(sia).sent
+
+    async def run() -> None:
+        async with sia.detect.test_context() as agent:
+            for i in range(3):
+                await agent.put(same_day(i))
+            await asyncio.sleep(0.3)  # the first batch is learned and checkpointed
+            for i in range(3, 6):
+                await agent.put(same_day(i))
+            await asyncio.sleep(0.3)
+
+    asyncio.run(run())
+    letters = [json.loads(m["value"]) for m in sent["dead_letter_topic"]]
+    assert [(x["offset"], x["reason"]) for x in letters] == [
+        (4, "processing failed: RuntimeError: a bug in trend")]
+    assert sia.counts["relearned"] == 3
+    # the same state as learning each event in turn, with the same failure
+    expected = PartitionEngine.new(
+        [d for d in load_detectors(None) if d.keyed_by == "customer"], load_policy(None))
+    for i in range(6):
+        with contextlib.suppress(RuntimeError):  # o4, as in the worker
+            expected.observe(parse_event(same_day(i)))
+    got = sia.customers.engines[0].engine
+    assert got.observed == expected.engine.observed == 6
+    # by value: a restored checkpoint shares equal strings differently, so bytes differ
+    assert _plain(got.detectors) == _plain(expected.engine.detectors)
+    assert _plain(got.catalog) == _plain(expected.engine.catalog)
+    assert _plain(got.seen) == _plain(expected.engine.seen)
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """What an object holds, as plain values, for comparing learned state by value."""
+    if depth > 40 or value is None or isinstance(value, str | bytes | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {_key(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple) or type(value).__name__ == "deque":
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(map(repr, value))
+    if callable(value) and not hasattr(value, "__dict__"):
+        return type(value).__name__
+    fields = dict(getattr(value, "__dict__", {}))
+    for cls in type(value).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if hasattr(value, name):
+                fields[name] = getattr(value, name)
+    return (type(value).__name__, {k: _plain(v, depth + 1) for k, v in fields.items()})
+
+
+def _key(key: Any) -> Any:
+    return key if isinstance(key, str | int | float | tuple) else repr(key)

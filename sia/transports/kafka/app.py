@@ -122,6 +122,15 @@ class Partitions:
         self.table.send_changelog(partition, key, blob)
         return len(blob)
 
+    def restore(self, partition: int) -> bool:
+        """Go back to the partition's last checkpoint; False (and nothing changed) when
+        it has none."""
+        if self.table.data.get(str(partition)) is None:
+            return False
+        self.engines.pop(partition, None)
+        self.engine(partition)
+        return True
+
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop the engines of partitions this worker no longer owns: if one comes back,
         it is restored from the checkpoint its last owner wrote."""
@@ -143,7 +152,7 @@ class SiaApp:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.counts = {"events": 0, "dead_letter": 0, "alerts": 0, "stored": 0,
                        "duplicate_alerts": 0, "checkpoints": 0, "checkpoint_bytes": 0,
-                       "repeats": 0}
+                       "repeats": 0, "relearned": 0}
         self.rep_types = {t for d in split_detectors(make_detectors())[1] for t in d.handles}
 
         def customer_level() -> list[Detector[Any]]:
@@ -320,15 +329,7 @@ class SiaApp:
                                                      codec.decode_event, "event"):
             by_partition.setdefault(message.partition, []).append((message, record))
         for p, items in by_partition.items():
-            part = partitions.engines[p]
-            records = [record for _, record in items]
-            # each partition's events run by run (see PartitionEngine.runs): the same
-            # alerts as event by event; the catalog is constant within a run, so each
-            # event's rep is what it would have been right after learning it
-            for run in part.runs(records):
-                if self._process_run(items[run], part, records[run]) and forward:
-                    for message, record in items[run]:
-                        self.forward(record, part, p, message.offset)
+            self._learn_partition(partitions, p, items, forward=forward)
         self._checkpoint(partitions, touched)
         if forward:
             for p in sorted(touched):
@@ -393,21 +394,48 @@ class SiaApp:
         self.send_alerts(alerts)
         return True
 
-    def _process_run(self, items: list[tuple[Any, Event]], part: PartitionEngine,
-                     run: list[Event]) -> bool:
-        """Learn a run of one partition's events and send its alerts; a failure sends
-        every message of the run to the dead letters with the reason (what the run's
-        detectors had learned before it stays learned, as with one event)."""
-        try:
-            alerts = part.observe_run(run)
-        except Exception as exc:
-            log.exception("processing %d events from %s failed", len(run), run[0].event_id)
-            for message, _ in items:
-                self.reject(message, f"processing failed: {type(exc).__name__}: {exc}")
-            return False
-        self.counts["events"] += len(run)
-        self.send_alerts(alerts)
-        return True
+    def _learn_partition(self, partitions: Partitions, p: int,
+                         items: list[tuple[Any, Event]], *, forward: bool) -> None:
+        """Learn a batch's events of partition `p` run by run (see PartitionEngine.runs:
+        the same alerts as event by event; the catalog is constant within a run, so each
+        event's rep is what it would have been right after learning it), send the alerts
+        and forward each run by rep.
+
+        A run that fails (a detector's bug) leaves its detectors with part of it learned,
+        each up to a different event. So the partition goes back to its last checkpoint
+        and learns the batch's events one by one, as `observe` would have: only the
+        failing event goes to the dead letters. What was sent again is dropped
+        downstream (alert ids and forwarded event ids are deterministic)."""
+        part = partitions.engines[p]
+        records = [record for _, record in items]
+        for run in part.runs(records):
+            try:
+                alerts = part.observe_run(records[run])
+            except Exception as exc:
+                if run.stop - run.start > 1 and partitions.restore(p):
+                    log.exception("a run of %d events failed in %s partition %d: learning "
+                                  "the batch's %d events again, one by one",
+                                  run.stop - run.start, partitions.name, p, len(items))
+                    self.counts["relearned"] += len(items)
+                    self._learn_one_by_one(partitions.engines[p], p, items, forward=forward)
+                    return
+                log.exception("processing %d events from %s failed", run.stop - run.start,
+                              records[run.start].event_id)
+                for message, _ in items[run]:
+                    self.reject(message, f"processing failed: {type(exc).__name__}: {exc}")
+                continue
+            self.counts["events"] += run.stop - run.start
+            self.send_alerts(alerts)
+            if forward:
+                for message, record in items[run]:
+                    self.forward(record, part, p, message.offset)
+
+    def _learn_one_by_one(self, part: PartitionEngine, p: int,
+                          items: list[tuple[Any, Event]], *, forward: bool) -> None:
+        for message, record in items:
+            part.offset = message.offset
+            if self._process(message, record.event_id, part.observe, record) and forward:
+                self.forward(record, part, p, message.offset)
 
     def _checkpoint(self, partitions: Partitions, touched: set[int]) -> None:
         for p in sorted(touched):
