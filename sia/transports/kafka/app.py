@@ -2,8 +2,10 @@
 
 events (keyed by customer) -> `detect`: one PartitionEngine per owned partition ->
 alerts topic; the events rep-level detectors handle are forwarded to events-by-rep ->
-`detect_reps` (same code, rep-level detectors) -> alerts topic -> `store_alerts`:
-deduplicated by alert id (Redis with a TTL, then the store's unique constraint).
+`detect_reps` (same code, rep-level detectors) -> alerts topic. Each detecting agent
+stores the alerts of a batch before the batch's checkpoint (`store_sent`); `store_alerts`
+also stores what reaches the alerts topic. Both deduplicate by alert id (Redis with a
+TTL, then the store's unique constraint).
 
 State: after each batch, every partition the batch touched writes a checkpoint of its
 engine to a Faust table (changelog-backed), before the batch's offsets are committed
@@ -147,6 +149,7 @@ class SiaApp:
         self.settings = settings
         self.topics = Topics.from_settings(settings)
         self.store = store
+        self._unstored: list[Alert] = []  # sent, not yet stored (see `store_sent`)
         self.redis = redis
         self.config_version = config_version  # published with `sia publish-config`
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -438,6 +441,7 @@ class SiaApp:
                 self.forward(record, part, p, message.offset)
 
     def _checkpoint(self, partitions: Partitions, touched: set[int]) -> None:
+        self.store_sent()  # first: a checkpoint must not cover events whose alerts are unstored
         for p in sorted(touched):
             self.counts["checkpoint_bytes"] += partitions.checkpoint(p)
             self.counts["checkpoints"] += 1
@@ -495,17 +499,42 @@ class SiaApp:
                 self.send_progress(tp.partition, reached)
 
     def send_alerts(self, alerts: Iterable[Alert]) -> None:
-        """Publish alerts (at least once; ids are deterministic)."""
+        """Publish alerts (at least once; ids are deterministic); they are stored by
+        `store_sent` before the checkpoint that covers their events."""
         for alert in alerts:
             self.counts["alerts"] += 1
             self.alerts_topic.send_soon(key=alert.finding.subject_id.encode(),
                                         value=codec.encode_alert(alert))
+            if self.store is not None:
+                self._unstored.append(alert)
+
+    def store_sent(self) -> None:
+        """Store the alerts sent since the last call, before the checkpoint that covers
+        the events they came from: a crash before the checkpoint learns those events
+        again and finds the same alerts, so none is lost and none is stored twice.
+
+        The alerts topic alone is not enough for this: faust-streaming acks messages
+        it skips as fetched in an earlier consumer generation, so across a rebalance
+        `store-alerts` can see its commit pass alerts it never stored (seen once in the
+        kill test; docs/SCALE_OUT.md). That agent still stores what reaches it (alerts
+        stored here are dropped there as duplicates). If the store fails, the alerts
+        are kept for the next call and the error is logged."""
+        if not self._unstored:
+            return
+        try:
+            self._store({a.alert_id: a for a in self._unstored})
+        except Exception:
+            log.exception("storing %d alerts failed; retrying after the next batch",
+                          len(self._unstored))
+            return
+        self._unstored.clear()
 
     def tick_all(self, now: datetime) -> None:
         """Clock-driven detection for every partition this worker owns."""
         for partitions in (self.customers, self.reps):
             for part in list(partitions.engines.values()):
                 self.send_alerts(part.tick_until(now))
+        self.store_sent()
 
     def reject(self, message: Any, reason: str) -> None:
         """Keep a message that could not be processed, with its reason."""
@@ -518,20 +547,26 @@ class SiaApp:
                 key=message.key, value=message.value, reason=reason))
 
     async def store_batch(self, values: list[bytes]) -> None:
+        """Store alerts from the alerts topic (see `_store`)."""
+        await asyncio.to_thread(self._store,
+                                {a.alert_id: a for a in map(codec.decode_alert, values)},
+                                len(values))
+
+    def _store(self, alerts: dict[str, Alert], received: int | None = None) -> None:
         """Store alerts once each: ids seen in Redis are dropped; the store's unique
         constraint catches the rest; Redis keys are set only after the store commits."""
-        alerts = {a.alert_id: a for a in map(codec.decode_alert, values)}
+        received = len(alerts) if received is None else received
         prefix = f"sia:{self.settings.kafka_app_id}:alert:"
         if self.redis is not None and alerts:
-            seen = await asyncio.to_thread(self.redis.mget, [prefix + i for i in alerts])
+            seen = self.redis.mget([prefix + i for i in alerts])
             for alert_id, mark in zip(list(alerts), seen, strict=True):
                 if mark is not None:
                     del alerts[alert_id]
-        self.counts["duplicate_alerts"] += len(values) - len(alerts)
+        self.counts["duplicate_alerts"] += received - len(alerts)
         if not alerts:
             return
         if self.store is not None:
-            stored = await asyncio.to_thread(self.store.add, list(alerts.values()))
+            stored = self.store.add(list(alerts.values()))
             self.counts["stored"] += stored
             self.counts["duplicate_alerts"] += len(alerts) - stored
         if self.redis is not None:
@@ -539,4 +574,4 @@ class SiaApp:
             pipe = self.redis.pipeline(transaction=False)
             for alert_id in alerts:
                 pipe.set(prefix + alert_id, "1", ex=ttl)
-            await asyncio.to_thread(pipe.execute)
+            pipe.execute()
