@@ -145,10 +145,6 @@ class PartitionEngine:
         alerts.extend(self._admit(self.engine.observe_many(run)))
         return alerts
 
-    def observe_many(self, events: Sequence[Event]) -> list[Alert]:
-        """`observe` on each event in turn, run by run (see `runs`)."""
-        return [a for run in self.runs(events) for a in self.observe_run(events[run])]
-
     def observe_from(self, source: int, offset: int, event: Event) -> list[Alert]:
         """Learn an event forwarded from partition `source` (at `offset` there) once the
         merge of all sources has put it in event-time order."""

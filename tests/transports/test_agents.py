@@ -65,20 +65,26 @@ def _app(tmp_path: Path, **settings: Any) -> SiaApp:
     return sia
 
 
+def _detect(sia: SiaApp, *groups: list[bytes]) -> None:
+    """Put each group of messages to the `detect` agent, giving it time to learn a group
+    (in batches of `kafka_batch`) before the next."""
+    async def run() -> None:
+        async with sia.detect.test_context() as agent:
+            for group in groups:
+                for value in group:
+                    await agent.put(value)
+                await asyncio.sleep(0.3)
+
+    asyncio.run(run())
+
+
 def test_bad_messages_go_to_the_dead_letter_topic_and_the_agent_carries_on(
         tmp_path: Path) -> None:
     sia = _app(tmp_path)
     sent = Recorder(sia).sent
 
-    async def run() -> None:
-        async with sia.detect.test_context() as agent:
-            await agent.put(b"{not json")
-            await agent.put(_order(1))
-            await agent.put(json.dumps({"type": "order", "event_id": "x"}).encode())
-            await agent.put(_order(2))
-            await asyncio.sleep(0.3)
-
-    asyncio.run(run())
+    _detect(sia, [b"{not json", _order(1),
+                  json.dumps({"type": "order", "event_id": "x"}).encode(), _order(2)])
     letters = [json.loads(m["value"]) for m in sent["dead_letter_topic"]]
     assert [letter["offset"] for letter in letters] == [0, 2]
     assert letters[0]["reason"].startswith("invalid event: not JSON")
@@ -91,13 +97,7 @@ def test_each_batch_checkpoints_the_partition_and_the_checkpoint_restores_it(
     sia = _app(tmp_path)
     sent = Recorder(sia).sent
 
-    async def run() -> None:
-        async with sia.detect.test_context() as agent:
-            for i in range(5):
-                await agent.put(_order(i))
-            await asyncio.sleep(0.3)
-
-    asyncio.run(run())
+    _detect(sia, [_order(i) for i in range(5)])
     checkpoints = sent["events-changelog"]
     assert len(checkpoints) >= 2  # batches of at most 3 events
     assert {c["partition"] for c in checkpoints} == {0}
@@ -114,13 +114,8 @@ def test_events_for_rep_level_detectors_are_repartitioned_by_rep(tmp_path: Path)
     sia = _app(tmp_path)
     sent = Recorder(sia).sent
 
-    async def run() -> None:
-        async with sia.detect.test_context() as agent:
-            await agent.put(_order(1, rep="R7"))
-            await agent.put(_order(2, customer="C2", rep=None))  # no rep known: not sent
-            await asyncio.sleep(0.3)
-
-    asyncio.run(run())
+    _detect(sia, [_order(1, rep="R7"),
+                  _order(2, customer="C2", rep=None)])  # no rep known: not sent
     forwarded = [m for m in sent["by_rep_topic"] if m["key"]]
     progress = [codec.decode_forwarded(m["value"]) for m in sent["by_rep_topic"]
                 if not m["key"]]
@@ -222,13 +217,7 @@ def test_the_detecting_agent_stores_alerts_before_it_checkpoints(
     monkeypatch.setattr(PartitionEngine, "observe", observe)
     monkeypatch.setattr(Partitions, "checkpoint", checkpoint_)
 
-    async def run() -> None:
-        async with sia.detect.test_context() as agent:
-            for i in range(5):  # a day apart: each a run of one event, `observe`
-                await agent.put(_order(i))
-            await asyncio.sleep(0.3)
-
-    asyncio.run(run())
+    _detect(sia, [_order(i) for i in range(5)])  # a day apart: runs of one, `observe`
     assert len(sent) == 5 and len(stored_at_checkpoints) >= 2
     assert all(stored >= sent_so_far for stored, sent_so_far in stored_at_checkpoints)
     assert sia.store is not None and sia.store.count() == 5
@@ -261,17 +250,11 @@ def test_a_new_owner_skips_what_the_checkpoint_covers_by_offset(tmp_path: Path) 
     sent = Recorder(first).sent
     Recorder(second)
 
-    async def run(sia: SiaApp, orders: int) -> None:
-        async with sia.detect.test_context() as agent:
-            for i in range(orders):
-                await agent.put(_sparse_order(i))  # offsets 0, 1, ...
-            await asyncio.sleep(0.3)
-
-    asyncio.run(run(first, 6))
+    _detect(first, [_sparse_order(i) for i in range(6)])  # offsets 0, 1, ...
     # the first owner dies; its last commit was behind its last checkpoint, so the new
     # owner restores the checkpoint and is handed offsets 0.. again, then two new ones
     second.customers.table.data["0"] = sent["events-changelog"][-1]["value"]
-    asyncio.run(run(second, 8))
+    _detect(second, [_sparse_order(i) for i in range(8)])
     part = second.customers.engines[0]
     assert part.offset == 7 and second.counts["repeats"] == 6
     assert part.engine.observed == 8 and part.engine.duplicates == 0  # each learned once
@@ -303,16 +286,8 @@ def test_a_failing_run_costs_only_its_failing_event(tmp_path: Path,
     sia = _app(tmp_path)
     sent = Recorder(sia).sent
 
-    async def run() -> None:
-        async with sia.detect.test_context() as agent:
-            for i in range(3):
-                await agent.put(same_day(i))
-            await asyncio.sleep(0.3)  # the first batch is learned and checkpointed
-            for i in range(3, 6):
-                await agent.put(same_day(i))
-            await asyncio.sleep(0.3)
-
-    asyncio.run(run())
+    # the first batch is learned and checkpointed before the second is put
+    _detect(sia, [same_day(i) for i in range(3)], [same_day(i) for i in range(3, 6)])
     letters = [json.loads(m["value"]) for m in sent["dead_letter_topic"]]
     assert [(x["offset"], x["reason"]) for x in letters] == [
         (4, "processing failed: RuntimeError: a bug in trend")]
