@@ -547,15 +547,16 @@ class SiaApp:
                 key=message.key, value=message.value, reason=reason))
 
     async def store_batch(self, values: list[bytes]) -> None:
-        """Store alerts from the alerts topic (see `_store`)."""
-        await asyncio.to_thread(self._store,
-                                {a.alert_id: a for a in map(codec.decode_alert, values)},
-                                len(values))
+        """Store alerts from the alerts topic (see `_store`); repeats within the batch
+        count as duplicates."""
+        alerts = {a.alert_id: a for a in map(codec.decode_alert, values)}
+        self.counts["duplicate_alerts"] += len(values) - len(alerts)
+        await asyncio.to_thread(self._store, alerts)
 
-    def _store(self, alerts: dict[str, Alert], received: int | None = None) -> None:
+    def _store(self, alerts: dict[str, Alert]) -> None:
         """Store alerts once each: ids seen in Redis are dropped; the store's unique
         constraint catches the rest; Redis keys are set only after the store commits."""
-        received = len(alerts) if received is None else received
+        received = len(alerts)
         prefix = f"sia:{self.settings.kafka_app_id}:alert:"
         if self.redis is not None and alerts:
             seen = self.redis.mget([prefix + i for i in alerts])
