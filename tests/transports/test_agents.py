@@ -224,6 +224,39 @@ def test_the_detecting_agent_stores_alerts_before_it_checkpoints(
     assert sia.counts["stored"] == 5
 
 
+def test_a_partition_handed_offsets_past_its_checkpoint_seeks_back(tmp_path: Path) -> None:
+    # Faust can commit past messages no agent learned (it acks the ones it drops at a
+    # rebalance): the state's offset reveals the gap and the consumer seeks back
+    sia = _app(tmp_path)
+    Recorder(sia)
+    seeks: list[tuple[int, int]] = []
+
+    async def seek(tp: Any, offset: int) -> None:
+        seeks.append((tp.partition, offset))
+
+    sia.app.consumer.seek = seek
+    fetches = [(0, range(0, 3)),  # learned and checkpointed
+               (6, range(6, 8)),  # a new owner resumes past 3, 4, 5: nothing learned
+               (3, range(3, 8)),  # after the seek back to 3
+               (12, range(12, 13)),  # past 8 to 11 again, but after the seek ...
+               (10, range(10, 12))]  # ... 8 and 9 are gone (retention): carry on
+
+    async def run() -> None:
+        async with sia.detect.test_context() as agent:
+            for offset, days in fetches:
+                agent.sent_offset = offset
+                for i in days:
+                    await agent.put(_order(i))
+                await asyncio.sleep(0.3)
+
+    asyncio.run(run())
+    assert seeks == [(0, 3), (0, 8)]
+    part = sia.customers.engines[0]
+    assert part.offset == 11 and part.engine.observed == 10  # 0 to 7, 10 and 11
+    assert sia.counts["rewinds"] == 2 and sia.counts["unreadable_offsets"] == 2
+    assert part.engine.duplicates == 0 and sia.counts["events"] == 10
+
+
 @pytest.mark.parametrize("value", [b"", b"[]", b'"text"'])
 def test_codec_names_the_reason(value: bytes) -> None:
     with pytest.raises(codec.Undecodable):

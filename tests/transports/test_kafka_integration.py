@@ -4,7 +4,9 @@
 the same events (and with one partition, exactly the plain embedded replay's: see
 tests/engine/test_partitions.py); (2) two workers, one killed with SIGKILL mid-stream:
 after the rebalance every expected alert exists once and every event was learned;
-(3) poison messages go to the dead-letter topic with their reason, and the worker goes on.
+(3) poison messages go to the dead-letter topic with their reason, and the worker goes on;
+(4) a worker handed offsets past its checkpoint seeks back; (5) a partition whose history
+retention deleted starts from the compacted reference topics.
 """
 
 from __future__ import annotations
@@ -297,3 +299,51 @@ def test_a_partition_whose_history_is_gone_starts_from_the_reference_topics(
     assert set(catalog.reps) == {"R1"} and catalog.customers["C1"].owner_rep_id == "R1"
     assert part.engine.observed == 5  # four reference records, then order o2 (o1 is gone)
     assert "seeded with 4 reference records" in log.read_text(errors="replace")
+
+
+async def _commit(bootstrap: str, group: str, topic: str, partition: int, offset: int) -> None:
+    """What Faust can do at a rebalance: commit past messages no agent learned."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        await consumer.commit({tp: offset})
+    finally:
+        await consumer.stop()
+
+
+def test_a_worker_handed_offsets_past_its_checkpoint_seeks_back(
+        kafka_broker: str, tmp_path: Path) -> None:
+    app_id = kh.new_app_id()
+    env = kh.worker_env(app_id, kafka_broker, f"sqlite:///{tmp_path / 'alerts.db'}",
+                        redis_url=None, partitions=1)
+    bootstrap = kafka_broker.removeprefix("kafka://")
+    topics = Topics(app_id, 1, 1)
+    orders = [{"type": "order", "event_id": f"o{i}", "order_id": f"o{i}",
+               "customer_id": f"C{i % 7}", "occurred_at": f"2024-{1 + i // 28:02d}-"
+               f"{1 + i % 28:02d}T10:00:00+00:00",
+               "lines": [{"product_id": f"P{i % 5}", "quantity": 2, "unit_price": 5.0}]}
+              for i in range(60)]
+    _produce(_jsonl(tmp_path / "first.jsonl", orders[:30]), env, tmp_path)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    worker = kh.start_worker(env, logs[0])
+    try:
+        kh.wait_for(lambda: kh.learned_per_partition(bootstrap, topics) == {0: 30},
+                    timeout=180, what="the first 30 orders checkpointed", logs=logs[:1])
+    finally:
+        kh.stop(worker)
+    _produce(_jsonl(tmp_path / "second.jsonl", orders[30:]), env, tmp_path)
+    asyncio.run(_commit(bootstrap, app_id, topics.events, 0, 45))  # 30 to 44 never learned
+    worker = kh.start_worker(env, logs[1])
+    try:
+        kh.wait_for(lambda: kh.learned_per_partition(bootstrap, topics) == {0: 60},
+                    timeout=180, what="all 60 orders checkpointed", logs=logs[1:])
+    finally:
+        kh.stop(worker)
+    text = logs[1].read_text(errors="replace")
+    assert ("offset 45 arrived, but the state covers offsets up to 29 only: seeking back "
+            "to 30") in text

@@ -44,6 +44,7 @@ from sia.policy import Alert, PolicyConfig
 from sia.settings import Settings
 from sia.transports import shared_config
 from sia.transports.kafka import codec
+from sia.transports.kafka.gaps import OffsetGaps
 from sia.transports.kafka.reference import read_reference
 from sia.transports.kafka.topics import CHECKPOINT_BYTES, Topics, bootstrap_servers
 
@@ -156,6 +157,7 @@ class SiaApp:
         self.counts = {"events": 0, "dead_letter": 0, "alerts": 0, "stored": 0,
                        "duplicate_alerts": 0, "checkpoints": 0, "checkpoint_bytes": 0,
                        "repeats": 0, "relearned": 0}
+        self.gaps = OffsetGaps(self.counts)  # offsets a partition's state skipped
         self.rep_types = {t for d in split_detectors(make_detectors())[1] for t in d.handles}
 
         def customer_level() -> list[Detector[Any]]:
@@ -206,12 +208,14 @@ class SiaApp:
             async for events in stream.take_events(batch, within=within):
                 await self.seed_missing_history(events, self.customers, customers=True)
                 self.detect_batch(events, self.customers, forward=bool(self.rep_types))
+                await self.seek_back()
 
         @app.agent(self.by_rep_topic, name="detect-reps")
         async def detect_reps(stream: Any) -> None:
             async for events in stream.take_events(batch, within=within):
                 await self.seed_missing_history(events, self.reps, customers=False)
                 self.detect_rep_batch(events)
+                await self.seek_back()
 
         @app.agent(self.alerts_topic, name="store-alerts")
         async def store_alerts(stream: Any) -> None:
@@ -366,13 +370,17 @@ class SiaApp:
         After a crash the group resumes from its last committed offset, which can be
         behind the last checkpoint: messages at or before the offset the checkpoint
         covers are skipped by offset, not only by event id (ids are remembered for a
-        while of event time, offsets exactly)."""
+        while of event time, offsets exactly). It can also be ahead of the checkpoint
+        (Faust commits past messages it dropped at a rebalance): then the partition seeks
+        back (`OffsetGaps`)."""
         for event in events:
             message = event.message
             part = partitions.engine(message.partition)
             if message.offset <= part.offset:
                 self.counts["repeats"] += 1
                 continue
+            if not self.gaps.follows(message, part.offset):
+                continue  # the state lacks earlier offsets: learned after a seek back
             part.offset = message.offset
             touched.add(message.partition)
             try:
@@ -381,6 +389,11 @@ class SiaApp:
                 self.reject(message, f"invalid {what}: {exc}")
                 continue
             yield message, part, value
+
+    async def seek_back(self) -> None:
+        """Seek back to the offsets partitions' states lack (see `OffsetGaps`)."""
+        for tp, offset in self.gaps.take_seeks().items():
+            await self.app.consumer.seek(tp, offset)
 
     def _process(self, message: Any, what: str, run: Callable[..., list[Alert]],
                  *args: Any, count: bool = True) -> bool:
