@@ -347,3 +347,30 @@ def test_a_worker_handed_offsets_past_its_checkpoint_seeks_back(
     text = logs[1].read_text(errors="replace")
     assert ("offset 45 arrived, but the state covers offsets up to 29 only: seeking back "
             "to 30") in text
+
+
+def test_a_new_partition_handed_a_later_offset_learns_from_the_earliest(
+        kafka_broker: str, tmp_path: Path) -> None:
+    # no checkpoint yet, and the group committed past messages no agent learned: not
+    # retention (the topic still holds them), so the worker learns them, not seeds
+    app_id = kh.new_app_id()
+    env = kh.worker_env(app_id, kafka_broker, f"sqlite:///{tmp_path / 'alerts.db'}",
+                        redis_url=None, partitions=1)
+    bootstrap = kafka_broker.removeprefix("kafka://")
+    topics = Topics(app_id, 1, 1)
+    orders = [{"type": "order", "event_id": f"o{i}", "order_id": f"o{i}", "customer_id": "C1",
+               "occurred_at": f"2024-01-{1 + i:02d}T10:00:00+00:00",
+               "lines": [{"product_id": "P1", "quantity": 2, "unit_price": 5.0}]}
+              for i in range(20)]
+    _produce(_jsonl(tmp_path / "orders.jsonl", orders), env, tmp_path)
+    asyncio.run(_commit(bootstrap, app_id, topics.events, 0, 12))
+    log = tmp_path / "worker.log"
+    worker = kh.start_worker(env, log)
+    try:
+        kh.wait_for(lambda: kh.learned_per_partition(bootstrap, topics) == {0: 20},
+                    timeout=180, what="all 20 orders checkpointed", logs=[log])
+    finally:
+        kh.stop(worker)
+    text = log.read_text(errors="replace")
+    assert "handed offset 12 although the topic holds offsets from 0" in text
+    assert "seeded with" not in text

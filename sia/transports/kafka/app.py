@@ -77,6 +77,7 @@ class Partitions:
         self.policy_config = policy_config
         self.table = table
         self.engines: dict[int, PartitionEngine] = {}
+        self.starts: dict[int, int] = {}  # new states that must start at an offset
 
     def engine(self, partition: int) -> PartitionEngine:
         """The partition's engine: in memory, else restored from its last checkpoint,
@@ -103,6 +104,22 @@ class Partitions:
         reference data they carried."""
         return (first_offset > 0 and partition not in self.engines
                 and self.table.data.get(str(partition)) is None)
+
+    def start_at(self, partition: int, offset: int) -> None:
+        """Start the partition's engine new, as covering every offset before `offset`
+        (there are none left to learn): it seeks back to `offset` if handed a later one."""
+        self.engines[partition] = PartitionEngine.new(self.make_detectors(),
+                                                      self.policy_config, sources=self.sources)
+        self.starts[partition] = offset
+
+    def covered(self, partition: int) -> int | None:
+        """The last offset the partition's state covers; None for a new state that
+        may start anywhere (a new topic, or history cut by retention)."""
+        last = self.engines[partition].offset
+        if last >= 0:
+            return last
+        start = self.starts.get(partition)
+        return None if start is None else start - 1
 
     def seed(self, partition: int, records: list[Event]) -> None:
         """Start the partition's engine from the latest reference records."""
@@ -139,6 +156,7 @@ class Partitions:
         it is restored from the checkpoint its last owner wrote."""
         for p in partitions:
             self.engines.pop(p, None)
+            self.starts.pop(p, None)
 
 
 class SiaApp:
@@ -247,14 +265,28 @@ class SiaApp:
     async def seed_missing_history(self, events: list[Any], partitions: Partitions, *,
                                    customers: bool) -> None:
         """Seed partitions that start without their history from the compacted
-        reference topics (see sia/transports/kafka/reference.py)."""
-        first: dict[int, int] = {}
+        reference topics (see sia/transports/kafka/reference.py).
+
+        A partition with no checkpoint whose first message is past the earliest offset
+        the topic still holds was not cut by retention: the group committed past
+        messages no agent learned (see `OffsetGaps`). It starts from the earliest offset
+        instead: the consumer seeks back to it."""
+        first: dict[int, Any] = {}
         for event in events:
             message = event.message
-            first[message.partition] = min(first.get(message.partition, message.offset),
-                                           message.offset)
-        for partition, offset in sorted(first.items()):
+            if message.offset < getattr(first.get(message.partition), "offset", 1 << 62):
+                first[message.partition] = message
+        for partition, message in sorted(first.items()):
+            offset = message.offset
             if not partitions.needs_history(partition, offset):
+                continue
+            earliest = (await self.app.consumer.earliest_offsets(message.tp)).get(
+                message.tp, offset)
+            if earliest < offset:
+                partitions.start_at(partition, earliest)
+                log.warning("%s partition %d: no checkpoint, and handed offset %d although "
+                            "the topic holds offsets from %d: learning from %d",
+                            partitions.name, partition, offset, earliest, earliest)
                 continue
             records = await read_reference(
                 bootstrap_servers(self.settings.kafka_broker), self.topics,
@@ -379,7 +411,7 @@ class SiaApp:
             if message.offset <= part.offset:
                 self.counts["repeats"] += 1
                 continue
-            if not self.gaps.follows(message, part.offset):
+            if not self.gaps.follows(message, partitions.covered(message.partition)):
                 continue  # the state lacks earlier offsets: learned after a seek back
             part.offset = message.offset
             touched.add(message.partition)
