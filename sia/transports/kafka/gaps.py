@@ -34,12 +34,14 @@ class OffsetGaps:
         self._rewinding: dict[Any, tuple[int, int]] = {}
         self.seeks: dict[Any, int] = {}  # topic partition -> offset to seek to, pending
 
-    def follows(self, message: Any, last: int) -> bool:
+    def follows(self, message: Any, last: int | None) -> bool:
         """True when `message` may be learned by a state that covers offsets up to `last`
-        (-1: none yet, so any offset will do; retention is handled by seeding)."""
-        expected = last + 1
+        (None: a new state that may start anywhere)."""
         tp = message.tp
-        if last < 0 or message.offset == expected:
+        if last is None:
+            return True
+        expected = last + 1
+        if message.offset == expected:
             self._rewinding.pop(tp, None)
             return True
         rewinding = self._rewinding.get(tp)
@@ -49,7 +51,7 @@ class OffsetGaps:
             self.counts["rewinds"] += 1
             log.warning("%s[%d]: offset %d arrived, but the state covers offsets up to "
                         "%d only: seeking back to %d", message.topic, message.partition,
-                        message.offset, last, expected)
+                        message.offset, last, expected)  # -1: none yet
             return False
         if message.offset > rewinding[1]:
             return False  # fetched before the seek
