@@ -392,8 +392,10 @@ def _message(topic: str, partition: int, offset: int, key: bytes | None,
     """What a Faust agent receives for one Kafka message (the fields SiaApp reads)."""
     from types import SimpleNamespace
 
+    from faust.types import TP
+
     message = SimpleNamespace(topic=topic, partition=partition, offset=offset, key=key,
-                              value=value)
+                              value=value, tp=TP(topic, partition))
     return SimpleNamespace(value=value, message=message)
 
 
