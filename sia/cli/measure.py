@@ -105,6 +105,9 @@ def register_measure(app: typer.Typer) -> None:
         partitions: Annotated[int, typer.Option(
             min=0, help="judge a Kafka deployment with this many customer partitions "
             "(0: the embedded engine)")] = 0,
+        share_population: Annotated[bool, typer.Option(
+            help="with --partitions: partitions share population models (learned from "
+            "every partition, a day late) instead of learning their own")] = False,
         config: ConfigOpt = None,
         policy_file: PolicyOpt = None,
     ) -> None:
@@ -121,7 +124,8 @@ def register_measure(app: typer.Typer) -> None:
             return detectors
 
         detectors, policy = make_detectors(), build(config, policy_file, only)[1]
-        alerting = partitioned(make_detectors, policy, partitions) if partitions else None
+        alerting = (partitioned(make_detectors, policy, partitions,
+                                share_population=share_population) if partitions else None)
         with console.status("reading events"):
             events = load_events(events_file, rejects)
         with console.status(f"replaying {len(events):,} events"):
@@ -130,6 +134,7 @@ def register_measure(app: typer.Typer) -> None:
         report["events_file"] = str(events_file)
         if partitions:
             report["partitions"] = partitions
+            report["share_population"] = share_population
         if as_json:
             typer.echo(json.dumps(report, indent=2))
             return

@@ -87,6 +87,14 @@ class Detector(ABC, Generic[P]):
     # whose events the detector must see together when the stream is split by key:
     # "customer" (the events topic is keyed by customer) or "rep" (a repartition by rep)
     keyed_by: ClassVar[str] = "customer"
+    # Population models: what a detector learns across customers. A detector with some
+    # sets `shares_population`, passes every step of their learning to `share` as an
+    # update (a tuple of JSON values) and applies updates in `learn_population`. One
+    # engine learns each update at once. Partitions of a split stream collect them, and
+    # each applies every partition's updates, in one order, at the next tick boundary
+    # (sia/engine/population.py), so all learn the same population models.
+    shares_population: ClassVar[bool] = False
+    population_outbox: list[Any] | None = None  # set by a partition that shares
 
     def __init__(self, **thresholds: Any) -> None:
         self.params: P = self.params_type(**thresholds)  # type: ignore[assignment]
@@ -125,6 +133,17 @@ class Detector(ABC, Generic[P]):
     def tick(self, now: datetime, ctx: Context) -> list[Finding]:
         """Clock-driven detection (absence of events); default: nothing."""
         return []
+
+    def share(self, update: tuple[Any, ...]) -> None:
+        """One step of population learning: learned now, or collected for the partitions."""
+        self.learn_population(update)
+        outbox = self.population_outbox
+        if outbox is not None:
+            outbox.append((self.name, update))
+
+    def learn_population(self, update: tuple[Any, ...]) -> None:
+        """Apply one update that `share` made (here or in another partition)."""
+        raise NotImplementedError(f"{self.name} shares no population model")
 
     @abstractmethod
     def customer_state(self, customer_id: str) -> object | None:

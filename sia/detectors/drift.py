@@ -23,6 +23,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from river import stats
 
@@ -34,6 +35,7 @@ from sia.events.models import Event, Interaction, Order, Return
 from sia.findings import Finding, Severity
 
 QUARTER_DAYS = 91.0
+GAP, SPEND, RESOLVED, SILENCE = "gap", "spend", "resolved", "silence"  # population updates
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +96,7 @@ class DriftDetector(Detector[DriftParams]):
     handles = frozenset({"order", "return", "interaction"})
     warm_up_hint = "speaks about a customer after min_orders orders"
     global_params = frozenset({"horizon_days", "min_resolved_orders", "min_labels"})
+    shares_population = True
 
     def __init__(self, **thresholds: object) -> None:
         super().__init__(**thresholds)
@@ -164,11 +167,8 @@ class DriftDetector(Detector[DriftParams]):
             min_gap_days=1.0,
         )
         if gap is not None:
-            self.log_gaps.update(math.log(gap))
-        spend = self._quarterly_spend(state, p)
-        self.spend_p50.update(spend)
-        self.spend_p90.update(spend)
-        self.spend_seen += 1
+            self.share((GAP, math.log(gap)))
+        self.share((SPEND, self._quarterly_spend(state, p)))
         self._unresolved.append((at, customer_id, state.orders))
         # a late, older order changes the count too: re-key the pending silence labels
         self.silence.open_timeout(state.last_order_at, customer_id, state.orders,
@@ -188,6 +188,25 @@ class DriftDetector(Detector[DriftParams]):
         if not complaint:
             return []
         return self._check_engagement(event, state, p, at, ctx)
+
+    # population models
+    def learn_population(self, update: tuple[Any, ...]) -> None:
+        """The log gap prior, the spend quantiles, the churn rate and the silence model
+        learn from every customer's orders and silences."""
+        kind = update[0]
+        if kind == GAP:
+            self.log_gaps.update(update[1])
+        elif kind == SPEND:
+            self.spend_p50.update(update[1])
+            self.spend_p90.update(update[1])
+            self.spend_seen += 1
+        elif kind == RESOLVED:
+            self.resolved += 1
+            self.lost += bool(update[1])
+        elif kind == SILENCE:
+            self.silence.learn(update[1], bool(update[2]))
+        else:
+            raise ValueError(f"unknown drift population update {kind!r}")
 
     # population prior and money
     def _prior(self) -> tuple[float, float]:
@@ -277,7 +296,7 @@ class DriftDetector(Detector[DriftParams]):
             if last + silent >= until:
                 break  # not reached: the order came first
             lost = until > last + silent + p.horizon_days
-            self.silence.learn(self.features(state, p, silent), lost)
+            self.share((SILENCE, self.features(state, p, silent), lost))
             state.labelled = index + 1
 
     def _schedule(self, customer_id: str, state: CustomerRhythm, p: DriftParams,
@@ -296,9 +315,7 @@ class DriftDetector(Detector[DriftParams]):
         pending = self._unresolved
         while pending and pending[0][0] + horizon <= today:
             _, customer_id, orders = pending.popleft()
-            self.resolved += 1
-            if self.customers[customer_id].orders == orders:
-                self.lost += 1
+            self.share((RESOLVED, self.customers[customer_id].orders == orders))
 
     def tick(self, now: datetime, ctx: Context) -> list[Finding]:
         """Learn from silences that ran their course; fire for customers now likely lost."""
@@ -368,7 +385,7 @@ class DriftDetector(Detector[DriftParams]):
             state = self.customers[customer_id]
             if state.orders == orders and state.labelled == index:
                 p = self.params_for(ctx, customer_id)
-                self.silence.learn(self.features(state, p, CHECKPOINTS[index]), True)
+                self.share((SILENCE, self.features(state, p, CHECKPOINTS[index]), True))
                 state.labelled = index + 1
                 self.silence.open_timeout(state.last_order_at, customer_id, orders, index + 1)
 

@@ -29,6 +29,7 @@ from sia.engine import snapshot
 from sia.engine.catalog import Catalog
 from sia.engine.engine import Engine, _boundary_after
 from sia.engine.merge import EventTimeMerge
+from sia.engine.population import PopulationExchange
 from sia.events.models import Customer, Event, Product, Rep
 from sia.policy import Alert, Policy, PolicyConfig
 
@@ -74,6 +75,13 @@ class PartitionEngine:
         self.references = 0  # reference records observed (the catalog changed)
         self._catalog_blob: bytes | None = None
         self._catalog_seen = -1
+        # population models shared with the other partitions (see `share_population`)
+        self.population: PopulationExchange | None = None
+        self.held: list[tuple[int, Event]] = []  # (offset, event) waiting for a boundary
+        self.waiting = False  # a tick is due, but not every partition is complete
+        # with `forward_types`: each event learned, as (offset, event, rep to forward to)
+        self.forward_types: frozenset[str] = frozenset()
+        self.forwards: list[tuple[int, Event, str | None]] | None = None
 
     @classmethod
     def new(cls, detectors: Sequence[Detector[Any]], policy_config: PolicyConfig, *,
@@ -83,21 +91,59 @@ class PartitionEngine:
         engine = Engine(detectors)
         return cls(engine, Policy(policy_config), tick_every=tick_every, sources=sources)
 
+    def share_population(self, source: int, sources: int) -> PopulationExchange:
+        """Learn the population models of sharing detectors from every partition's
+        customers (sia/engine/population.py): this partition is `source` of `sources`."""
+        exchange = self.population or PopulationExchange(source, sources)
+        self.population = exchange
+        for detector in self.engine.detectors:
+            if detector.shares_population:
+                detector.population_outbox = exchange.outbox
+        if self.next_tick is not None:
+            exchange.outbox.stamp = int(self.next_tick.timestamp())
+        return exchange
+
+    def complete(self) -> int | None:
+        """The boundary (epoch seconds) through which this partition has made every
+        population update: the one it waits at, else the last it ticked."""
+        if self.next_tick is None:
+            return None
+        boundary = self.next_tick if self.waiting else self.next_tick - self.tick_every
+        return int(boundary.timestamp())
+
     def observe(self, event: Event) -> list[Alert]:
-        """Tick at every boundary the partition's clock crosses, then learn the event."""
+        """Tick at every boundary the partition's clock crosses, then learn the event.
+        With shared population models, an event that must wait for a boundary is held
+        (with the offset the transport set) and learned by `release`."""
+        if self.held:
+            self.held.append((self.offset, event))
+            return []
         at = event.occurred_at
-        if self.reached is None or at > self.reached:
-            self.reached = at
         alerts: list[Alert] = []
         if self.next_tick is None:
-            self.next_tick = _boundary_after(at, self.tick_every)
-        while at >= self.next_tick:
-            alerts.extend(self._admit(self.engine.tick(self.next_tick)))
-            self.next_tick += self.tick_every
+            self._start_clock(at)
+        while at >= self.next_tick:  # type: ignore[operator]
+            ticked = self._tick_next()
+            if ticked is None:
+                self.held.append((self.offset, event))
+                return alerts
+            alerts.extend(ticked)
+        if self.reached is None or at > self.reached:
+            self.reached = at
         if isinstance(event, REFERENCE):
             self.references += 1
         alerts.extend(self._admit(self.engine.observe(event)))
+        if self.forwards is not None:
+            self._note_forward(event)
         return alerts
+
+    def _note_forward(self, event: Event) -> None:
+        """Record a learned event for the rep stream, with the rep it counts for as the
+        catalog has it right after learning it (as the worker computes it)."""
+        rep = None
+        if not broadcast(event) and event.type in self.forward_types:
+            rep = rep_key(event, self.engine.catalog, self.links)
+        self.forwards.append((self.offset, event, rep))  # type: ignore[union-attr]
 
     def runs(self, events: Sequence[Event]) -> Iterator[slice]:
         """Split `events` (in stream order, not yet learned) into the runs `observe_run`
@@ -136,9 +182,15 @@ class PartitionEngine:
         if any(isinstance(e, REFERENCE) or e.occurred_at >= boundary for e in run):
             raise ValueError("not a run of PartitionEngine.runs: it crosses a tick "
                              "boundary or holds a reference record")
+        if self.held:
+            self.held.extend((self.offset, e) for e in run)
+            return []
         if self.next_tick is None:
-            self.next_tick = _boundary_after(first, self.tick_every)
+            self._start_clock(first)
         alerts = self.tick_until(first)  # what `observe` ticks before the first event
+        if self.waiting:
+            self.held.extend((self.offset, e) for e in run)
+            return alerts
         latest = max(e.occurred_at for e in run)
         if self.reached is None or latest > self.reached:
             self.reached = latest
@@ -165,9 +217,58 @@ class PartitionEngine:
         """Run the clock-driven detection for every boundary up to `now` (a timer's
         wall-clock time when live, the end of a replay otherwise)."""
         alerts: list[Alert] = []
+        if self.held:
+            return alerts  # the clock is past a boundary that waits already
         while self.next_tick is not None and self.next_tick <= now:
-            alerts.extend(self._admit(self.engine.tick(self.next_tick)))
-            self.next_tick += self.tick_every
+            ticked = self._tick_next()
+            if ticked is None:
+                break
+            alerts.extend(ticked)
+        return alerts
+
+    def release(self) -> list[Alert]:
+        """Learn what was held while a boundary waited, as far as the other partitions'
+        completeness now allows (call after population updates arrive)."""
+        alerts: list[Alert] = []
+        if self.waiting and not self.held:
+            alerts.extend(self.tick_until(self.next_tick))  # type: ignore[arg-type]
+        while self.held:
+            held, self.held = self.held, []
+            last = self.offset
+            for i, (offset, event) in enumerate(held):
+                self.offset = offset
+                alerts.extend(self.observe(event))
+                if self.held:  # waits again: keep the rest, in order
+                    self.held.extend(held[i + 1:])
+                    break
+            self.offset = last
+            if self.held:
+                break
+        return alerts
+
+    def _start_clock(self, at: datetime) -> None:
+        self.next_tick = _boundary_after(at, self.tick_every)
+        if self.population is not None:
+            self.population.outbox.stamp = int(self.next_tick.timestamp())
+
+    def _tick_next(self) -> list[Alert] | None:
+        """Tick the next boundary; None (and `waiting`) when shared population models
+        are not complete through it yet."""
+        boundary = self.next_tick
+        assert boundary is not None
+        exchange = self.population
+        if exchange is not None:
+            stamp = int(boundary.timestamp())
+            exchange.mark_complete(exchange.source, stamp)
+            # from now on, what this partition learns comes after the boundary
+            exchange.outbox.stamp = int((boundary + self.tick_every).timestamp())
+            if not exchange.ready(stamp):
+                self.waiting = True
+                return None
+            exchange.apply_through(stamp, {d.name: d for d in self.engine.detectors})
+        self.waiting = False
+        alerts = self._admit(self.engine.tick(boundary))
+        self.next_tick = boundary + self.tick_every
         return alerts
 
     def _admit(self, findings: Iterable[Any]) -> list[Alert]:
@@ -188,7 +289,8 @@ class PartitionEngine:
                  "inhibitor": self.policy.inhibitor._sources,
                  "suppressed": self.policy.suppressed, "next_tick": self.next_tick,
                  "links": self.links, "references": self.references,
-                 "reached": self.reached, "merge": self.merge, "offset": self.offset}
+                 "reached": self.reached, "merge": self.merge, "offset": self.offset,
+                 "population": self.population, "held": self.held, "waiting": self.waiting}
         raw = pickle.dumps(state, protocol=pickle.DEFAULT_PROTOCOL)
         return snapshot.dump_raw(zlib.compress(raw, 1), detectors=e.detector_params())
 
@@ -218,6 +320,9 @@ class PartitionEngine:
         restored.reached = state.get("reached")
         restored.merge = state.get("merge")
         restored.offset = state.get("offset", -1)
+        restored.population = state.get("population")
+        restored.held = state.get("held", [])
+        restored.waiting = state.get("waiting", False)
         restored._catalog_blob, restored._catalog_seen = state["catalog"], restored.references
         return restored
 
@@ -249,7 +354,7 @@ def for_rep(event: Event, rep: str) -> Event:
 def replay_partitioned(events: Iterable[Event], *, partitions: int, rep_partitions: int,
                        make_detectors: Callable[[], list[Detector[Any]]],
                        policy_config: PolicyConfig, tick_every: timedelta = DAY,
-                       ) -> Iterator[Alert]:
+                       share_population: bool = False) -> Iterator[Alert]:
     """What a Kafka deployment with these partition counts computes, in one process.
 
     Events are split by customer exactly as `sia produce` splits them: a customer's
@@ -257,9 +362,14 @@ def replay_partitioned(events: Iterable[Event], *, partitions: int, rep_partitio
     rep-level detectors handle are forwarded by rep and merged back into event time
     (`sia.engine.merge`), so what rep partitions learn does not depend on how workers
     interleave. Nothing is ticked after the last event: a stream has no end.
+
+    With `share_population`, customer partitions learn the population models of sharing
+    detectors from every partition (sia/engine/population.py): after each event, the
+    partition that learned it sends its updates and completeness, and every partition
+    learns what that releases.
     """
     customer_level, rep_level = split_detectors(make_detectors())
-    rep_types = {t for d in rep_level for t in d.handles}
+    rep_types = frozenset(t for d in rep_level for t in d.handles)
 
     def engines(count: int, side: int, sources: int = 1) -> list[PartitionEngine]:
         return [PartitionEngine.new(split_detectors(make_detectors())[side], policy_config,
@@ -269,6 +379,20 @@ def replay_partitioned(events: Iterable[Event], *, partitions: int, rep_partitio
     by_customer = engines(partitions, 0) if customer_level else []
     by_rep = engines(rep_partitions, 1, sources=partitions) if rep_level else []
     offsets = [0] * partitions  # of each events partition, as `sia produce` fills them
+    if share_population and by_customer:
+        for source, part in enumerate(by_customer):
+            part.share_population(source, partitions)
+            part.forward_types, part.forwards = rep_types, []
+        for event in events:
+            targets = range(partitions) if broadcast(event) else (
+                partition_for(getattr(event, "customer_id", None) or "", partitions),)
+            for source in targets:
+                part = by_customer[source]
+                part.offset = offsets[source]
+                yield from part.observe(event)
+                offsets[source] += 1
+            yield from _settle(by_customer, by_rep, set(targets))
+        return
     links: dict[str, str] = {}
     catalog = Catalog()  # customer-level detectors off: the rep stream keeps its own
     for event in events:
@@ -296,3 +420,41 @@ def replay_partitioned(events: Iterable[Event], *, partitions: int, rep_partitio
             offsets[source] += 1
             for rep_part in by_rep:
                 yield from rep_part.advance(source, event.occurred_at)
+
+
+def _settle(by_customer: list[PartitionEngine], by_rep: list[PartitionEngine],
+            touched: set[int]) -> Iterator[Alert]:
+    """Exchange population updates until no partition can learn more of what it holds;
+    then forward what was learned by rep, and each partition's progress."""
+    while touched:
+        for source in sorted(touched):
+            part = by_customer[source]
+            exchange = part.population
+            assert exchange is not None
+            items, complete = exchange.take_outgoing(), part.complete()
+            for other in by_customer:
+                if other is not part:
+                    other.population.receive(source, items, complete)  # type: ignore[union-attr]
+        touched = set()
+        for q, part in enumerate(by_customer):
+            if part.held or part.waiting:
+                before = (len(part.held), part.next_tick)
+                yield from part.release()
+                if (len(part.held), part.next_tick) != before:
+                    touched.add(q)
+    rep_partitions = len(by_rep)
+    for source, part in enumerate(by_customer):
+        forwards, part.forwards = part.forwards or [], []
+        for offset, event, rep in forwards:
+            if not by_rep:
+                continue
+            if broadcast(event):
+                if source == 0:  # forwarded once, from partition 0
+                    for rep_part in by_rep:
+                        yield from rep_part.observe_from(0, offset, event)
+            elif rep is not None:
+                yield from by_rep[partition_for(rep, rep_partitions)].observe_from(
+                    source, offset, for_rep(event, rep))
+        if part.reached is not None:
+            for rep_part in by_rep:
+                yield from rep_part.advance(source, part.reached)

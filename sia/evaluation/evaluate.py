@@ -117,14 +117,16 @@ def embedded(detectors: Sequence[Detector[Any]], policy: Policy) -> Alerting:
 
 
 def partitioned(make_detectors: Callable[[], list[Detector[Any]]], policy: Policy,
-                partitions: int) -> Alerting:
+                partitions: int, *, share_population: bool = False) -> Alerting:
     """Alerts of a Kafka deployment with `partitions` customer partitions (and one rep
-    partition): every partition learns its own global models, as the workers do."""
+    partition): every partition learns its own population models, or with
+    `share_population` all learn them from every partition, a day late."""
 
     def alerts(events: Iterable[Event]) -> Iterator[Alert]:
         return replay_partitioned(events, partitions=partitions, rep_partitions=1,
                                   make_detectors=make_detectors,
-                                  policy_config=policy.config)
+                                  policy_config=policy.config,
+                                  share_population=share_population)
 
     return alerts
 

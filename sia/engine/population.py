@@ -1,0 +1,105 @@
+"""Population models shared by the partitions of a split stream, deterministically.
+
+A detector's population models (what it learns across customers: drift's silence model
+and gap prior, for instance) would otherwise be learned by each partition from its own
+customers, a hash sample of 1/P of them. Instead each partition learns them from every
+partition's customers, one tick boundary (a day) late:
+
+- a sharing detector passes each step of population learning to `Detector.share`; the
+  partition's `Outbox` stamps it with the boundary it comes before (updates made while
+  ticking boundary B, or between B and the next, are stamped with the next);
+- partitions send each other their updates and how far they are `complete`: through B
+  when they have made every update stamped up to B (they have learned every event
+  before B and are about to tick B, or ticked it already);
+- before a partition ticks B, it waits until every partition is complete through B,
+  then applies every update stamped up to B in one order (stamp, source, sequence).
+
+So every partition applies the same updates in the same order at the same boundary, and
+learns the same population models, however workers interleave, crash or rebalance. An
+update sent twice (after a crash, a partition makes the same updates again from its
+checkpoint) is recognised by its sequence number. The cost: a partition waits at each
+boundary for the slowest partition, and holds the events that arrive meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# an update as it travels: (stamp, sequence, detector name, update)
+Item = tuple[int, int, str, tuple[Any, ...]]
+
+
+class Outbox(list[Item]):
+    """A partition's updates not yet sent, stamped as `Detector.share` makes them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamp = 0  # the boundary (epoch seconds) the updates made now come before
+        self.seq = 0  # updates made so far
+
+    def append(self, item: Any) -> None:
+        """`item` is (detector name, update), from `Detector.share`."""
+        self.seq += 1
+        super().append((self.stamp, self.seq, item[0], item[1]))
+
+
+class PopulationExchange:
+    """One partition's share of the exchange: its outbox, what it received from the
+    others, and how complete each partition is."""
+
+    def __init__(self, source: int, sources: int) -> None:
+        self.source = source
+        self.sources = sources
+        self.outbox = Outbox()
+        self._inbox: list[tuple[int, int, int, str, tuple[Any, ...]]] = []
+        self._next_seq = [1] * sources  # per source: the first sequence not yet received
+        self.complete: list[int | None] = [None] * sources  # per source: boundary
+
+    def take_outgoing(self) -> list[Item]:
+        """The updates made since the last call, to send to every other partition; they
+        join this partition's own inbox."""
+        items = list(self.outbox)
+        self.outbox.clear()
+        return items
+
+    def receive(self, source: int, items: Iterable[Item], complete: int | None) -> None:
+        """Updates and the completeness of partition `source` (repeats are dropped)."""
+        if source == self.source:
+            return  # own updates join the inbox when taken
+        self._receive_items(source, items)
+        self.mark_complete(source, complete)
+
+    def _receive_items(self, source: int, items: Iterable[Item]) -> None:
+        expected = self._next_seq[source]
+        for stamp, seq, detector, update in items:
+            if seq < expected:
+                continue  # sent again after a crash
+            if seq != expected:
+                raise ValueError(f"population updates of partition {source}: sequence "
+                                 f"{seq} arrived, {expected} expected")
+            self._inbox.append((stamp, source, seq, detector, tuple(update)))
+            expected += 1
+        self._next_seq[source] = expected
+
+    def mark_complete(self, source: int, boundary: int | None) -> None:
+        """Partition `source` has made every update stamped up to `boundary`."""
+        if boundary is not None:
+            known = self.complete[source]
+            self.complete[source] = boundary if known is None else max(known, boundary)
+
+    def ready(self, boundary: int) -> bool:
+        """True when every partition is complete through `boundary`."""
+        return all(c is not None and c >= boundary for c in self.complete)
+
+    def apply_through(self, boundary: int, detectors: Mapping[str, Any]) -> int:
+        """Apply every update stamped up to `boundary`, in (stamp, source, sequence)
+        order, to the detectors by name; how many."""
+        due = [item for item in self._inbox if item[0] <= boundary]
+        if not due:
+            return 0
+        self._inbox = [item for item in self._inbox if item[0] > boundary]
+        due.sort(key=lambda item: (item[0], item[1], item[2]))
+        for _, _, _, name, update in due:
+            detectors[name].learn_population(update)
+        return len(due)

@@ -1,0 +1,165 @@
+"""Population models shared by partitions (sia/engine/population.py): one partition is
+the embedded engine; with several, what they find does not depend on how workers
+interleave, deliver the updates or restart from checkpoints."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from sia.cli.demo import DATASETS, load
+from sia.detectors.config import load_detectors
+from sia.engine.engine import Engine, replay
+from sia.engine.partitions import (
+    PartitionEngine,
+    broadcast,
+    partition_for,
+    replay_partitioned,
+    split_detectors,
+)
+from sia.engine.population import Outbox, PopulationExchange
+from sia.events.models import Event
+from sia.policy import Policy, load_policy
+
+
+@pytest.fixture(scope="module")
+def retail() -> list[Event]:
+    """The bundled online retail sample."""
+    return load(DATASETS[0])[0]
+
+
+def _customer_level() -> list[Any]:
+    return split_detectors(load_detectors(None))[0]
+
+
+def _replayed(events: list[Event], partitions: int, *, share: bool) -> dict[str, str]:
+    alerts = replay_partitioned(events, partitions=partitions, rep_partitions=1,
+                                make_detectors=_customer_level,
+                                policy_config=load_policy(None), share_population=share)
+    return {a.alert_id: a.finding.detector for a in alerts}
+
+
+def test_one_partition_that_shares_finds_what_the_embedded_engine_finds(
+        retail: list[Event]) -> None:
+    engine, policy = Engine(_customer_level()), Policy(load_policy(None))
+    embedded = {a.alert_id: a.finding.detector
+                for a in (policy.admit(f) for f in replay(engine, retail, final_tick=False))
+                if a is not None}
+    assert "drift" in embedded.values()
+    assert _replayed(retail, 1, share=True) == embedded
+
+
+def test_updates_are_applied_once_in_one_order_when_all_are_complete() -> None:
+    exchange = PopulationExchange(source=0, sources=3)
+    applied: list[tuple[Any, ...]] = []
+
+    class Recorder:
+        def learn_population(self, update: tuple[Any, ...]) -> None:
+            applied.append(update)
+
+    detectors = {"d": Recorder()}
+    exchange.mark_complete(0, 200)
+    exchange.receive(2, [(100, 1, "d", ("c",)), (200, 2, "d", ("e",))], complete=200)
+    exchange.receive(1, [(100, 1, "d", ("b",))], complete=100)
+    assert not exchange.ready(200) and exchange.ready(100)
+    assert exchange.apply_through(100, detectors) == 2
+    assert applied == [("b",), ("c",)]  # by stamp, then source
+    exchange.receive(1, [(100, 1, "d", ("b",)), (200, 2, "d", ("d",))], complete=200)
+    assert exchange.ready(200)  # "b" again is a repeat: dropped
+    exchange.apply_through(200, detectors)
+    assert applied == [("b",), ("c",), ("d",), ("e",)]
+    with pytest.raises(ValueError, match="sequence 5 arrived, 3 expected"):
+        exchange.receive(1, [(300, 5, "d", ("x",))], complete=None)
+
+
+def test_the_outbox_stamps_each_update_with_the_boundary_it_comes_before() -> None:
+    outbox = Outbox()
+    outbox.stamp = 86400
+    outbox.append(("drift", ("gap", 1.0)))
+    outbox.stamp = 2 * 86400
+    outbox.append(("drift", ("spend", 5.0)))
+    assert list(outbox) == [(86400, 1, "drift", ("gap", 1.0)),
+                            (2 * 86400, 2, "drift", ("spend", 5.0))]
+
+
+def _as_workers_would(events: list[Event], partitions: int, seed: int) -> dict[str, str]:
+    """Customer partitions driven as workers might: random batches, updates delivered
+    late and in any order across sources, and one partition restored from its
+    checkpoint midway (it learns its events again and resends its updates)."""
+    rng = random.Random(seed)
+    policy = load_policy(None)
+    queues: list[list[Event]] = [[] for _ in range(partitions)]
+    for event in events:
+        targets = range(partitions) if broadcast(event) else (
+            partition_for(getattr(event, "customer_id", None) or "", partitions),)
+        for p in targets:
+            queues[p].append(event)
+    parts = [PartitionEngine.new(_customer_level(), policy) for _ in range(partitions)]
+    for p, part in enumerate(parts):
+        part.share_population(p, partitions)
+    done = [0] * partitions  # events learned (or held) per partition
+    inbox: list[list[tuple[int, list[Any], int | None]]] = [[] for _ in range(partitions)]
+    delivered = [0] * partitions  # messages of `inbox` each partition has received
+    alerts: dict[str, str] = {}
+    last_sent: list[int | None] = [None] * partitions
+
+    def keep(found: list[Any]) -> None:
+        alerts.update((a.alert_id, a.finding.detector) for a in found)
+
+    def send(p: int) -> None:
+        part = parts[p]
+        message = (p, part.population.take_outgoing(), part.complete())  # type: ignore[union-attr]
+        if message[1] or message[2] != last_sent[p]:
+            last_sent[p] = message[2]
+            for q in range(partitions):
+                if q != p:
+                    inbox[q].append(message)
+
+    def deliver(q: int, upto: int) -> None:
+        part = parts[q]
+        while delivered[q] < upto:
+            source, items, complete = inbox[q][delivered[q]]
+            part.population.receive(source, items, complete)  # type: ignore[union-attr]
+            delivered[q] += 1
+        keep(part.release())
+        send(q)
+
+    checkpoint: tuple[int, bytes, int, int] | None = None
+    restored = False
+    while any(done[p] < len(queues[p]) for p in range(partitions)):
+        p = rng.randrange(partitions)
+        if done[p] < len(queues[p]):
+            batch = rng.randint(1, 40)
+            for event in queues[p][done[p]:done[p] + batch]:
+                parts[p].offset = done[p]
+                keep(parts[p].observe(event))
+                done[p] += 1
+            send(p)
+        q = rng.randrange(partitions)
+        if delivered[q] < len(inbox[q]):
+            deliver(q, rng.randint(delivered[q] + 1, len(inbox[q])))
+        if checkpoint is None and sum(done) > len(events) // 3:
+            c = rng.randrange(partitions)
+            send(c)
+            checkpoint = (c, parts[c].checkpoint(), done[c], delivered[c])
+        elif checkpoint is not None and not restored and sum(done) > len(events) // 2:
+            c, blob, done[c], delivered[c] = checkpoint  # its owner crashed: back to it
+            parts[c] = PartitionEngine.restore(blob, detectors=_customer_level(),
+                                               policy_config=policy)
+            restored = True
+    while any(delivered[q] < len(inbox[q]) for q in range(partitions)):
+        for q in range(partitions):  # the last updates reach everyone
+            deliver(q, len(inbox[q]))
+    assert restored
+    return alerts
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_shared_population_alerts_do_not_depend_on_how_workers_interleave(
+        retail: list[Event], seed: int) -> None:
+    expected = _replayed(retail, 3, share=True)
+    assert "drift" in expected.values()
+    assert expected != _replayed(retail, 3, share=False)  # sharing changes what drift learns
+    assert _as_workers_would(retail, 3, seed) == expected
