@@ -244,7 +244,30 @@ def check_params_validation(cls: DetectorClass, events: Sequence[Event]) -> None
         cls(no_such_threshold=1)
 
 
+def check_population_updates(cls: DetectorClass, events: Sequence[Event]) -> None:
+    """A detector that shares population models learns them only from its updates, and
+    an update means the same after a trip through JSON (how partitions exchange them):
+    learning each update as it comes back from JSON gives the same findings."""
+    if not cls.shares_population:
+        pytest.skip(f"{cls.name} shares no population model")
+    import json
+
+    steps = steps_of(events)
+    reference = as_dicts(drive(fresh(cls), StreamContext(), steps))
+    detector = fresh(cls)
+    made: list[tuple[Any, ...]] = []
+
+    def share(update: tuple[Any, ...]) -> None:
+        made.append(update)
+        detector.learn_population(tuple(json.loads(json.dumps(update))))
+
+    detector.share = share  # type: ignore[method-assign]
+    assert as_dicts(drive(detector, StreamContext(), steps)) == reference
+    assert made, f"{cls.name} shares population models but made no update"
+
+
 CHECKS: tuple[Callable[[DetectorClass, Sequence[Event]], None], ...] = (
+    check_population_updates,
     check_emits_findings,
     check_pickle_mid_stream,
     check_deterministic,
