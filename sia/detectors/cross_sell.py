@@ -4,12 +4,20 @@ Learns online which products go together across all customers (decayed co-purcha
 counts over the products each customer buys regularly, with lift and confidence),
 then, at most every `recheck_days` per customer, suggests the strongest product the
 customer has never bought, with the evidence behind it.
+
+Population models (learned across customers, shared by the partitions of a split
+stream): the co-purchase counts and each product's typical unit price and line
+quantity. Every order makes one update, (ORDER, lines, new regular products, products
+already regular, day the customer became regular), by product id: the customer's
+basket (what they bought, what they buy regularly) stays in their partition, and each
+detector instance maps ids to its own product indexes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from sia.detectors.base import Context, Detector, Params, register
 from sia.detectors.basket import CustomerBasket
@@ -18,6 +26,8 @@ from sia.detectors.money import money
 from sia.detectors.rhythm import DAY
 from sia.events.models import Event, Order
 from sia.findings import Finding, Severity
+
+ORDER = "order"  # the one kind of population update: what an order teaches (see above)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +84,7 @@ class CrossSellDetector(Detector[CrossSellParams]):
     warm_up_hint = "speaks about a customer after min_orders orders, once pairs have support"
     global_params = frozenset({"regular_after", "max_regular", "half_life_days",
                                "max_neighbours"})
+    shares_population = True
 
     def __init__(self, **thresholds: object) -> None:
         super().__init__(**thresholds)
@@ -138,27 +149,60 @@ class CrossSellDetector(Detector[CrossSellParams]):
     def learn_order(self, customer_id: str, day: float,
                     lines: Sequence[tuple[str, float, float]],
                     p: CrossSellParams) -> CustomerBasket:
-        """Learning arithmetic of one order: (product, unit price, quantity) lines."""
+        """Learning arithmetic of one order: (product, unit price, quantity) lines.
+
+        The customer's basket learns here; the population models learn from the update
+        the order makes (`learn_population`), here at once, and in every partition."""
         distinct: dict[int, None] = {}  # ordered set: determinism without quadratic lookups
-        price, quantity, known = self.unit_price, self.line_quantity, self.product_index
-        for product_id, unit_price, qty in lines:
+        known = self.product_index
+        for product_id, _, _ in lines:
             index = known.get(product_id)
             if index is None:
                 index = self._index(product_id)
             distinct[index] = None
-            price[index] = price[index] + 0.2 * (unit_price - price[index]) \
-                if price[index] else unit_price
-            quantity[index] = quantity[index] + 0.2 * (qty - quantity[index]) \
-                if quantity[index] else qty
         basket = self.baskets.get(customer_id)
         if basket is None:
             basket = self.baskets[customer_id] = CustomerBasket()
         start = len(basket.regular)
         new = basket.add_order(list(distinct), int(day), p.regular_after, p.max_regular)
-        for offset, product in enumerate(new):
-            self.model.add_regular(product, basket.regular[: start + offset],
-                                   basket.regular_since)
+        if new:
+            ids = self.product_ids
+            self.share((ORDER, lines, [ids[i] for i in new],
+                        [ids[i] for i in basket.regular[:start]], basket.regular_since))
+        else:
+            self.share((ORDER, lines, (), (), -1))
         return basket
+
+    def learn_population(self, update: tuple[Any, ...]) -> None:
+        """What one order teaches across customers, by product id (this instance's
+        indexes are made for ids it has not met): the lines' unit prices and quantities,
+        and the customer's products that became regular, each paired with the regular
+        products before it, weighted by the day the customer first bought regularly.
+        Lists stand for tuples (updates come back from JSON)."""
+        kind, lines, new, held, since = update
+        if kind != ORDER:
+            raise ValueError(f"unknown cross_sell population update {kind!r}")
+        price, quantity, known = self.unit_price, self.line_quantity, self.product_index
+        for product_id, unit_price, qty in lines:
+            index = known.get(product_id)
+            if index is None:
+                index = self._index(product_id)
+            price[index] = price[index] + 0.2 * (unit_price - price[index]) \
+                if price[index] else unit_price
+            quantity[index] = quantity[index] + 0.2 * (qty - quantity[index]) \
+                if quantity[index] else qty
+        if not new:
+            return
+        regular = [self._known(product_id) for product_id in held]
+        add = self.model.add_regular
+        for product_id in new:
+            product = self._known(product_id)
+            add(product, regular, since)  # reads the products before this one, keeps none
+            regular.append(product)
+
+    def _known(self, product_id: str) -> int:
+        index = self.product_index.get(product_id)
+        return self._index(product_id) if index is None else index
 
     def suggest(self, basket: CustomerBasket, day: float,
                 p: CrossSellParams) -> Suggestion | None:
