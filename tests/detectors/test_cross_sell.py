@@ -20,7 +20,9 @@ and the score is the Wilson lower bound of 4 successes in 5 trials at z = 1.96:
 
 from __future__ import annotations
 
+import json
 import math
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -331,3 +333,103 @@ def test_copurchase_top_is_each_rows_largest_count(steps: list[tuple[int, list[i
     restored = CoPurchase.__new__(CoPurchase)
     restored.__setstate__(state)
     assert restored.top == model.top
+
+
+def shared_stream() -> list[Order]:
+    """24 customers, each buying from 4 favourites of 16 products every few days for 120
+    days (day order). Even customers favour P0..P9, odd ones P6..P15, so two partitions
+    split by parity meet the products in different orders."""
+    rng = random.Random(7)
+    orders: list[Order] = []
+    for c in range(24):
+        base = 0 if c % 2 == 0 else 6
+        favourites = [f"P{base + k}" for k in rng.sample(range(10), 4)]
+        day = float(c % 3)
+        while day < 120:
+            picks = sorted(set(rng.choices(favourites, k=3)))
+            orders.append(order(f"C{c}", day, 10.0 * len(picks), picks,
+                                quantity=float(rng.randint(1, 4))))
+            day += rng.randint(3, 12)
+    return sorted(orders, key=lambda o: o.occurred_at)
+
+
+def learned(detector: CrossSellDetector, day: float) -> dict[str, Any]:
+    """The population models by product id (indexes differ between instances), counts
+    deflated to customers as of `day`."""
+    ids, model = detector.product_ids, detector.model
+    d = model.deflate(day)
+    return {
+        "customers": model.customers * d,
+        "support": {ids[i]: s * d for i, s in enumerate(model.support) if s},
+        "pairs": {(ids[a], ids[b]): n * d for a, row in enumerate(model.pairs)
+                  for b, n in row.items()},
+        "price": dict(zip(ids, detector.unit_price, strict=True)),
+        "quantity": dict(zip(ids, detector.line_quantity, strict=True)),
+    }
+
+
+def json_trip(update: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(json.loads(json.dumps(update)))
+
+
+def test_partitions_applying_each_others_updates_in_stream_order_learn_as_one() -> None:
+    # each order's update reaches the other partition (through JSON) before the next
+    # order: both apply every update in the order one detector learns the orders, so
+    # both hold exactly its population models, and each finds what it finds for the
+    # partition's customers. max_neighbours=2 prunes rows above 6 neighbours.
+    params = {**HAND, "half_life_days": 30.0, "max_neighbours": 2, "min_lift": 1.0}
+    whole = CrossSellDetector(**params)
+    parts = [CrossSellDetector(**params), CrossSellDetector(**params)]
+    outboxes: list[list[Any]] = [[], []]
+    for part, outbox in zip(parts, outboxes, strict=True):
+        part.population_outbox = outbox
+    engine, engines = Engine([whole]), [Engine([part]) for part in parts]
+    expected: list[Finding] = []
+    found: list[Finding] = []
+    for event in shared_stream():
+        expected += engine.observe(event)
+        side = int(event.customer_id[1:]) % 2
+        found += engines[side].observe(event)
+        for _, update in outboxes[side]:
+            parts[1 - side].learn_population(json_trip(update))
+        outboxes[side].clear()
+    end = T0_DAY + 120
+    assert learned(parts[0], end) == learned(parts[1], end) == learned(whole, end)
+    assert all(d.model.origin == whole.model.origin for d in parts)
+    assert found == expected and len(expected) > 5
+    # the baskets stayed home: each partition holds only its own customers
+    assert all(int(c[1:]) % 2 == side for side, d in enumerate(parts) for c in d.baskets)
+
+
+def test_partitions_exchanging_updates_a_day_late_learn_the_same_copurchases() -> None:
+    # as partitions do: each learns its own orders at once and the other's at the next
+    # day boundary. The product indexes differ between them; the co-purchase counts, by
+    # product id, are those one detector learns from every customer (sums: the order
+    # of the updates only moves the last bits)
+    params = {**HAND, "half_life_days": 30.0}
+    whole = CrossSellDetector(**params)
+    parts = [CrossSellDetector(**params), CrossSellDetector(**params)]
+    outboxes: list[list[Any]] = [[], []]
+    for part, outbox in zip(parts, outboxes, strict=True):
+        part.population_outbox = outbox
+    engine, engines = Engine([whole]), [Engine([part]) for part in parts]
+    stream = shared_stream()
+    for day in range(120):
+        for event in stream:
+            if int(event.day - T0_DAY) == day:
+                engine.observe(event)
+                engines[int(event.customer_id[1:]) % 2].observe(event)
+        made = [[json_trip(u) for _, u in outbox] for outbox in outboxes]
+        for side, part in enumerate(parts):
+            for update in made[1 - side]:
+                part.learn_population(update)
+            outboxes[side].clear()
+    assert parts[0].product_ids != parts[1].product_ids  # P0.. first, P6.. first
+    end = T0_DAY + 120
+    reference = learned(whole, end)
+    for part in parts:
+        mine = learned(part, end)
+        assert mine["customers"] == pytest.approx(reference["customers"], rel=1e-9)
+        assert mine["support"] == pytest.approx(reference["support"], rel=1e-9)
+        assert mine["pairs"] == pytest.approx(reference["pairs"], rel=1e-9)
+        assert len(mine["pairs"]) > 40
