@@ -21,6 +21,13 @@ Per customer: two counts and up to `max_products` product slots (up_sell_state.p
 median customer's state pickles to under 200 bytes). Global: the (quantity, price) table
 of each product (bounded), a logistic model of a dozen weights with its open situations
 (at most `max_open`), and adoption counts per upgrade path.
+
+Population models (shared by the partitions of a split stream, see base.Detector): the
+price-break tables, learned from every customer's order lines; the model's weights,
+trained on every customer's resolved situations; and the buyer and adopter counts of
+tiered products. Each step of their learning is an update naming products by id
+(`learn_population`). The open situations stay with the customer's partition (they
+wait for that customer's lines), as do the customer's slots and tiers.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sia.detectors.base import Context, Detector, Params, register
 from sia.detectors.copurchase import wilson_lower
@@ -43,6 +50,11 @@ from sia.findings import Finding, Severity
 QUARTER_DAYS = 91.0
 BULK_CAP = 400  # customer's quantity-price counts are halved past this many lines
 MAX_TIERS = 8  # tiered products remembered per customer
+# population updates (see `UpSellDetector.learn_population`)
+LINES = "lines"  # (LINES, [(product id, quantity, unit price in cents), ...]): order lines
+LABEL = "label"  # (LABEL, features, bought): a situation that ran its horizon
+TIER = "tier"  # (TIER, product id, [entry product ids]): a customer's first order of a
+# tiered product, and the entry products they had bought on an earlier day
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +127,7 @@ class UpSellDetector(Detector[UpSellParams]):
                                "min_discount",
                                "break_share", "stray_share", "min_break_lines",
                                "max_products", "max_open"})
+    shares_population = True
 
     def __init__(self, **thresholds: object) -> None:
         super().__init__(**thresholds)
@@ -212,39 +225,43 @@ class UpSellDetector(Detector[UpSellParams]):
         Returns the customer's state, the lines that are candidates for a price-break
         suggestion, and the tiered products of the order.
         """
-        p = self.params
-        model = self.model
-        model.resolve(day)
+        for x, bought in self.model.due(day):
+            self.share((LABEL, x, bought))
         state = self.customers.get(customer_id)
         if state is None:
             state = self.customers[customer_id] = UpSellCustomer()
             state.first_day = int(day)
         state.orders += 1
+        candidates: list[Candidate] = []
+        tiered: list[int] = []
+        # the price-break tables learn the lines first, a run of distinct products at a
+        # time (the whole order, unless a product comes back in it): each line then
+        # meets its product's breaks as they are right after it
+        for run in _distinct_runs(lines):
+            self.share((LINES, [(product_id, quantity, int(price * 100.0 + 0.5))
+                                for product_id, price, quantity in run]))
+            self._learn_lines(customer_id, day, state, run, candidates, tiered)
+        if state.bulk_lines > BULK_CAP:
+            state.halve_bulk()
+        return state, candidates, tiered
+
+    def _learn_lines(self, customer_id: str, day: float, state: UpSellCustomer,
+                     lines: Sequence[tuple[str, float, float]], candidates: list[Candidate],
+                     tiered: list[int]) -> None:
+        """The customer's side of lines the price-break tables have learned: tiers, slots,
+        the model's situations and the candidates (appended to `candidates`, `tiered`)."""
+        p = self.params
+        model = self.model
         known, tiers = self.product_index, self.tiered
-        breaks = self.breaks
-        cells, fresh, due, ladders = breaks.cells, breaks.fresh, breaks.due, breaks.ladders
-        cell_cap = breaks.cell_cap
+        ladders = self.breaks.ladders
         opened = model.open
         learn_ratio, max_products = p.learn_ratio, p.max_products
         keep = 1.0 - p.min_discount  # the break must save the customer this much
-        candidates: list[Candidate] = []
-        tiered: list[int] = []
         for product_id, price, quantity in lines:
-            index = known.get(product_id)
-            if index is None:
-                index = self._index(product_id)
+            index = known[product_id]  # indexed by `learn_population`
             if tiers and product_id in tiers and index not in tiered:
                 tiered.append(index)
                 self._learn_tier(state, index, day)
-            # price-break learning (PriceBreaks.add, inlined: it runs for every line)
-            table = cells[index]
-            key = (quantity, int(price * 100.0 + 0.5))
-            table[key] = table.get(key, 0.0) + 1.0
-            seen = fresh[index] + 1.0
-            if seen >= due[index] or len(table) > cell_cap:
-                breaks.refresh(index, seen)
-            else:
-                fresh[index] = seen
             ladder = ladders[index]
             if not ladder:
                 continue
@@ -268,9 +285,6 @@ class UpSellDetector(Detector[UpSellParams]):
             if state.slots[slot] >= p.min_product_lines:
                 model.watch(customer_id, index, day, q, x)
             candidates.append(Candidate(index, slot, brk, quantity, price, x))
-        if state.bulk_lines > BULK_CAP:
-            state.halve_bulk()
-        return state, candidates, tiered
 
     def features(self, state: UpSellCustomer, slot: int, brk: Break,
                  quantity: float) -> tuple[float, ...]:
@@ -288,11 +302,51 @@ class UpSellDetector(Detector[UpSellParams]):
         _, _, new = state.tier_count(index, int(day), MAX_TIERS)
         if not new:
             return
-        self.tier_buyers[index] = self.tier_buyers.get(index, 0) + 1
+        ids = self.product_ids
+        adopted = []
         for entry in self.upgrades_of.get(index, ()):
             orders, first = state.tier_of(entry)
             if orders and first < int(day):
-                self.adopters[(entry, index)] = self.adopters.get((entry, index), 0) + 1
+                adopted.append(ids[entry])
+        self.share((TIER, ids[index], adopted))
+
+    # population models
+    def learn_population(self, update: tuple[Any, ...]) -> None:
+        """Learn one step of the population models, made here or in another partition
+        (whose product indexes differ: updates name products by id)."""
+        kind = update[0]
+        if kind == LINES:
+            self._learn_break_lines(update[1])
+        elif kind == LABEL:
+            self.model.learn(update[1], bool(update[2]))
+        elif kind == TIER:
+            upgrade = self._index(update[1])
+            self.tier_buyers[upgrade] = self.tier_buyers.get(upgrade, 0) + 1
+            adopters = self.adopters
+            for entry_id in update[2]:
+                key = (self._index(entry_id), upgrade)
+                adopters[key] = adopters.get(key, 0) + 1
+        else:
+            raise ValueError(f"unknown up_sell population update {kind!r}")
+
+    def _learn_break_lines(self, lines: Sequence[Sequence[Any]]) -> None:
+        """Count (product id, quantity, unit price in cents) lines in the price-break
+        tables (PriceBreaks.add, inlined: it runs for every line)."""
+        known, breaks = self.product_index, self.breaks
+        cells, fresh, due = breaks.cells, breaks.fresh, breaks.due
+        cell_cap = breaks.cell_cap
+        for product_id, quantity, cents in lines:
+            index = known.get(product_id)
+            if index is None:
+                index = self._index(product_id)
+            table = cells[index]
+            key = (quantity, cents)
+            table[key] = table.get(key, 0.0) + 1.0
+            seen = fresh[index] + 1.0
+            if seen >= due[index] or len(table) > cell_cap:
+                breaks.refresh(index, seen)
+            else:
+                fresh[index] = seen
 
     # detection
     def _price_break(self, order: Order, state: UpSellCustomer, candidates: list[Candidate],
@@ -439,6 +493,24 @@ class UpSellDetector(Detector[UpSellParams]):
                    "adoption": round(share, 4), "adoption_lower": round(lower, 4)},
         )
 
+
+def _distinct_runs(lines: Sequence[tuple[str, float, float]]
+                   ) -> Sequence[Sequence[tuple[str, float, float]]]:
+    """The lines of an order cut into runs in which no product comes twice."""
+    products = {line[0] for line in lines}
+    if len(products) == len(lines):
+        return (lines,) if lines else ()
+    runs = []
+    start = 0
+    products.clear()
+    for end, line in enumerate(lines):
+        if line[0] in products:
+            runs.append(lines[start:end])
+            start = end
+            products.clear()
+        products.add(line[0])
+    runs.append(lines[start:])
+    return runs
 
 
 def _units(quantity: float) -> str:

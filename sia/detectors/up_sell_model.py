@@ -11,12 +11,16 @@ The model is a plain logistic regression fitted by AdaGrad: a handful of weights
 dot product per prediction, cheap enough to score every candidate line of every order
 (a river pipeline costs some tens of microseconds a call; this costs about one).
 Open situations are bounded: at most one per (customer, product) and `max_open` in all.
+They are the customers' own business (kept where the customer's events are learned);
+the weights are what every customer teaches (`due` hands the resolved examples over,
+`learn` applies one, wherever it was resolved).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 
 FEATURES = (
     "bias",
@@ -90,7 +94,18 @@ class BreakModel:
 
     def resolve(self, today: float) -> None:
         """Learn from every situation whose horizon has passed by `today`."""
-        queue, open_, hits = self._queue, self.open, self.hits
+        for x, bought in self.due(today):
+            self.learn(x, bought)
+
+    def due(self, today: float) -> Sequence[tuple[tuple[float, ...], bool]]:
+        """Close every situation whose horizon has passed by `today`: its (features,
+        bought), oldest first, for `learn` (the up-sell detector shares them first, so
+        that partitions of a split stream train one model on every customer's cases)."""
+        queue = self._queue
+        if not queue or self.open[queue[0]][0] > today:
+            return ()
+        open_, hits = self.open, self.hits
+        resolved: list[tuple[tuple[float, ...], bool]] = []
         while queue:
             key = queue[0]
             due, _, x = open_[key]
@@ -98,4 +113,5 @@ class BreakModel:
                 break
             queue.popleft()
             del open_[key]
-            self.learn(x, hits.pop(key, False))
+            resolved.append((x, hits.pop(key, False)))
+        return resolved
