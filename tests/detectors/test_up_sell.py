@@ -20,6 +20,7 @@ held), so from day 7 on the table holds (6 units, 2.00) x 6 and (24, 1.70) x 6 a
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import pickle
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ from sia.detectors.up_sell_breaks import Break, PriceBreaks, next_break
 from sia.detectors.up_sell_model import FEATURES, BreakModel
 from sia.detectors.up_sell_state import UpSellCustomer
 from sia.engine.engine import Engine
+from sia.engine.partitions import partition_for
 from sia.evaluation.evaluate import alert_day
 from sia.evaluation.judges import Judging
 from sia.evaluation.judges.up_sell import UpSellEvaluator
@@ -385,6 +387,63 @@ def test_bare_arithmetic_learns_what_observe_learns(stream: tuple[Event, ...]) -
     assert {c: pickle.dumps(s) for c, s in bare.customers.items()} == {
         c: pickle.dumps(s) for c, s in full.customers.items()}
     assert bare.adopters == full.adopters and bare.adopters
+
+
+def _population(detector: UpSellDetector) -> dict[str, Any]:
+    """The detector's population models, by product id (indexes are its own)."""
+    ids, breaks, model = detector.product_ids, detector.breaks, detector.model
+    return {
+        "cells": {ids[i]: table for i, table in enumerate(breaks.cells) if table},
+        "reads": {ids[i]: (breaks.total[i], breaks.fresh[i], breaks.due[i],
+                           breaks.since_halving[i], breaks.ladders[i])
+                  for i, table in enumerate(breaks.cells) if table},
+        "model": (model.weights, model.squares, model.labels, model.positives),
+        "tier_buyers": {ids[i]: n for i, n in detector.tier_buyers.items()},
+        "adopters": {(ids[e], ids[u]): n for (e, u), n in detector.adopters.items()},
+    }
+
+
+def test_two_partitions_exchanging_updates_learn_what_one_instance_learns(
+        stream: tuple[Event, ...]) -> None:
+    """Each half of the customers learned by its own instance, each instance learning
+    the other's updates (after a trip through JSON) in stream order: both learn the
+    population models of one instance that saw every customer, product by product,
+    though their product indexes differ, and together they find what it finds."""
+    params = UpSellDetector.unit_test_params()
+    whole = UpSellDetector(**params)
+    halves = [UpSellDetector(**params), UpSellDetector(**params)]
+    # the second half met the products in another order first: its indexes differ
+    sold = sorted({line.product_id for e in stream if isinstance(e, Order) for line in e.lines})
+    for product_id in reversed(sold):
+        halves[1]._index(product_id)
+    outboxes: list[list[Any]] = [[], []]
+    for half, outbox in zip(halves, outboxes, strict=True):
+        half.population_outbox = outbox
+    ctx = checks.StreamContext()
+    found: list[list[dict[str, Any]]] = [[], []]
+    for event in stream:
+        if isinstance(event, Product):
+            ctx.catalog.update(event)
+            learners = [0, 1]  # reference data goes to every partition
+        elif isinstance(event, Order):
+            learners = [partition_for(event.customer_id, 2)]
+        else:
+            continue
+        found[0] += [f.to_dict() for f in whole.observe(event, ctx)]
+        for k in learners:
+            found[1] += [f.to_dict() for f in halves[k].observe(event, ctx)]
+            for _, update in outboxes[k]:
+                halves[1 - k].learn_population(tuple(json.loads(json.dumps(update))))
+            outboxes[k].clear()
+    assert halves[0].product_index != halves[1].product_index
+    assert halves[0].customers and halves[1].customers
+    assert not set(halves[0].customers) & set(halves[1].customers)
+    reference = _population(whole)
+    assert reference["model"][2] > 0 and reference["adopters"]  # not vacuous
+    assert _population(halves[0]) == reference
+    assert _population(halves[1]) == reference
+    assert found[1] == found[0]
+    assert {f["kind"] for f in found[0]} == {"price_break", "upgrade"}
 
 
 def test_findings_on_the_synthetic_stream(stream: tuple[Event, ...]) -> None:
