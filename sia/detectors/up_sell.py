@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sia.detectors.base import Context, Detector, Params, register
@@ -51,7 +52,7 @@ QUARTER_DAYS = 91.0
 BULK_CAP = 400  # customer's quantity-price counts are halved past this many lines
 MAX_TIERS = 8  # tiered products remembered per customer
 # population updates (see `UpSellDetector.learn_population`)
-LINES = "lines"  # (LINES, [(product id, quantity, unit price in cents), ...]): order lines
+LINES = "lines"  # (LINES, [product ids], [quantities], [unit prices in cents]): lines
 LABEL = "label"  # (LABEL, features, bought): a situation that ran its horizon
 TIER = "tier"  # (TIER, product id, [entry product ids]): a customer's first order of a
 # tiered product, and the entry products they had bought on an earlier day
@@ -237,10 +238,14 @@ class UpSellDetector(Detector[UpSellParams]):
         # the price-break tables learn the lines first, a run of distinct products at a
         # time (the whole order, unless a product comes back in it): each line then
         # meets its product's breaks as they are right after it
-        for run in _distinct_runs(lines):
-            self.share((LINES, [(product_id, quantity, int(price * 100.0 + 0.5))
-                                for product_id, price, quantity in run]))
-            self._learn_lines(customer_id, day, state, run, candidates, tiered)
+        products = list(map(_PRODUCT, lines))
+        if len(set(products)) < len(products):
+            for run in _distinct_runs(lines):
+                self.share(_lines_update(list(map(_PRODUCT, run)), run))
+                self._learn_lines(customer_id, day, state, run, candidates, tiered)
+        elif products:
+            self.share(_lines_update(products, lines))
+            self._learn_lines(customer_id, day, state, lines, candidates, tiered)
         if state.bulk_lines > BULK_CAP:
             state.halve_bulk()
         return state, candidates, tiered
@@ -316,7 +321,7 @@ class UpSellDetector(Detector[UpSellParams]):
         (whose product indexes differ: updates name products by id)."""
         kind = update[0]
         if kind == LINES:
-            self._learn_break_lines(update[1])
+            self._learn_break_lines(update[1], update[2], update[3])
         elif kind == LABEL:
             self.model.learn(update[1], bool(update[2]))
         elif kind == TIER:
@@ -329,13 +334,14 @@ class UpSellDetector(Detector[UpSellParams]):
         else:
             raise ValueError(f"unknown up_sell population update {kind!r}")
 
-    def _learn_break_lines(self, lines: Sequence[Sequence[Any]]) -> None:
-        """Count (product id, quantity, unit price in cents) lines in the price-break
+    def _learn_break_lines(self, products: Sequence[str], quantities: Sequence[float],
+                           prices: Sequence[int]) -> None:
+        """Count lines (product id, quantity, unit price in cents) in the price-break
         tables (PriceBreaks.add, inlined: it runs for every line)."""
         known, breaks = self.product_index, self.breaks
         cells, fresh, due = breaks.cells, breaks.fresh, breaks.due
         cell_cap = breaks.cell_cap
-        for product_id, quantity, cents in lines:
+        for product_id, quantity, cents in zip(products, quantities, prices, strict=True):
             index = known.get(product_id)
             if index is None:
                 index = self._index(product_id)
@@ -494,15 +500,22 @@ class UpSellDetector(Detector[UpSellParams]):
         )
 
 
+_PRODUCT, _PRICE, _QUANTITY = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
+def _lines_update(products: list[str], lines: Sequence[tuple[str, float, float]]
+                  ) -> tuple[Any, ...]:
+    """The LINES update of (product, unit price, quantity) lines, `products` their ids."""
+    return (LINES, products, list(map(_QUANTITY, lines)),
+            [int(price * 100.0 + 0.5) for price in map(_PRICE, lines)])
+
+
 def _distinct_runs(lines: Sequence[tuple[str, float, float]]
-                   ) -> Sequence[Sequence[tuple[str, float, float]]]:
+                   ) -> list[Sequence[tuple[str, float, float]]]:
     """The lines of an order cut into runs in which no product comes twice."""
-    products = {line[0] for line in lines}
-    if len(products) == len(lines):
-        return (lines,) if lines else ()
     runs = []
     start = 0
-    products.clear()
+    products: set[str] = set()
     for end, line in enumerate(lines):
         if line[0] in products:
             runs.append(lines[start:end])

@@ -446,6 +446,21 @@ def test_two_partitions_exchanging_updates_learn_what_one_instance_learns(
     assert {f["kind"] for f in found[0]} == {"price_break", "upgrade"}
 
 
+def test_an_order_repeating_a_product_is_shared_in_runs_of_distinct_products() -> None:
+    # each line must meet its product's breaks as they are right after it, as when the
+    # tables learned line by line: a product that comes back starts a new update
+    detector = UpSellDetector(**HAND)
+    outbox: list[Any] = []
+    detector.population_outbox = outbox
+    detector.learn_order("N", 0.0, [("A", 2.00, 6.0), ("B", 1.00, 1.0), ("A", 1.70, 24.0),
+                                    ("C", 0.50, 2.0), ("B", 0.995, 3.0)])
+    assert [update for _, update in outbox] == [
+        ("lines", ["A", "B"], [6.0, 1.0], [200, 100]),
+        ("lines", ["A", "C", "B"], [24.0, 2.0, 3.0], [170, 50, 100])]
+    assert detector.breaks.cells[detector.product_index["B"]] == {(1.0, 100): 1.0,
+                                                                   (3.0, 100): 1.0}
+
+
 def test_findings_on_the_synthetic_stream(stream: tuple[Event, ...]) -> None:
     emitted = [f for _, f in checks.run_all(UpSellDetector, stream)]
     kinds = {(f.kind, f.subject_id) for f in emitted}
