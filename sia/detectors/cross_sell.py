@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any
+from operator import itemgetter
+from typing import Any, cast
 
 from sia.detectors.base import Context, Detector, Params, register
 from sia.detectors.basket import CustomerBasket
@@ -27,6 +28,7 @@ from sia.detectors.rhythm import DAY
 from sia.events.models import Event, Order
 from sia.findings import Finding, Severity
 
+_PRODUCT = itemgetter(0)  # of an order line: (product id, unit price, quantity)
 ORDER = "order"  # the one kind of population update: what an order teaches (see above)
 
 
@@ -153,22 +155,21 @@ class CrossSellDetector(Detector[CrossSellParams]):
 
         The customer's basket learns here; the population models learn from the update
         the order makes (`learn_population`), here at once, and in every partition."""
-        distinct: dict[int, None] = {}  # ordered set: determinism without quadratic lookups
-        known = self.product_index
-        for product_id, _, _ in lines:
-            index = known.get(product_id)
-            if index is None:
-                index = self._index(product_id)
-            distinct[index] = None
+        found = list(map(self.product_index.get, map(_PRODUCT, lines)))
+        # a product new to this instance: indexes made in line order
+        indexes = [self._known(line[0]) for line in lines] if None in found else cast(
+            list[int], found)
         basket = self.baskets.get(customer_id)
         if basket is None:
             basket = self.baskets[customer_id] = CustomerBasket()
         start = len(basket.regular)
-        new = basket.add_order(list(distinct), int(day), p.regular_after, p.max_regular)
+        # dict: an ordered set, determinism without quadratic lookups
+        new = basket.add_order(list(dict.fromkeys(indexes)), int(day), p.regular_after,
+                               p.max_regular)
         if new:
-            ids = self.product_ids
-            self.share((ORDER, lines, [ids[i] for i in new],
-                        [ids[i] for i in basket.regular[:start]], basket.regular_since))
+            ids = self.product_ids.__getitem__
+            self.share((ORDER, lines, list(map(ids, new)),
+                        list(map(ids, basket.regular[:start])), basket.regular_since))
         else:
             self.share((ORDER, lines, (), (), -1))
         return basket
@@ -193,7 +194,9 @@ class CrossSellDetector(Detector[CrossSellParams]):
                 if quantity[index] else qty
         if not new:
             return
-        regular = [self._known(product_id) for product_id in held]
+        found = list(map(known.get, held))
+        regular = [self._known(product_id) for product_id in held] if None in found else cast(
+            list[int], found)
         add = self.model.add_regular
         for product_id in new:
             product = self._known(product_id)
