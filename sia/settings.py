@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # live ("wall") only: how late after it happened an event may still reach Kafka; a
     # caught-up customer partition tells the rep stream it has reached now minus this
     kafka_lateness_seconds: float = Field(default=300.0, ge=0)
+    # customer partitions learn population models (drift's silence model, ...) from every
+    # partition's customers, a day late, instead of each from its own (docs/SCALE_OUT.md)
+    kafka_share_population: bool = True
     kafka_store: str = "memory://"  # Faust table store: memory:// or rocksdb://
     alert_dedup_days: float = Field(default=35.0, gt=0)  # Redis alert-id keys live this long
     # how often workers look for a configuration published with `sia publish-config`

@@ -121,7 +121,7 @@ class PartitionEngine:
         at = event.occurred_at
         alerts: list[Alert] = []
         if self.next_tick is None:
-            self._start_clock(at)
+            self.start_clock(at)
         while at >= self.next_tick:  # type: ignore[operator]
             ticked = self._tick_next()
             if ticked is None:
@@ -134,16 +134,16 @@ class PartitionEngine:
             self.references += 1
         alerts.extend(self._admit(self.engine.observe(event)))
         if self.forwards is not None:
-            self._note_forward(event)
+            self._note_forward(self.offset, event)
         return alerts
 
-    def _note_forward(self, event: Event) -> None:
+    def _note_forward(self, offset: int, event: Event) -> None:
         """Record a learned event for the rep stream, with the rep it counts for as the
-        catalog has it right after learning it (as the worker computes it)."""
+        catalog has it right after learning it."""
         rep = None
         if not broadcast(event) and event.type in self.forward_types:
             rep = rep_key(event, self.engine.catalog, self.links)
-        self.forwards.append((self.offset, event, rep))  # type: ignore[union-attr]
+        self.forwards.append((offset, event, rep))  # type: ignore[union-attr]
 
     def runs(self, events: Sequence[Event]) -> Iterator[slice]:
         """Split `events` (in stream order, not yet learned) into the runs `observe_run`
@@ -169,12 +169,20 @@ class PartitionEngine:
         if start < len(events):
             yield slice(start, len(events))
 
-    def observe_run(self, run: Sequence[Event]) -> list[Alert]:
+    def observe_run(self, run: Sequence[Event],
+                    offsets: Sequence[int] | None = None) -> list[Alert]:
         """Learn one run of `runs`: the same alerts, in the same order, as `observe` on
         each event in turn, but through `Engine.observe_many` (each detector takes the
-        run's events one after another)."""
+        run's events one after another). `offsets`: each event's input offset (else
+        `offset` for all), kept with what is held or forwarded."""
+        if offsets is None:
+            offsets = [self.offset] * len(run)
         if len(run) == 1:
-            return self.observe(run[0])
+            last, self.offset = self.offset, offsets[0]
+            try:
+                return self.observe(run[0])
+            finally:
+                self.offset = last
         first = run[0].occurred_at
         boundary = self.next_tick or _boundary_after(first, self.tick_every)
         while first >= boundary:
@@ -183,18 +191,21 @@ class PartitionEngine:
             raise ValueError("not a run of PartitionEngine.runs: it crosses a tick "
                              "boundary or holds a reference record")
         if self.held:
-            self.held.extend((self.offset, e) for e in run)
+            self.held.extend(zip(offsets, run, strict=True))
             return []
         if self.next_tick is None:
-            self._start_clock(first)
+            self.start_clock(first)
         alerts = self.tick_until(first)  # what `observe` ticks before the first event
         if self.waiting:
-            self.held.extend((self.offset, e) for e in run)
+            self.held.extend(zip(offsets, run, strict=True))
             return alerts
         latest = max(e.occurred_at for e in run)
         if self.reached is None or latest > self.reached:
             self.reached = latest
         alerts.extend(self._admit(self.engine.observe_many(run)))
+        if self.forwards is not None:
+            for offset, event in zip(offsets, run, strict=True):
+                self._note_forward(offset, event)
         return alerts
 
     def observe_from(self, source: int, offset: int, event: Event) -> list[Alert]:
@@ -246,7 +257,10 @@ class PartitionEngine:
                 break
         return alerts
 
-    def _start_clock(self, at: datetime) -> None:
+    def start_clock(self, at: datetime) -> None:
+        """Start the clock (its first boundary is the one after `at`), if not yet."""
+        if self.next_tick is not None:
+            return
         self.next_tick = _boundary_after(at, self.tick_every)
         if self.population is not None:
             self.population.outbox.stamp = int(self.next_tick.timestamp())

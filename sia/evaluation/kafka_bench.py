@@ -50,7 +50,7 @@ from typing import Any
 from sia.config import config_dir
 from sia.events.models import Event
 from sia.settings import Settings
-from sia.transports.kafka import codec
+from sia.transports.kafka import codec, sharing
 from sia.transports.kafka.topics import Topics
 
 BROKER_PID_FILE = Path("/tmp/sia-kafka/kafka.pid")  # where scripts/services.sh keeps it
@@ -429,6 +429,13 @@ def worker_in_process(events: Sequence[Event], *, topics: Topics, batch: int,
     for topic in (sia.alerts_topic, sia.dead_letter_topic):
         setattr(topic, "send_soon", lambda **message: None)  # noqa: B010
     checkpoint_seconds = [0.0]
+    shared: list[tuple[int, bytes | None, bytes]] = []  # population updates
+
+    def share(*, key: bytes | None, value: bytes, partition: int) -> None:
+        shared.append((partition, key, value))
+
+    if sia.population_topic is not None:
+        setattr(sia.population_topic, "send_soon", share)  # noqa: B010
     for partitions in (sia.customers, sia.reps):
         setattr(partitions.table, "send_changelog", lambda *args, **kwargs: None)  # noqa: B010
         setattr(partitions, "checkpoint",  # noqa: B010
@@ -455,8 +462,13 @@ def worker_in_process(events: Sequence[Event], *, topics: Topics, batch: int,
     try:
         started = time.perf_counter()
         for i in range(0, len(produced), batch):
-            sia.detect_batch(produced[i:i + batch], sia.customers,
-                             forward=bool(sia.rep_types))
+            sia.detect_batch(produced[i:i + batch], sia.customers)
+            while shared:  # what the share-population agent does with the updates sent
+                received = messages(topics.population, shared[:])
+                shared.clear()
+                touched = sharing.receive_updates(sia, received)
+                sharing.send_updates_soon(sia, touched)
+                sia.finish_batch(sia.customers, touched)
         rep_messages = messages(topics.events_by_rep, forwarded)
         for i in range(0, len(rep_messages), batch):
             sia.detect_rep_batch(rep_messages[i:i + batch])
@@ -496,7 +508,8 @@ def engine_reference(events: Sequence[Event], factory: Any, *, topics: Topics, b
     started = time.perf_counter()
     alerts = sum(1 for _ in replay_partitioned(
         fresh, partitions=topics.partitions, rep_partitions=topics.rep_partitions,
-        make_detectors=make_detectors, policy_config=policy_config))
+        make_detectors=make_detectors, policy_config=policy_config,
+        share_population=Settings().kafka_share_population))
     seconds = time.perf_counter() - started
     return {"engine_events_per_s": ref["events_per_s"],
             "end_to_end_events_per_s": ref["end_to_end_events_per_s"],

@@ -128,7 +128,8 @@ def test_runs_never_cross_a_tick_boundary_or_hold_reference_data(events: list[Ev
 
 def _worker(batch: int, *, checkpoints: bool) -> tuple[SiaApp, dict[str, list[Any]]]:
     settings = Settings(kafka_app_id="runs", kafka_partitions=4, kafka_rep_partitions=1,
-                        kafka_batch=batch, kafka_clock="event")
+                        kafka_batch=batch, kafka_clock="event",
+                        kafka_share_population=False)  # no other partitions' updates here
     sia = SiaApp(settings, lambda: load_detectors(None), load_policy(None))
     sia.app.finalize()
     sent: dict[str, list[Any]] = defaultdict(list)
@@ -159,10 +160,10 @@ def test_the_worker_learning_runs_sends_what_it_sent_event_by_event(
     # one message a batch: every run is one event, learned by `observe` as before runs
     single, single_sent = _worker(1, checkpoints=False)
     for message in messages:
-        single.detect_batch([message], single.customers, forward=True)
+        single.detect_batch([message], single.customers)
     batched, batched_sent = _worker(2_000, checkpoints=True)
     for i in range(0, len(messages), 2_000):
-        batched.detect_batch(messages[i:i + 2_000], batched.customers, forward=True)
+        batched.detect_batch(messages[i:i + 2_000], batched.customers)
 
     def forwarded(sent: dict[str, list[Any]]) -> dict[int, list[tuple[Any, ...]]]:
         by_source: dict[int, list[tuple[Any, ...]]] = defaultdict(list)

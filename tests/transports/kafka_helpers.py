@@ -153,8 +153,9 @@ def customer_detectors() -> list[Any]:
 
 
 def learned_per_partition(bootstrap: str, topics: Topics) -> dict[int, int]:
-    """Distinct events each partition's last checkpoint has learned (repeats, such as
-    events processed again after a crash, are recognised and not counted)."""
+    """Distinct events each partition's last checkpoint has learned or holds (until
+    every partition is complete through a boundary; repeats, such as events processed
+    again after a crash, are recognised and not counted)."""
     last: dict[int, bytes] = {}
     for record in read_topic(bootstrap, topics.changelog("engine-state")):
         last[record.partition] = record.value
@@ -163,5 +164,5 @@ def learned_per_partition(bootstrap: str, topics: Topics) -> dict[int, int]:
     for partition, blob in last.items():
         part = PartitionEngine.restore(blob, detectors=detectors,
                                        policy_config=load_policy(None))
-        learned[partition] = part.engine.observed
+        learned[partition] = part.engine.observed + len(part.held)
     return learned

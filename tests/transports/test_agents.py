@@ -257,6 +257,60 @@ def test_a_partition_handed_offsets_past_its_checkpoint_seeks_back(tmp_path: Pat
     assert part.engine.duplicates == 0 and sia.counts["events"] == 10
 
 
+def test_a_partition_holds_events_at_a_boundary_until_every_partition_is_complete(
+        tmp_path: Path) -> None:
+    # two customer partitions share population models: partition 0 learns up to the
+    # first boundary and holds the rest until partition 1 says it is complete beyond
+    sia = _app(tmp_path, kafka_partitions=2)
+    Recorder(sia)
+    sent: list[dict[str, Any]] = []
+
+    async def send(**message: Any) -> Any:
+        sent.append(message)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    assert sia.population_topic is not None
+    sia.population_topic.send = send
+
+    async def run() -> None:
+        async with sia.detect.test_context() as events, \
+                sia.share_population.test_context() as population:
+            for i in range(5):  # a day apart
+                await events.put(_order(i), partition=0)
+            await asyncio.sleep(0.3)
+            part = sia.customers.engines[0]
+            assert part.engine.observed == 1 and len(part.held) == 4 and part.waiting
+            mine = codec.decode_shared(sent[-1]["value"])
+            assert sent[-1]["partition"] == 1 and mine.source == 0
+            assert mine.complete == int(datetime(2024, 1, 2, tzinfo=UTC).timestamp())
+            assert [u[3][0] for u in mine.updates if u[2] == "drift"] == ["spend"]  # order 0
+            later = int(datetime(2024, 2, 1, tzinfo=UTC).timestamp())
+            await population.put(codec.encode_shared(1, later, []), partition=0)
+            await asyncio.sleep(0.3)
+            assert part.engine.observed == 5 and not part.held and not part.waiting
+
+    asyncio.run(run())
+
+
+def test_population_updates_go_in_chunks_and_only_the_last_says_how_complete(
+        tmp_path: Path) -> None:
+    from sia.transports.kafka import sharing
+
+    sia = _app(tmp_path, kafka_partitions=2)
+    part = sia.customers.engine(0)
+    part.start_clock(datetime(2024, 1, 1, tzinfo=UTC))
+    outbox = part.population.outbox  # type: ignore[union-attr]
+    for i in range(2 * sharing.CHUNK + 1):
+        outbox.append(("drift", ("gap", float(i))))
+    messages = [codec.decode_shared(value) for _, value in sharing._outgoing(sia, {0})]
+    assert [len(m.updates) for m in messages] == [sharing.CHUNK, sharing.CHUNK, 1]
+    assert [m.complete for m in messages] == [None, None, part.complete()]
+    assert [u[1] for m in messages for u in m.updates] == list(range(1, 2 * sharing.CHUNK + 2))
+    assert sharing._outgoing(sia, {0}) == []  # nothing new to tell
+
+
 @pytest.mark.parametrize("value", [b"", b"[]", b'"text"'])
 def test_codec_names_the_reason(value: bytes) -> None:
     with pytest.raises(codec.Undecodable):
@@ -328,9 +382,11 @@ def test_a_failing_run_costs_only_its_failing_event(tmp_path: Path,
     # the same state as learning each event in turn, with the same failure
     expected = PartitionEngine.new(
         [d for d in load_detectors(None) if d.keyed_by == "customer"], load_policy(None))
+    expected.share_population(0, 1)  # as the worker's partitions do
     for i in range(6):
         with contextlib.suppress(RuntimeError):  # o4, as in the worker
             expected.observe(parse_event(same_day(i)))
+    expected.population.take_outgoing()  # type: ignore[union-attr]  # sent by the worker
     got = sia.customers.engines[0].engine
     assert got.observed == expected.engine.observed == 6
     # by value: a restored checkpoint shares equal strings differently, so bytes differ

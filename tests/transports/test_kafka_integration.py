@@ -58,7 +58,8 @@ def expected_alerts(retail_events: tuple[Path, list[Event]]) -> dict[str, str]:
     _, events = retail_events
     alerts = replay_partitioned(events, partitions=PARTITIONS, rep_partitions=1,
                                 make_detectors=lambda: load_detectors(None),
-                                policy_config=load_policy(None))
+                                policy_config=load_policy(None),
+                                share_population=True)  # as workers do by default
     return {a.alert_id: a.finding.detector for a in alerts}
 
 

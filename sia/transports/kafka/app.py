@@ -35,7 +35,6 @@ from sia.engine.partitions import (
     PartitionEngine,
     broadcast,
     for_rep,
-    rep_key,
     split_detectors,
 )
 from sia.engine.snapshot import SnapshotError
@@ -43,7 +42,7 @@ from sia.events.models import Event
 from sia.policy import Alert, PolicyConfig
 from sia.settings import Settings
 from sia.transports import shared_config
-from sia.transports.kafka import codec
+from sia.transports.kafka import codec, sharing
 from sia.transports.kafka.gaps import OffsetGaps
 from sia.transports.kafka.reference import read_reference
 from sia.transports.kafka.topics import CHECKPOINT_BYTES, Topics, bootstrap_servers
@@ -52,6 +51,7 @@ log = logging.getLogger("sia.worker")
 T = TypeVar("T")
 # Python's cyclic garbage collector, as a worker sets it (see `collect_less`)
 GC_THRESHOLDS = (50_000, 20, 20)
+SHARE_WITHIN = 0.02  # seconds a batch of population updates waits for more
 
 
 def collect_less() -> None:
@@ -78,6 +78,18 @@ class Partitions:
         self.table = table
         self.engines: dict[int, PartitionEngine] = {}
         self.starts: dict[int, int] = {}  # new states that must start at an offset
+        self.share = 0  # partitions that share population models (0: each its own)
+        self.forward_types: frozenset[str] = frozenset()  # events forwarded by rep
+
+    def prepared(self, partition: int, part: PartitionEngine) -> PartitionEngine:
+        """The partition's engine, sharing population models and noting what to forward
+        as this worker is configured to."""
+        if self.share:
+            part.share_population(partition, self.share)
+        part.forward_types = self.forward_types
+        if self.forward_types and part.forwards is None:
+            part.forwards = []
+        return part
 
     def engine(self, partition: int) -> PartitionEngine:
         """The partition's engine: in memory, else restored from its last checkpoint,
@@ -95,7 +107,7 @@ class Partitions:
                                                policy_config=self.policy_config)
                 log.info("%s partition %d: restored %d events learned (%d bytes)",
                          self.name, partition, part.engine.observed, len(blob))
-            self.engines[partition] = part
+            self.engines[partition] = self.prepared(partition, part)
         return part
 
     def needs_history(self, partition: int, first_offset: int) -> bool:
@@ -108,8 +120,8 @@ class Partitions:
     def start_at(self, partition: int, offset: int) -> None:
         """Start the partition's engine new, as covering every offset before `offset`
         (there are none left to learn): it seeks back to `offset` if handed a later one."""
-        self.engines[partition] = PartitionEngine.new(self.make_detectors(),
-                                                      self.policy_config, sources=self.sources)
+        self.engines[partition] = self.prepared(partition, PartitionEngine.new(
+            self.make_detectors(), self.policy_config, sources=self.sources))
         self.starts[partition] = offset
 
     def covered(self, partition: int) -> int | None:
@@ -128,7 +140,7 @@ class Partitions:
         for record in records:
             part.engine.observe(record)  # learned like any record; nothing is alerted
         part.references += len(records)
-        self.engines[partition] = part
+        self.engines[partition] = self.prepared(partition, part)
 
     def checkpoint(self, partition: int) -> int:
         """Write the partition's checkpoint to the table's changelog; its size."""
@@ -177,6 +189,11 @@ class SiaApp:
                        "repeats": 0, "relearned": 0}
         self.gaps = OffsetGaps(self.counts)  # offsets a partition's state skipped
         self.rep_types = {t for d in split_detectors(make_detectors())[1] for t in d.handles}
+        self.sharing = settings.kafka_share_population and any(
+            d.shares_population for d in split_detectors(make_detectors())[0])
+        # the detecting and the sharing agents take turns with customer partitions: each
+        # learns, sends and checkpoints a batch before the other may touch them
+        self.customer_turn = asyncio.Lock()
 
         def customer_level() -> list[Detector[Any]]:
             return split_detectors(make_detectors())[0]
@@ -209,6 +226,12 @@ class SiaApp:
             "events-by-rep", rep_level, policy_config,
             app.Table("rep-engine-state", partitions=t.rep_partitions, **table_args),
             sources=t.partitions)
+        self.customers.forward_types = frozenset(self.rep_types)
+        self.population_topic = None
+        if self.sharing:
+            self.customers.share = t.partitions
+            self.population_topic = app.topic(t.population, partitions=t.partitions,
+                                              value_type=bytes, key_type=bytes)
         self._register()
 
     # -- agents ------------------------------------------------------------------------
@@ -224,9 +247,26 @@ class SiaApp:
         @app.agent(self.events_topic, name="detect")
         async def detect(stream: Any) -> None:
             async for events in stream.take_events(batch, within=within):
-                await self.seed_missing_history(events, self.customers, customers=True)
-                self.detect_batch(events, self.customers, forward=bool(self.rep_types))
+                async with self.customer_turn:
+                    await self.seed_missing_history(events, self.customers, customers=True)
+                    touched = self.learn_batch(events, self.customers)
+                    await sharing.send_updates(self, touched)
+                    self.finish_batch(self.customers, touched)
                 await self.seek_back()
+
+        if self.population_topic is not None:
+            @app.agent(self.population_topic, name="share-population")
+            async def share_population(stream: Any) -> None:
+                # partitions wait for each other at each boundary: in a backlog, one
+                # round trip per day of history, so this batch closes quickly
+                async for events in stream.take_events(batch, within=SHARE_WITHIN):
+                    async with self.customer_turn:
+                        touched = sharing.receive_updates(self, events)
+                        await sharing.send_updates(self, touched)
+                        self.finish_batch(self.customers, touched, checkpoint=False)
+                    await self.seek_back()
+
+            self.share_population = share_population
 
         @app.agent(self.by_rep_topic, name="detect-reps")
         async def detect_reps(stream: Any) -> None:
@@ -244,7 +284,7 @@ class SiaApp:
         async def clock() -> None:
             if self.settings.kafka_clock == "wall":
                 now = datetime.now(UTC)
-                self.tick_all(now)
+                await self.tick_all(now)
                 self.report_idle_progress(now)
             log.info("status: %s", self.status())
 
@@ -326,11 +366,12 @@ class SiaApp:
             outcome = f"refused {published.version}: {exc}"
             log.error("configuration %s", outcome)
             return outcome
+        self.rep_types = {t for d in side(1)() for t in d.handles}
+        self.customers.forward_types = frozenset(self.rep_types)
         for (partitions, i), engines in zip(sides, moved, strict=True):
-            partitions.engines = engines
+            partitions.engines = {p: partitions.prepared(p, part) for p, part in engines.items()}
             partitions.make_detectors = side(i)
             partitions.policy_config = policy_config
-        self.rep_types = {t for d in side(1)() for t in d.handles}
         self.config_version = published.version
         count = sum(len(engines) for engines in moved)
         outcome = (f"applied {published.version} (published {published.published_at}) "
@@ -355,22 +396,49 @@ class SiaApp:
             flag = " paused" if tp in paused else ""
             parts.append(f"{tp.topic}[{tp.partition}] {read.get(tp)}/{end}{flag}")
         counts = " ".join(f"{k}={v}" for k, v in self.counts.items())
-        return f"{counts}; " + (", ".join(parts) or "no input partitions")
+        engines = self.customers.engines.values()
+        held = sum(len(part.held) for part in engines)  # waiting for a boundary
+        waiting = sum(1 for part in engines if part.waiting)
+        return (f"{counts} held={held} waiting_partitions={waiting}; "
+                + (", ".join(parts) or "no input partitions"))
 
-    def detect_batch(self, events: Iterable[Any], partitions: Partitions, *,
-                     forward: bool) -> None:
+    def detect_batch(self, events: Iterable[Any], partitions: Partitions) -> None:
         """Decode, learn and detect for a batch of messages of the events topic; then
         checkpoint every partition the batch touched and tell the rep stream how far in
-        event time each has come. Bad messages go to the dead-letter topic."""
+        event time each has come (the `detect` agent's steps, without waiting for the
+        population updates to be delivered)."""
+        touched = self.learn_batch(events, partitions)
+        sharing.send_updates_soon(self, touched)
+        self.finish_batch(partitions, touched)
+
+    def learn_batch(self, events: Iterable[Any], partitions: Partitions) -> set[int]:
+        """Decode, learn and detect for a batch of messages of the events topic, sending
+        alerts and what the rep stream needs; the partitions touched. Bad messages go to
+        the dead-letter topic."""
         touched: set[int] = set()
         by_partition: dict[int, list[tuple[Any, Event]]] = {}
         for message, _, record in self._new_messages(events, partitions, touched,
                                                      codec.decode_event, "event"):
             by_partition.setdefault(message.partition, []).append((message, record))
         for p, items in by_partition.items():
-            self._learn_partition(partitions, p, items, forward=forward)
-        self._checkpoint(partitions, touched)
-        if forward:
+            self._learn_partition(partitions, p, items)
+        return touched
+
+    def finish_batch(self, partitions: Partitions, touched: set[int], *,
+                     checkpoint: bool = True) -> None:
+        """Store the alerts sent, checkpoint the customer partitions a batch touched,
+        then tell the rep stream how far in event time each has learned.
+
+        Batches of population updates are not checkpointed: in a backlog they come once
+        per boundary, and each would write every partition's whole state. The next
+        events batch's checkpoint covers what they released; until then a new owner
+        restores an exchange behind the group's committed offset and seeks back to
+        receive the updates again (`OffsetGaps`)."""
+        if checkpoint:
+            self._checkpoint(partitions, touched)
+        else:
+            self.store_sent()
+        if self.rep_types:
             for p in sorted(touched):
                 reached = partitions.engines[p].reached
                 if reached is not None:
@@ -443,11 +511,12 @@ class SiaApp:
         return True
 
     def _learn_partition(self, partitions: Partitions, p: int,
-                         items: list[tuple[Any, Event]], *, forward: bool) -> None:
+                         items: list[tuple[Any, Event]]) -> None:
         """Learn a batch's events of partition `p` run by run (see PartitionEngine.runs:
         the same alerts as event by event; the catalog is constant within a run, so each
         event's rep is what it would have been right after learning it), send the alerts
-        and forward each run by rep.
+        and forward what was learned by rep. A run that reaches a tick boundary before
+        every partition is complete through it is held (see `PartitionEngine.release`).
 
         A run that fails (a detector's bug) leaves its detectors with part of it learned,
         each up to a different event. So the partition goes back to its last checkpoint
@@ -456,16 +525,17 @@ class SiaApp:
         downstream (alert ids and forwarded event ids are deterministic)."""
         part = partitions.engines[p]
         records = [record for _, record in items]
+        offsets = [message.offset for message, _ in items]
         for run in part.runs(records):
             try:
-                alerts = part.observe_run(records[run])
+                alerts = part.observe_run(records[run], offsets[run])
             except Exception as exc:
                 if run.stop - run.start > 1 and partitions.restore(p):
                     log.exception("a run of %d events failed in %s partition %d: learning "
                                   "the batch's %d events again, one by one",
                                   run.stop - run.start, partitions.name, p, len(items))
                     self.counts["relearned"] += len(items)
-                    self._learn_one_by_one(partitions.engines[p], p, items, forward=forward)
+                    self._learn_one_by_one(partitions.engines[p], p, items)
                     return
                 log.exception("processing %d events from %s failed", run.stop - run.start,
                               records[run.start].event_id)
@@ -474,16 +544,16 @@ class SiaApp:
                 continue
             self.counts["events"] += run.stop - run.start
             self.send_alerts(alerts)
-            if forward:
-                for message, record in items[run]:
-                    self.forward(record, part, p, message.offset)
+            self.forward_learned(part, p)
 
     def _learn_one_by_one(self, part: PartitionEngine, p: int,
-                          items: list[tuple[Any, Event]], *, forward: bool) -> None:
+                          items: list[tuple[Any, Event]]) -> None:
+        last = part.offset
         for message, record in items:
             part.offset = message.offset
-            if self._process(message, record.event_id, part.observe, record) and forward:
-                self.forward(record, part, p, message.offset)
+            self._process(message, record.event_id, part.observe, record)
+            self.forward_learned(part, p)
+        part.offset = max(part.offset, last)
 
     def _checkpoint(self, partitions: Partitions, touched: set[int]) -> None:
         self.store_sent()  # first: a checkpoint must not cover events whose alerts are unstored
@@ -493,24 +563,24 @@ class SiaApp:
         log.debug("%s: batch done, partitions %s, %d events so far", partitions.name,
                   sorted(touched), self.counts["events"])
 
-    def forward(self, record: Event, part: PartitionEngine, partition: int,
-                offset: int) -> None:
-        """Repartition by rep what rep-level detectors need (reps and products once, from
-        customer partition 0, to every rep partition), with where it came from."""
-        if broadcast(record):
-            if partition == 0:
-                value = codec.encode_forwarded(partition, offset, record)
-                for p in range(self.topics.rep_partitions):
-                    self.by_rep_topic.send_soon(key=record.event_id.encode(), value=value,
-                                                partition=p)
+    def forward_learned(self, part: PartitionEngine, partition: int) -> None:
+        """Repartition by rep what the partition has learned since the last call and
+        rep-level detectors need (reps and products once, from customer partition 0, to
+        every rep partition), with where it came from."""
+        if not part.forwards:
             return
-        if record.type not in self.rep_types:
-            return
-        rep = rep_key(record, part.engine.catalog, part.links)
-        if rep is not None:
-            self.by_rep_topic.send_soon(
-                key=rep.encode(),
-                value=codec.encode_forwarded(partition, offset, for_rep(record, rep)))
+        learned, part.forwards = part.forwards, []
+        for offset, record, rep in learned:
+            if broadcast(record):
+                if partition == 0:
+                    value = codec.encode_forwarded(partition, offset, record)
+                    for p in range(self.topics.rep_partitions):
+                        self.by_rep_topic.send_soon(key=record.event_id.encode(),
+                                                    value=value, partition=p)
+            elif rep is not None:
+                self.by_rep_topic.send_soon(
+                    key=rep.encode(),
+                    value=codec.encode_forwarded(partition, offset, for_rep(record, rep)))
 
     def send_progress(self, partition: int, reached: datetime) -> None:
         """Tell every rep partition that customer partition `partition` has reached
@@ -574,12 +644,25 @@ class SiaApp:
             return
         self._unstored.clear()
 
-    def tick_all(self, now: datetime) -> None:
-        """Clock-driven detection for every partition this worker owns."""
-        for partitions in (self.customers, self.reps):
-            for part in list(partitions.engines.values()):
+    async def tick_all(self, now: datetime) -> None:
+        """Clock-driven detection for every partition this worker owns (live mode).
+        With shared population models, a customer partition that waits at a boundary
+        tells the others, and one that has had no event yet starts its clock: otherwise
+        it would hold every other partition back."""
+        async with self.customer_turn:
+            touched = set(self.customers.engines)
+            for p in sorted(touched):
+                part = self.customers.engines[p]
+                if self.sharing:
+                    part.start_clock(now - timedelta(seconds=self.settings.kafka_lateness_seconds))
                 self.send_alerts(part.tick_until(now))
-        self.store_sent()
+                self.forward_learned(part, p)
+            for rep_part in list(self.reps.engines.values()):
+                self.send_alerts(rep_part.tick_until(now))
+            if self.sharing:
+                await sharing.send_updates(self, touched)
+                self._checkpoint(self.customers, touched)
+            self.store_sent()
 
     def reject(self, message: Any, reason: str) -> None:
         """Keep a message that could not be processed, with its reason."""

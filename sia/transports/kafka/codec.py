@@ -65,6 +65,48 @@ def encode_progress(source: int, reached: datetime) -> bytes:
     return json.dumps({"source": source, "reached": reached.isoformat()}).encode()
 
 
+class Shared(NamedTuple):
+    """A message of the population topic: a customer partition's population-model
+    updates, (stamp, sequence, detector, update) each, and how far it is complete."""
+
+    source: int
+    complete: int | None
+    updates: list[tuple[int, int, str, tuple[Any, ...]]]
+
+
+def encode_shared(source: int, complete: int | None,
+                  updates: list[tuple[int, int, str, tuple[Any, ...]]]) -> bytes:
+    """Population-model updates of partition `source` (see sia/engine/population.py)."""
+    return json.dumps({"source": source, "complete": complete, "updates": updates},
+                      separators=(",", ":")).encode()
+
+
+def decode_shared(value: bytes | None) -> Shared:
+    """What a message of the population topic holds, or Undecodable with the reason."""
+    if value is None:
+        raise Undecodable("empty message (no value)")
+    try:
+        data = json.loads(value)
+        source, complete, updates = data["source"], data["complete"], data["updates"]
+        if not isinstance(source, int) or isinstance(source, bool):
+            raise Undecodable(f"source is not a partition number: {source!r}")
+        if complete is not None and not isinstance(complete, int):
+            raise Undecodable(f"complete is not a time in seconds: {complete!r}")
+        items = []
+        for stamp, seq, detector, update in updates:
+            if not (isinstance(stamp, int) and isinstance(seq, int)
+                    and isinstance(detector, str) and isinstance(update, list)):
+                raise Undecodable(f"not an update: {[stamp, seq, detector, update]!r}")
+            items.append((stamp, seq, detector, tuple(update)))
+        return Shared(source, complete, items)
+    except Undecodable:
+        raise
+    except KeyError as exc:
+        raise Undecodable(f"not population updates: no {exc} field") from None
+    except (ValueError, TypeError) as exc:
+        raise Undecodable(f"not population updates: {type(exc).__name__}: {exc}") from None
+
+
 def decode_forwarded(value: bytes | None) -> Forwarded:
     """What a message of the events-by-rep topic holds, or Undecodable with the reason."""
     if value is None:

@@ -45,6 +45,11 @@ class Topics:
         return self.name("events-by-rep")
 
     @property
+    def population(self) -> str:
+        """Population-model updates customer partitions send each other."""
+        return self.name("population")
+
+    @property
     def alerts(self) -> str:
         """Alerts that passed policy, keyed by subject."""
         return self.name("alerts")
@@ -68,6 +73,7 @@ class Topics:
         return {
             self.events: (self.partitions, {}),
             self.events_by_rep: (self.rep_partitions, {}),
+            self.population: (self.partitions, {"max.message.bytes": str(8 * MiB)}),
             self.alerts: (self.partitions, {}),
             self.dead_letter: (1, {}),
             self.reference("customer"): (self.partitions, COMPACTED),
