@@ -111,17 +111,29 @@ class Partitions:
         return part
 
     def needs_history(self, partition: int, first_offset: int) -> bool:
-        """True for a partition with no engine and no checkpoint whose stream starts
-        after offset 0: the events before it are gone (retention), and with them the
-        reference data they carried."""
-        return (first_offset > 0 and partition not in self.engines
-                and self.table.data.get(str(partition)) is None)
+        """True for a partition with no checkpoint and no event learned whose stream
+        starts after offset 0: the events before it are gone (retention), and with them
+        the reference data they carried. (Its engine may exist already: population
+        updates can arrive before its first events.)"""
+        part = self.engines.get(partition)
+        fresh = part is None or (part.offset < 0 and part.engine.observed == 0
+                                 and partition not in self.starts)
+        return first_offset > 0 and fresh and self.table.data.get(str(partition)) is None
+
+    def _new(self, partition: int) -> PartitionEngine:
+        """A new engine for the partition, keeping the population updates its current
+        engine (if any, with nothing learned) has received."""
+        part = PartitionEngine.new(self.make_detectors(), self.policy_config,
+                                   sources=self.sources)
+        old = self.engines.get(partition)
+        if old is not None and old.population is not None:
+            part.population = old.population
+        return part
 
     def start_at(self, partition: int, offset: int) -> None:
         """Start the partition's engine new, as covering every offset before `offset`
         (there are none left to learn): it seeks back to `offset` if handed a later one."""
-        self.engines[partition] = self.prepared(partition, PartitionEngine.new(
-            self.make_detectors(), self.policy_config, sources=self.sources))
+        self.engines[partition] = self.prepared(partition, self._new(partition))
         self.starts[partition] = offset
 
     def covered(self, partition: int) -> int | None:
@@ -135,8 +147,7 @@ class Partitions:
 
     def seed(self, partition: int, records: list[Event]) -> None:
         """Start the partition's engine from the latest reference records."""
-        part = PartitionEngine.new(self.make_detectors(), self.policy_config,
-                                   sources=self.sources)
+        part = self._new(partition)
         for record in records:
             part.engine.observe(record)  # learned like any record; nothing is alerted
         part.references += len(records)
