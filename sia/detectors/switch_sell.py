@@ -20,6 +20,16 @@ most customers who dropped it moved to, else the best-selling look-alike that is
 declining (one the customer has tried before first: on the online retail data that
 raised the share of suggestions taken from 26% to 30%). At most one alert per customer
 every `recheck_days`.
+
+Population models (learned across customers, shared by the partitions of a split
+stream): the product table (names and categories, for look-alikes), each product's
+trend counts, typical unit price and line quantity, its regular buyers, lapses, returns
+and learned moves. Every order makes one update, (ORDER, day, lines, products new here
+with their name and category, products that became regular, lapsed, moves), by product
+id; a return naming known products makes a RETURN update, and a catalogue substitute
+first met when suggesting it a PRODUCT update. The customer's products (slots, Bloom
+filter, pending moves) stay in their partition, which decides what became regular,
+lapsed or moved; each detector instance maps ids to its own product indexes.
 """
 
 from __future__ import annotations
@@ -27,6 +37,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
+from typing import Any, cast
 
 from sia.detectors.base import Context, Detector, Params, register
 from sia.detectors.copurchase import wilson_lower
@@ -42,6 +54,12 @@ from sia.detectors.switch_sell_state import (
 from sia.events.models import Event, Order, Product, Return
 from sia.findings import Finding, Severity
 
+_PRODUCT, _PRICE = itemgetter(0), itemgetter(1)  # of a line: (product id, price, quantity)
+# population updates (see `SwitchSellDetector.learn_population`)
+ORDER = "order"  # (ORDER, day, lines, [(product id, name, category) new here],
+# [product ids now regular], [lapsed product ids], [dropped id, taken id, ...]): an order
+RETURN = "return"  # (RETURN, [product ids]): the lines of a return naming known products
+PRODUCT = "product"  # (PRODUCT, product id, name, category): a catalogue substitute
 
 @dataclasses.dataclass(frozen=True)
 class SwitchSellParams(Params):
@@ -125,6 +143,7 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
                                "slow_half_life_days", "switch_window_days",
                                "min_shared_words", "max_price_ratio",
                                "memory_half_life_days", "max_slots", "max_substitutes"})
+    shares_population = True
 
     def __init__(self, **thresholds: object) -> None:
         super().__init__(**thresholds)
@@ -176,13 +195,16 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
         state.checked_at = day
         return [self._finding(event, state, case, day, ctx)]
 
-    def _index(self, product_id: str,
-               describe: Callable[[str], tuple[str | None, str | None]]) -> int:
+    def _add(self, product_id: str, name: str | None, category: str | None) -> int:
+        """Index a product new to this instance."""
+        self.quantity.append(0.0)
+        return self.stats.add(product_id, name, category)
+
+    def _known(self, product_id: str) -> int:
+        """This instance's index of a product an update names (its description came in an
+        earlier update, so the fallback only guards against a broken stream)."""
         i = self.stats.index.get(product_id)
-        if i is None:
-            i = self.stats.add(product_id, *describe(product_id))
-            self.quantity.append(0.0)
-        return i
+        return self._add(product_id, None, None) if i is None else i
 
     def learn_order(self, customer_id: str, day: float, lines: Sequence[tuple[str, float, float]],
                     p: SwitchSellParams,
@@ -190,20 +212,41 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
                     ) -> tuple[CustomerProducts, list[int]]:
         """Learning arithmetic of one order of (product, unit price, quantity) lines;
         `describe` gives a new product's name and category. Returns the customer's state
-        and the products of the order they hold slots for."""
+        and the products of the order they hold slots for.
+
+        The customer's products learn here, and decide which products became regular,
+        lapsed or were moved to; the population models learn all of it from the one
+        update the order makes (`learn_population`), here at once, and in every
+        partition. So the price a new product has once the order is learned is worked
+        out here (`_switches`), as `ProductStats.sell` will make it."""
         stats = self.stats
-        index, quantity = stats.index, self.quantity
-        distinct: dict[int, float] = {}
-        for product_id, unit_price, qty in lines:
-            i = index.get(product_id)
-            if i is None:
-                i = self._index(product_id, describe)
-            if i not in distinct:
-                distinct[i] = unit_price
-                q = quantity[i]
-                quantity[i] = q + 0.2 * (qty - q) if q else qty
+        index = stats.index
+        found = list(map(index.get, map(_PRODUCT, lines)))
+        described: list[tuple[str, str | None, str | None]] = []
+        if None in found:  # products new to this instance, indexed in line order
+            for n, i in enumerate(found):
+                if i is None:
+                    product_id = lines[n][0]
+                    i = index.get(product_id)  # from an earlier line of the order
+                    if i is None:
+                        name, category = describe(product_id)
+                        i = self._add(product_id, name, category)
+                        described.append((product_id, name, category))
+                    found[n] = i
+        indexes = cast("list[int]", found)
+        distinct = dict(zip(indexes, map(_PRICE, lines), strict=True))
+        if len(distinct) < len(lines):  # a product comes back: its first line counts
+            firsts: dict[int, tuple[str, float, float]] = {}
+            for i, line in zip(indexes, lines, strict=True):
+                if i not in firsts:
+                    firsts[i] = line
+            distinct = {i: line[1] for i, line in firsts.items()}
+            lines = list(firsts.values())
         products = list(distinct)
-        stats.sell(products, list(distinct.values()), day)
+        ids = stats.ids
+        regular: list[str] = []
+        lapsed: list[str] = []
+        moves: list[str] = []  # dropped product, product taken up, ...
         state = self.customers.get(customer_id)
         if state is None:
             state = self.customers[customer_id] = CustomerProducts()
@@ -218,11 +261,11 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
                 continue
             a = slots[k]
             flags[k] |= LAPSED
-            stats.add_lapse(a, day)
+            lapsed.append(ids[a])
             if state.pending:
-                for regular, taken, _ in state.pending:
-                    if regular == a:
-                        stats.add_move(a, taken, day)
+                for dropped, taken, _ in state.pending:
+                    if dropped == a:
+                        moves += (ids[a], ids[taken])
                 state.pending = [x for x in state.pending if x[0] != a]
         if state.pending:
             state.pending = [x for x in state.pending
@@ -237,27 +280,30 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
                 last_days[k] = today
                 flags[k] &= ~LAPSED
                 if counts[k] == p.regular_after:
-                    stats.add_regular(i, day)
+                    regular.append(ids[i])
                 if state.pending:
                     state.pending = [x for x in state.pending if x[0] != i]
                 touched.append(i)
             elif any_layer(state.bloom, masks[i]):
                 if state.add_slot(i, 2, today, p.max_slots, p.lapse_days):
                     if p.regular_after == 2:
-                        stats.add_regular(i, day)
+                        regular.append(ids[i])
                     touched.append(i)
             else:
                 state.remember(masks[i])
                 new.append(i)
         if new and slots:
-            self._switches(state, distinct, new, today, day, p)
+            self._switches(state, distinct, new, today, p, moves)
+        self.share((ORDER, day, lines, described, regular, lapsed, moves))
         return state, touched
 
     def _switches(self, state: CustomerProducts, present: dict[int, float], new: list[int],
-                  today: int, day: float, p: SwitchSellParams) -> None:
-        """New products alike a regular one missing from this order: possible moves."""
+                  today: int, p: SwitchSellParams, moves: list[str]) -> None:
+        """New products alike a regular one missing from this order: possible moves (to
+        `moves`, by id, once the regular one has lapsed). `present`: the order's products
+        and unit prices, not learned yet."""
         stats = self.stats
-        tokens, category, price = stats.tokens, stats.category, stats.price
+        tokens, category, price, ids = stats.tokens, stats.category, stats.price, stats.ids
         need, ratio = p.min_shared_words, p.max_price_ratio
         for k, a in enumerate(state.products):
             if (a in present or today - state.last_days[k] > p.switch_window_days
@@ -267,11 +313,13 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
             for b in new:
                 if not same_kind(ta, tokens[b], ca, category[b], need):
                     continue
-                pb = price[b]
+                # its unit price once the order is learned (the regular product a is
+                # not in the order: its price stays)
+                pb = stats.price_after(b, present[b])
                 if pa > 0 and pb > 0 and max(pa, pb) > ratio * min(pa, pb):
                     continue
                 if state.flags[k] & LAPSED:
-                    stats.add_move(a, b, day)
+                    moves += (ids[a], ids[b])
                 elif not any(x[0] == a and x[1] == b for x in state.pending):
                     state.pending.append((a, b, today))
                     if len(state.pending) > 4:
@@ -279,23 +327,72 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
 
     def learn_return(self, customer_id: str, lines: Sequence[tuple[str, float, float]]
                      ) -> tuple[CustomerProducts, list[int]]:
-        """Count a return against the customer's regular products it names."""
+        """Count a return against the customer's regular products it names (and, across
+        customers, the return lines naming known products: a RETURN update)."""
         stats = self.stats
         touched: list[int] = []
         state = self.customers.get(customer_id)
         if state is None:
             state = self.customers[customer_id] = CustomerProducts()
+        returned: list[str] = []
         for product_id, _, _ in lines:
             i = stats.index.get(product_id)
             if i is None:
                 continue
-            stats.returned[i] += 1
+            returned.append(product_id)
             if i in touched or i not in state.products:
                 continue
             k = state.products.index(i)
             state.returns[k] = min(state.returns[k] + 1, 255)
             touched.append(i)
+        if returned:
+            self.share((RETURN, returned))
         return state, touched
+
+    def learn_population(self, update: tuple[Any, ...]) -> None:
+        """Apply one update (see ORDER, RETURN, PRODUCT), made here or in another
+        partition, whose product indexes differ: updates name products by id, and carry
+        the name and category of the products new to the instance that made them. Lists
+        stand for tuples (updates come back from JSON)."""
+        kind = update[0]
+        if kind == ORDER:
+            _, day, lines, described, regular, lapsed, moves = update
+            self._learn_order(day, lines, described, regular, lapsed, moves)
+        elif kind == RETURN:
+            index, returned = self.stats.index, self.stats.returned
+            for product_id in update[1]:
+                i = index.get(product_id)
+                if i is not None:
+                    returned[i] += 1
+        elif kind == PRODUCT:
+            _, product_id, name, category = update
+            if product_id not in self.stats.index:
+                self._add(product_id, name, category)
+        else:
+            raise ValueError(f"unknown switch_sell population update {kind!r}")
+
+    def _learn_order(self, day: float, lines: Sequence[Sequence[Any]],
+                     described: Sequence[Sequence[Any]], regular: Sequence[str],
+                     lapsed: Sequence[str], moves: Sequence[str]) -> None:
+        """What one order teaches across customers: the products new to the instance
+        that made the update, the sales of its lines (one per product), and the products
+        its customer took up regularly, dropped, or dropped for another."""
+        stats = self.stats
+        index = stats.index
+        for product_id, name, category in described:
+            if product_id not in index:
+                self._add(product_id, name, category)
+        found = list(map(index.get, map(_PRODUCT, lines)))
+        products = (cast("list[int]", found) if None not in found
+                    else [self._known(line[0]) for line in lines])
+        stats.sell(products, lines, day, self.quantity)
+        known = self._known
+        for product_id in regular:
+            stats.add_regular(known(product_id), day)
+        for product_id in lapsed:
+            stats.add_lapse(known(product_id), day)
+        for n in range(0, len(moves), 2):
+            stats.add_move(known(moves[n]), known(moves[n + 1]), day)
 
     def bare_arithmetic(self, events: Sequence[Event]) -> Callable[[], None] | None:
         """Trend, lapse and substitute learning over pre-extracted orders and returns."""
@@ -382,8 +479,9 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
                 sub_ref = catalog.get(sub)
                 if sub == stats.ids[a] or (sub_ref is not None and sub_ref.discontinued):
                     continue
-                if b is None:
-                    b = self._index(sub, _describe_from(catalog))
+                if b is None:  # met here first: every partition learns its description
+                    self.share((PRODUCT, sub, *_describe_from(catalog)(sub)))
+                    b = stats.index[sub]
                 return b, "catalogue", 0.0
         for b, n in stats.movers(a, day):
             if n < p.min_switchers:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import math
 import re
 import struct
+from collections.abc import Sequence
 from operator import itemgetter
+from typing import Any
 
 from sia.detectors.packing import restore_values, sparse_values
 
@@ -263,14 +265,18 @@ class ProductStats:
         self._day = -1.0
 
     # sales trend
-    def sell(self, products: list[int], prices: list[float], day: float) -> None:
-        """One order: one line for each distinct product, with its unit price."""
+    def sell(self, products: Sequence[int], lines: Sequence[Sequence[Any]], day: float,
+             quantity: list[float]) -> None:
+        """One order: one (product id, unit price, quantity) line for each distinct
+        product, `products` their indexes; `quantity`, the caller's per product EW
+        quantity of a line, learns the lines too (in the same loop: it runs for every
+        line). A product's unit price becomes `price_after(product, unit price)`."""
         wf, ws, _ = self.weights(day)
         n = len(products)
         self.total_fast += n * wf
         self.total_slow += n * ws
         fast, slow, price, first = self.fast, self.slow, self.price, self.first_day
-        for product, unit_price in zip(products, prices, strict=True):
+        for product, (_, unit_price, qty) in zip(products, lines, strict=True):
             fast[product] += wf
             slow[product] += ws
             if first[product] < 0:
@@ -278,6 +284,14 @@ class ProductStats:
                 price[product] = unit_price
             else:
                 price[product] += 0.2 * (unit_price - price[product])
+            q = quantity[product]
+            quantity[product] = q + 0.2 * (qty - q) if q else qty
+
+    def price_after(self, product: int, unit_price: float) -> float:
+        """The product's typical unit price once a line at `unit_price` is sold (`sell`)."""
+        if self.first_day[product] < 0:
+            return unit_price
+        return self.price[product] + 0.2 * (unit_price - self.price[product])
 
     def weekly(self, product: int, day: float) -> tuple[float, float, float, float]:
         """(recent, usual) order lines a week of the product and (recent, usual) of all

@@ -76,8 +76,9 @@ def test_weekly_rates_and_decline_by_hand() -> None:
     stats = ProductStats(7.0, 14.0, 1e9, 5)
     x = stats.add("X", "paper chain kit", None)
     y = stats.add("Y", "vintage paper chain kit", None)
-    stats.sell([x, y], [1.0, 2.0], 0.0)
-    stats.sell([y], [3.0], 7.0)
+    quantity = [0.0, 0.0]
+    stats.sell([x, y], [("X", 1.0, 1.0), ("Y", 2.0, 4.0)], 0.0, quantity)
+    stats.sell([y], [("Y", 3.0, 9.0)], 7.0, quantity)
     recent, usual, all_recent, all_usual = stats.weekly(x, 7.0)
     assert recent == pytest.approx(math.log(2), rel=1e-9)
     assert usual == pytest.approx(0.836703, abs=1e-6)
@@ -86,6 +87,7 @@ def test_weekly_rates_and_decline_by_hand() -> None:
     assert 1 - (recent / usual) / (all_recent / all_usual) == pytest.approx(
         (2 - math.sqrt(2)) / 4, rel=1e-9)
     assert stats.price[y] == pytest.approx(2.2)
+    assert quantity == [1.0, pytest.approx(4.0 + 0.2 * (9.0 - 4.0))]
 
 
 def test_rebase_keeps_the_rates() -> None:
@@ -94,16 +96,16 @@ def test_rebase_keeps_the_rates() -> None:
     b = ProductStats(1.0, 10.0, 100.0, 5)
     for stats in (a, b):
         stats.add("X", "x", None)
-    a.sell([0], [1.0], 0.0)
-    b.sell([0], [1.0], 0.0)
-    a.sell([0], [1.0], 80.0)  # 80 * ln2 > 50: a rebases here
-    b.sell([0], [1.0], 20.0)
-    b.sell([0], [1.0], 80.0)  # 60 days after its last rebase... also rebases
+    a.sell([0], [("X", 1.0, 1.0)], 0.0, [0.0])
+    b.sell([0], [("X", 1.0, 1.0)], 0.0, [0.0])
+    a.sell([0], [("X", 1.0, 1.0)], 80.0, [0.0])  # 80 * ln2 > 50: a rebases here
+    b.sell([0], [("X", 1.0, 1.0)], 20.0, [0.0])
+    b.sell([0], [("X", 1.0, 1.0)], 80.0, [0.0])  # 60 days after its last rebase... also rebases
     assert a.origin == 80.0
     c = ProductStats(1.0, 10.0, 100.0, 5)
     c.add("X", "x", None)
-    c.sell([0], [1.0], 0.0)
-    c.sell([0], [1.0], 80.0)
+    c.sell([0], [("X", 1.0, 1.0)], 0.0, [0.0])
+    c.sell([0], [("X", 1.0, 1.0)], 80.0, [0.0])
     assert a.weekly(0, 90.0) == pytest.approx(c.weekly(0, 90.0), rel=1e-9)
     assert all(math.isfinite(v) for v in b.weekly(0, 500.0))
 
