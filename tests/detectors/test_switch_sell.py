@@ -7,8 +7,10 @@ builders place events at T0 + day.
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
+import random
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -345,3 +347,159 @@ def test_evaluator_end_to_end_on_the_learned_story() -> None:
 
 def test_time_to_day() -> None:
     assert at(1.5) - at(0) == timedelta(days=1.5)
+
+
+# -- population models shared by partitions ------------------------------------------------
+
+SHARED_PRODUCTS = {  # id: (name, unit price, category of its lines)
+    "U1": ("blue enamel camping mug", 4.0, None), "U2": ("green enamel camping mug", 4.5, None),
+    "U3": ("red enamel camping mug", 3.5, None), "T1": ("kraft paper gift tags", 1.0, "tags"),
+    "T2": ("white paper gift tags", 1.2, "tags"), "K1": ("retro paper chain kit", 2.0, None),
+    "K2": ("vintage paper chain kit", 2.2, None), "D1": ("lunch box dinosaur", 6.0, None),
+    "J1": ("jam jar candle", 3.0, "home"), "W1": ("tea towel stripes", 2.5, "home"),
+}
+
+
+def shared_stream() -> list[Event]:
+    """20 customers ordering 2-4 of their favourites every few days for 200 days (day
+    order), with the catalogue first. Customers holding the blue mug U1 drop it on day
+    70 for the green one (even customers) or the red one (odd ones), two more take it up
+    on day 150 (and are told where the others went); D1 is discontinued,
+    its catalogue substitute D9 never sold; some orders name a product twice, some
+    customers return K1. Even customers favour the first products, odd ones the last, so
+    two partitions split by parity meet the products in different orders."""
+    rng = random.Random(11)
+    events: list[Event] = [
+        Product(event_id=f"prd-{p}", occurred_at=at(-30), product_id=p, name=name,
+                discontinued=p == "D1", substitutes=["D9"] if p == "D1" else [])
+        for p, (name, _, _) in SHARED_PRODUCTS.items()]
+    events.append(product("D9", "lunch box robot"))
+    pool = list(SHARED_PRODUCTS)
+    for c in range(22):
+        favourites = rng.sample(pool[1:7] if c % 2 == 0 else pool[3:], 3)
+        favourites.append("U1" if c % 3 == 0 or c >= 20 else rng.choice(pool))
+        day = float(c % 4) + 0.1 * c if c < 20 else 150.0 + c - 20
+        while day < 200:
+            picks = [p if p != "U1" or day < 70 or c >= 20 else ("U2" if c % 2 == 0 else "U3")
+                     for p in rng.sample(favourites, rng.randint(2, 4))]
+            if rng.random() < 0.1:
+                picks.append(picks[0])  # a product named twice: its first line counts
+            lines = [OrderLine(product_id=p, quantity=float(rng.randint(1, 6)),
+                               unit_price=SHARED_PRODUCTS[p][1],
+                               category=SHARED_PRODUCTS[p][2]) for p in picks]
+            events.append(Order(event_id=f"o-C{c}-{day}", occurred_at=at(day),
+                                customer_id=f"C{c}", order_id=f"SO-C{c}-{day}",
+                                currency="GBP", lines=lines))
+            if "K1" in picks and rng.random() < 0.3:
+                events.append(ret(f"C{c}", day + 0.5, "K1"))
+            day += rng.randint(3, 12)
+    return sorted(events, key=lambda e: e.occurred_at)
+
+
+def learned(detector: SwitchSellDetector, day: float) -> dict[str, Any]:
+    """The population models by product id (indexes and name-word numbers differ
+    between instances), decayed counts deflated to `day`."""
+    stats = detector.stats
+    ids = stats.ids
+    f, s, m = stats.deflators(day)
+    words = {token: word for word, token in stats.vocabulary.items()}
+    return {
+        "total": (stats.total_fast * f, stats.total_slow * s, stats.first_total_day),
+        "fast": {ids[i]: x * f for i, x in enumerate(stats.fast)},
+        "slow": {ids[i]: x * s for i, x in enumerate(stats.slow)},
+        "first_day": dict(zip(ids, stats.first_day, strict=True)),
+        "price": dict(zip(ids, stats.price, strict=True)),
+        "quantity": dict(zip(ids, detector.quantity, strict=True)),
+        "regular": {ids[i]: x * m for i, x in enumerate(stats.regular)},
+        "lapsed": {ids[i]: x * m for i, x in enumerate(stats.lapsed)},
+        "returned": dict(zip(ids, stats.returned, strict=True)),
+        "moves": {(ids[a], ids[b]): n * m for a, row in enumerate(stats.moves)
+                  for b, n in row.items()},
+        "words": {ids[i]: {words[t] for t in tokens} for i, tokens in enumerate(stats.tokens)},
+        "category": dict(zip(ids, stats.category, strict=True)),
+    }
+
+
+def json_trip(update: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(json.loads(json.dumps(update)))
+
+
+def split_in_two() -> tuple[SwitchSellDetector, list[SwitchSellDetector], list[list[Any]]]:
+    params = SwitchSellDetector.unit_test_params()
+    whole = SwitchSellDetector(**params)
+    parts = [SwitchSellDetector(**params), SwitchSellDetector(**params)]
+    outboxes: list[list[Any]] = [[], []]
+    for part, outbox in zip(parts, outboxes, strict=True):
+        part.population_outbox = outbox
+    return whole, parts, outboxes
+
+
+def test_partitions_applying_each_others_updates_in_stream_order_learn_as_one() -> None:
+    # each order's (or return's) updates reach the other partition (through JSON) before
+    # the next event: both apply every update in the order one detector learns the
+    # events, so both hold exactly its population models, and each finds what it finds
+    # for the partition's customers
+    whole, parts, outboxes = split_in_two()
+    engine, engines = Engine([whole]), [Engine([part]) for part in parts]
+    expected: list[Finding] = []
+    found: list[Finding] = []
+    kinds: set[str] = set()
+    for event in shared_stream():
+        expected += engine.observe(event)
+        if not isinstance(event, Order | Return):
+            for part_engine in engines:  # reference data reaches every partition
+                part_engine.observe(event)
+            continue
+        side = int(event.customer_id[1:]) % 2
+        found += engines[side].observe(event)
+        for _, update in outboxes[side]:
+            kinds.add(update[0])
+            parts[1 - side].learn_population(json_trip(update))
+        outboxes[side].clear()
+    assert kinds == {"order", "return", "product"}
+    end = T0_DAY + 200
+    reference = learned(whole, end)
+    assert learned(parts[0], end) == learned(parts[1], end) == reference
+    # the product D9 only the catalogue names, and moves learned in both halves
+    assert reference["words"]["D9"] == {"LUNCH", "BOX", "ROBOT"}
+    assert reference["category"]["T1"] == "tags"
+    assert reference["moves"][("U1", "U2")] > 0 and reference["moves"][("U1", "U3")] > 0
+    assert found == expected
+    assert {f.facts["target_source"] for f in expected} >= {"catalogue", "learned"}
+    # the customers' products stayed home: each partition holds only its own customers
+    assert all(int(c[1:]) % 2 == side for side, d in enumerate(parts) for c in d.customers)
+
+
+def test_partitions_exchanging_updates_a_day_late_learn_the_same_counts() -> None:
+    # as partitions do: each learns its own events at once and the other's at the next
+    # day boundary, with its own product indexes. The counts, by product id, are those
+    # one detector learns from every customer (sums: the order of the updates only moves
+    # the last bits; prices are constant per product, so the averages agree too)
+    whole, parts, outboxes = split_in_two()
+    engine, engines = Engine([whole]), [Engine([part]) for part in parts]
+    stream = shared_stream()
+    for day in range(-30, 200):
+        for event in stream:
+            if int(event.day - T0_DAY + 30) - 30 == day:
+                engine.observe(event)
+                if isinstance(event, Order | Return):
+                    engines[int(event.customer_id[1:]) % 2].observe(event)
+                else:
+                    for part_engine in engines:
+                        part_engine.observe(event)
+        made = [[json_trip(u) for _, u in outbox] for outbox in outboxes]
+        for side, part in enumerate(parts):
+            for update in made[1 - side]:
+                part.learn_population(update)
+            outboxes[side].clear()
+    assert parts[0].stats.ids != parts[1].stats.ids  # met in a different order
+    end = T0_DAY + 200
+    reference = learned(whole, end)
+    for part in parts:
+        mine = learned(part, end)
+        for key in ("fast", "slow", "regular", "lapsed", "moves", "price"):
+            assert mine[key] == pytest.approx(reference[key], rel=1e-9), key
+        assert mine["total"][:2] == pytest.approx(reference["total"][:2], rel=1e-9)
+        for key in ("returned", "words", "category"):
+            assert mine[key] == reference[key], key
+        assert len(mine["moves"]) >= 2 and sum(mine["lapsed"].values()) > 5
