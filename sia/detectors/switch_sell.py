@@ -144,6 +144,7 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
                                "min_shared_words", "max_price_ratio",
                                "memory_half_life_days", "max_slots", "max_substitutes"})
     shares_population = True
+    _made: tuple[object, list[int]] | None = None  # the lines of the update being made
 
     def __init__(self, **thresholds: object) -> None:
         super().__init__(**thresholds)
@@ -294,7 +295,9 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
                 new.append(i)
         if new and slots:
             self._switches(state, distinct, new, today, p, moves)
+        self._made = (lines, products)  # their indexes here, for `_learn_order`
         self.share((ORDER, day, lines, described, regular, lapsed, moves))
+        self._made = None
         return state, touched
 
     def _switches(self, state: CustomerProducts, present: dict[int, float], new: list[int],
@@ -353,11 +356,29 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
         """Apply one update (see ORDER, RETURN, PRODUCT), made here or in another
         partition, whose product indexes differ: updates name products by id, and carry
         the name and category of the products new to the instance that made them. Lists
-        stand for tuples (updates come back from JSON)."""
+        stand for tuples (updates come back from JSON).
+
+        An order teaches: the products new to the instance that made the update, the
+        sales of its lines (one per product), and the products its customer took up
+        regularly, dropped, or dropped for another (it runs for every order: inlined)."""
         kind = update[0]
         if kind == ORDER:
             _, day, lines, described, regular, lapsed, moves = update
-            self._learn_order(day, lines, described, regular, lapsed, moves)
+            stats = self.stats
+            if described:
+                for product_id, name, category in described:
+                    if product_id not in stats.index:
+                        self._add(product_id, name, category)
+            made = self._made
+            if made is not None and made[0] is lines:  # the update this instance made
+                products = made[1]
+            else:
+                found = list(map(stats.index.get, map(_PRODUCT, lines)))
+                products = (cast("list[int]", found) if None not in found
+                            else [self._known(line[0]) for line in lines])
+            stats.sell(products, lines, day, self.quantity)
+            if regular or lapsed or moves:
+                self._learn_memory(day, regular, lapsed, moves)
         elif kind == RETURN:
             index, returned = self.stats.index, self.stats.returned
             for product_id in update[1]:
@@ -371,22 +392,11 @@ class SwitchSellDetector(Detector[SwitchSellParams]):
         else:
             raise ValueError(f"unknown switch_sell population update {kind!r}")
 
-    def _learn_order(self, day: float, lines: Sequence[Sequence[Any]],
-                     described: Sequence[Sequence[Any]], regular: Sequence[str],
-                     lapsed: Sequence[str], moves: Sequence[str]) -> None:
-        """What one order teaches across customers: the products new to the instance
-        that made the update, the sales of its lines (one per product), and the products
-        its customer took up regularly, dropped, or dropped for another."""
-        stats = self.stats
-        index = stats.index
-        for product_id, name, category in described:
-            if product_id not in index:
-                self._add(product_id, name, category)
-        found = list(map(index.get, map(_PRODUCT, lines)))
-        products = (cast("list[int]", found) if None not in found
-                    else [self._known(line[0]) for line in lines])
-        stats.sell(products, lines, day, self.quantity)
-        known = self._known
+    def _learn_memory(self, day: float, regular: Sequence[str], lapsed: Sequence[str],
+                      moves: Sequence[str]) -> None:
+        """Products an order's customer took up regularly, dropped, dropped for another
+        (`moves`: dropped id, taken id, ...)."""
+        stats, known = self.stats, self._known
         for product_id in regular:
             stats.add_regular(known(product_id), day)
         for product_id in lapsed:
