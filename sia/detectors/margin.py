@@ -31,6 +31,14 @@ Findings:
 - `recovered`: `sustain` observations back near the old level close the alert (low
   score, low severity; its dedup key is the opening one plus ":recovered", and
   facts["resolves"] names the opening key).
+
+Population models (shared by the partitions of a split stream, see base.Detector): each
+order is one update (`learn_population`) with its day, event, customer, rep and lines
+(product id, quantity, price, and list price and cost completed from the catalogue).
+From it every partition learns the products' usual prices and cost shares, the periods
+of reps and products, and the counts behind the wording; customers stay with their
+partition. So every partition knows every rep and product from all their customers,
+and one reports about each: the partition of the customer of its first sale (`speaks`).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, NamedTuple, Protocol
 
 from sia.detectors.base import Context, Detector, Params, register
@@ -56,6 +65,10 @@ from sia.findings import Finding, Severity, SubjectKind
 
 SUBJECTS = ("customer", "rep", "product")
 REP, PRODUCT = 0, 1  # kinds of periodic subjects in the queue of periods
+# an order line as a population update carries it: (product id, quantity, unit price,
+# list price, unit cost), the prices and cost completed from the catalogue
+_ROW = attrgetter("product_id", "quantity", "unit_price", "list_price", "unit_cost")
+_LIST_PRICE, _UNIT_COST = attrgetter("list_price"), attrgetter("unit_cost")
 
 
 class Line(Protocol):
@@ -130,6 +143,7 @@ class MarginDetector(Detector[MarginParams]):
 
     name = "margin"
     params_type = MarginParams
+    shares_population = True
     handles = frozenset({"order", "product"})
     warm_up_hint = ("speaks about a customer after min_history orders with prices, about a "
                     "rep or product after min_history periods of sales")
@@ -148,6 +162,13 @@ class MarginDetector(Detector[MarginParams]):
         self.currency: str | None = None
         self.list_orders = 0  # orders priced against list prices ...
         self.usual_orders = 0  # ... and against learned usual prices (for the wording)
+        self._listed = False  # a catalogue record gave a list price ...
+        self._costed = False  # ... or a unit cost
+        # who speaks about a rep or a product (see `speaks`): by id, the day and the
+        # customer of its first sale
+        self._rep_owner: dict[str, tuple[float, str]] = {}
+        self._product_owner: dict[str, tuple[float, str]] = {}
+        self._sums = (0.0, 0.0, 0.0, 0.0, 0.0)  # of the order learned last (R, P, L, Q, X)
         chosen = [s.strip() for s in self.params.subjects.split(",")]
         self._watch = {s: s in chosen for s in SUBJECTS}
 
@@ -156,6 +177,17 @@ class MarginDetector(Detector[MarginParams]):
         """Short warm-up for the contract tests."""
         return {"min_history": 3, "sustain": 2, "rep_period_days": 7.0,
                 "product_period_days": 7.0}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore; state pickled before margin shared its population models lacks what
+        sharing added (owners are then learned from new periods on)."""
+        self.__dict__.update(state)
+        if "_product_owner" not in state:
+            products = self.products.values()
+            self._listed = any(s.list_price is not None for s in products)
+            self._costed = any(s.unit_cost is not None for s in products)
+            self._rep_owner, self._product_owner = {}, {}
+            self._sums = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     def customer_state(self, customer_id: str) -> object | None:
         """The customer's margin state."""
@@ -193,10 +225,44 @@ class MarginDetector(Detector[MarginParams]):
         if state is None:
             state = self.products[product_id] = ProductState()
         state.list_price, state.unit_cost = list_price, unit_cost
+        if list_price is not None:
+            self._listed = True
+        if unit_cost is not None:
+            self._costed = True
 
     def learn_order(self, customer_id: str, rep_id: str | None, day: float, event_id: str,
                     lines: Sequence[Line], p: MarginParams) -> Outcome | None:
-        """The learning arithmetic of one order (the benchmark's limit calls it directly)."""
+        """The learning arithmetic of one order (the benchmark's limit calls it directly).
+
+        The order's lines, priced with the catalogue, are an update (`learn_population`):
+        learned here at once, which gives the sums the customer learns from, and in every
+        partition."""
+        rows = list(map(_ROW, lines))
+        if ((self._listed and None in map(_LIST_PRICE, lines))
+                or (self._costed and None in map(_UNIT_COST, lines))):
+            products = self.products
+            for k, (product_id, quantity, price, list_price, cost) in enumerate(rows):
+                state = products.get(product_id)
+                if state is not None and (list_price is None or cost is None):
+                    rows[k] = (product_id, quantity, price,
+                               state.list_price if list_price is None else list_price,
+                               state.unit_cost if cost is None else cost)
+        self.share((day, event_id, customer_id, rep_id, rows))
+        rev, profit, ref, paid, expected = self._sums
+        customer = self.customers.get(customer_id)
+        if customer is None:
+            customer = self.customers[customer_id] = MarginState()
+        outcome = customer.fold(rev, profit, ref, paid, expected, day, event_id,
+                                p.thresholds())
+        return outcome if self._watch["customer"] else None
+
+    def learn_population(self, update: tuple[Any, ...]) -> None:
+        """What one order teaches across customers, by product and rep id: the products'
+        usual prices and cost shares, the periods of products and reps (each subject's
+        owner, see `speaks`), and the counts of orders priced against list and usual
+        prices. The order's sums (what its customer learns) are left in `_sums`.
+        Lists stand for tuples (updates come back from JSON)."""
+        day, event_id, customer_id, rep_id, rows = update
         rev = profit = ref = paid = expected = 0.0
         listed = 0
         products = self.products
@@ -205,17 +271,11 @@ class MarginDetector(Detector[MarginParams]):
         watch_product = self._watch["product"]
         due = self._due
         product_period = g.product_period_days
-        for line in lines:
-            product_id = line.product_id
-            quantity, price = line.quantity, line.unit_price
-            list_price, cost = line.list_price, line.unit_cost
+        owners = self._product_owner
+        for product_id, quantity, price, list_price, cost in rows:
             state = products.get(product_id)
             if state is None:
                 state = products[product_id] = ProductState()
-            if list_price is None:
-                list_price = state.list_price
-            if cost is None:
-                cost = state.unit_cost
             amount = quantity * price
             usual = state.usual
             if list_price:
@@ -271,8 +331,12 @@ class MarginDetector(Detector[MarginParams]):
                     pending[3] += own_ref
                     pending[4] += amount
                 state.pending_event = event_id
+                if day <= pending[0]:  # may be the first sale (else one was before)
+                    owner = owners.get(product_id)
+                    if owner is None or (day, customer_id) < owner:
+                        owners[product_id] = (day, customer_id)
         if ref > 0.0:
-            if listed * 2 >= len(lines):
+            if listed * 2 >= len(rows):
                 self.list_orders += 1
             else:
                 self.usual_orders += 1
@@ -294,12 +358,24 @@ class MarginDetector(Detector[MarginParams]):
                 pending[4] += paid
                 pending[5] += expected
             rep.pending_event = event_id
-        customer = self.customers.get(customer_id)
-        if customer is None:
-            customer = self.customers[customer_id] = MarginState()
-        outcome = customer.fold(rev, profit, ref, paid, expected, day, event_id,
-                                p.thresholds())
-        return outcome if self._watch["customer"] else None
+            owner = self._rep_owner.get(rep_id)
+            if owner is None or (day, customer_id) < owner:
+                self._rep_owner[rep_id] = (day, customer_id)
+        self._sums = (rev, profit, ref, paid, expected)
+
+    def speaks(self, kind: int, subject_id: str) -> bool:
+        """Whether this instance reports about a rep or a product (REP or PRODUCT).
+
+        Partitions that share population models all learn every rep's and product's
+        periods, so all would report the same drop. Only one does: the partition of the
+        subject's owner, the customer of its first sale (least day, then least customer
+        id). The owner is a function of the set of orders learned, whatever their order,
+        and at a tick every partition has learned the same set (sia/engine/population.py),
+        so all agree; its partition is the one that learned the owner's orders itself
+        (`customers`). One engine, or partitions that do not share, hold the owner of
+        every subject they learned: they report about every one, as before."""
+        owner = (self._rep_owner if kind == REP else self._product_owner).get(subject_id)
+        return owner is None or owner[1] in self.customers
 
     def learn_until(self, today: float) -> list[tuple[int, str, BucketState, Outcome, str]]:
         """Learn the periods of reps and products that ended by `today` (seen today).
@@ -331,10 +407,13 @@ class MarginDetector(Detector[MarginParams]):
             self._ready.append((kind, subject_id, state, outcome, state.pending_event))
 
     def tick(self, now: datetime, ctx: Context) -> list[Finding]:
-        """Close the periods of reps and products that ended; report their drops."""
+        """Close the periods of reps and products that ended; report the drops of those
+        this instance speaks for (`speaks`)."""
         findings = []
         for kind, subject_id, state, outcome, event_id in self.learn_until(
                 now.timestamp() / DAY):
+            if not self.speaks(kind, subject_id):
+                continue
             subject: SubjectKind = "rep" if kind == REP else "product"
             findings.append(self._finding(subject, subject_id, state, outcome, event_id, now,
                                           ctx, self.params))
