@@ -14,15 +14,17 @@ observations are a plain running mean), level = P / R.
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
 from collections.abc import Iterable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sia.detectors.margin import MarginDetector, MarginParams
+from sia.detectors.margin import PRODUCT, MarginDetector, MarginParams
 from sia.detectors.margin_state import MarginState, Thresholds
 from sia.engine.engine import Engine
 from sia.events.models import Event, Order, OrderLine, Product
@@ -397,6 +399,109 @@ def test_product_subject_and_its_own_price_without_list() -> None:
         "£1.50 when SIA raised the alert on 2024-04-10 and £2.00 before.")
 
 
+# -- partitions sharing population models ------------------------------------------------
+
+
+SIDE = {"A1": 0, "A2": 0, "B1": 1, "B2": 1}  # customer -> partition
+
+
+def rep_stream() -> list[Event]:
+    """Rep R7 owns four customers, two in each partition; each buys W weekly, on its own
+    weekday (B1 first, on day 0), at 10% off until day 56, then at 30% off, to day 112."""
+    events: list[Event] = [buy(who, day, 90.0 if day < 56 else 70.0)
+                           for who, first in (("B1", 0), ("A1", 1), ("A2", 3), ("B2", 5))
+                           for day in range(first, 112, 7)]
+    return sorted(events, key=lambda e: e.occurred_at)
+
+
+def json_trip(update: tuple[object, ...]) -> tuple[object, ...]:
+    return tuple(json.loads(json.dumps(update)))
+
+
+def run_partitions(share: bool) -> tuple[list[MarginDetector], list[list[Finding]]]:
+    """Two partitions as sia/engine/population.py runs them: each learns its customers'
+    orders (and its own updates) at once, and with `share` the other's updates, through
+    JSON, at the next midnight before its tick."""
+    parts = [MarginDetector(), MarginDetector()]
+    outboxes: list[list[Any]] = [[], []]
+    if share:
+        for part, outbox in zip(parts, outboxes, strict=True):
+            part.population_outbox = outbox
+    engines = [Engine([part]) for part in parts]
+    for side, engine in enumerate(engines):
+        feed(engine, [W, rep("R7", "South")] + [customer(c, owner="R7")
+                                                 for c, s in SIDE.items() if s == side])
+    found: list[list[Finding]] = [[], []]
+    stream = rep_stream()
+    for day in range(120):
+        for event in stream:
+            if int(event.day - T0_DAY) == day:
+                side = SIDE[event.customer_id]
+                found[side] += engines[side].observe(event)
+        made = [[json_trip(update) for _, update in outbox] for outbox in outboxes]
+        for side, engine in enumerate(engines):
+            for update in made[1 - side]:
+                parts[side].learn_population(update)
+            outboxes[side].clear()
+            found[side] += engine.tick(at(day + 1))
+    return parts, found
+
+
+def periodic(found: Iterable[Finding]) -> list[tuple[str, str, str]]:
+    return [(f.subject_kind, f.subject_id, f.kind) for f in found
+            if f.subject_kind != "customer"]
+
+
+def test_sharing_partitions_learn_reps_and_products_from_everyone_and_one_speaks() -> None:
+    whole = MarginDetector()
+    engine = Engine([whole])
+    feed(engine, [W, rep("R7", "South")] + [customer(c, owner="R7") for c in SIDE])
+    expected: list[Finding] = []
+    stream = rep_stream()
+    for day in range(120):
+        expected += feed(engine, [e for e in stream if int(e.day - T0_DAY) == day])
+        expected += engine.tick(at(day + 1))
+    assert sorted(periodic(expected)) == [("product", "W", "discount_creep"),
+                                          ("rep", "R7", "discount_creep")]
+    # alone, each partition learns R7 and W from its own two customers, and both raise
+    # the same drops: duplicates (with different dedup keys, so nothing merges them)
+    _, alone = run_partitions(share=False)
+    assert periodic(alone[0]) and sorted(periodic(alone[0])) == sorted(periodic(alone[1]))
+    # sharing, both learn R7 and W from all four customers, the other's orders a day late
+    parts, found = run_partitions(share=True)
+    for part in parts:
+        assert part.reps["R7"].n == whole.reps["R7"].n
+        assert part.reps["R7"].level() == pytest.approx(whole.reps["R7"].level(), abs=0.01)
+        assert part.products["W"].n == whole.products["W"].n
+        assert set(part.customers) == {c for c, s in SIDE.items() if s == parts.index(part)}
+    # and only the partition of their first customer (B1, day 0) speaks about them
+    assert periodic(found[0]) == []
+    assert sorted(periodic(found[1])) == sorted(periodic(expected))
+    assert [f.occurred_at for f in found[1] if f.subject_kind == "rep"] == [
+        f.occurred_at for f in expected if f.subject_kind == "rep"]
+    # customers are still each partition's own
+    assert sorted(f.subject_id for side in found for f in side
+                  if f.subject_kind == "customer") == sorted(
+        f.subject_id for f in expected if f.subject_kind == "customer")
+
+
+def test_the_owner_is_the_first_sale_whatever_order_updates_arrive_in() -> None:
+    # two instances learn the same three orders of product Z in different orders; both
+    # name its first sale (day 3, then the least customer id) the owner, and only the
+    # instance that holds that customer speaks about Z
+    orders = [(5.0, "K"), (3.0, "M"), (3.0, "L")]
+    first = MarginDetector(subjects="product")
+    second = MarginDetector(subjects="product")
+    for detector, sequence in ((first, orders), (second, orders[::-1])):
+        for day, who in sequence:
+            detector.learn_population(
+                json_trip((T0_DAY + day, f"{who}-{day}", who, None,
+                           [("Z", 1.0, 2.0, None, None)])))
+    assert first._product_owner["Z"] == second._product_owner["Z"] == (T0_DAY + 3.0, "L")
+    first.customers["L"] = MarginState()  # L's orders are learned by the first only
+    assert first.speaks(PRODUCT, "Z") and not second.speaks(PRODUCT, "Z")
+
+
 # -- thresholds, state, benchmark arithmetic -------------------------------------------------
 
 
@@ -419,6 +524,18 @@ def test_state_is_small_and_round_trips() -> None:
     assert pickle.dumps(clone, protocol=pickle.HIGHEST_PROTOCOL) == blob
     assert clone.opened.event_id == "A-40" and clone.opened.recover_at == pytest.approx(
         1 / 3 - 0.025)
+
+
+def test_state_pickled_before_sharing_restores() -> None:
+    detector, _, _ = creep()
+    state = dict(detector.__dict__)
+    for added in ("_listed", "_costed", "_rep_owner", "_product_owner", "_sums"):
+        del state[added]
+    old = MarginDetector.__new__(MarginDetector)
+    old.__setstate__(state)
+    assert old._listed and old._costed  # W's catalogue record
+    assert feed(Engine([old]), [buy("A", 70, 70.0)]) == []  # learns on, still open
+    assert old.customers["A"].n == 8
 
 
 def test_bare_arithmetic_learns_what_observe_learns() -> None:
