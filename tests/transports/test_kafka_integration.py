@@ -259,13 +259,19 @@ async def _forget_history(bootstrap: str, topic: str, partitions: int) -> None:
         await admin.close()
 
 
-def test_a_partition_whose_history_is_gone_starts_from_the_reference_topics(
-        kafka_broker: str, tmp_path: Path) -> None:
+def _small(kafka_broker: str, tmp_path: Path, partitions: int) -> tuple[str, dict[str, str],
+                                                                        str, Topics]:
+    """A deployment of its own for a small test: app id, worker environment (SQLite
+    store, no Redis), bootstrap servers and topics."""
     app_id = kh.new_app_id()
     env = kh.worker_env(app_id, kafka_broker, f"sqlite:///{tmp_path / 'alerts.db'}",
-                        redis_url=None, partitions=2)
-    bootstrap = kafka_broker.removeprefix("kafka://")
-    topics = Topics(app_id, 2, 1)
+                        redis_url=None, partitions=partitions)
+    return app_id, env, kafka_broker.removeprefix("kafka://"), Topics(app_id, partitions, 1)
+
+
+def test_a_partition_whose_history_is_gone_starts_from_the_reference_topics(
+        kafka_broker: str, tmp_path: Path) -> None:
+    _, env, bootstrap, topics = _small(kafka_broker, tmp_path, 2)
     at = "2024-01-0{}T10:00:00+00:00".format
     old = [{"type": "product", "event_id": "p1", "product_id": "P1", "name": "Mug",
             "occurred_at": at(1)},
@@ -319,11 +325,7 @@ async def _commit(bootstrap: str, group: str, topic: str, partition: int, offset
 
 def test_a_worker_handed_offsets_past_its_checkpoint_seeks_back(
         kafka_broker: str, tmp_path: Path) -> None:
-    app_id = kh.new_app_id()
-    env = kh.worker_env(app_id, kafka_broker, f"sqlite:///{tmp_path / 'alerts.db'}",
-                        redis_url=None, partitions=1)
-    bootstrap = kafka_broker.removeprefix("kafka://")
-    topics = Topics(app_id, 1, 1)
+    app_id, env, bootstrap, topics = _small(kafka_broker, tmp_path, 1)
     orders = [{"type": "order", "event_id": f"o{i}", "order_id": f"o{i}",
                "customer_id": f"C{i % 7}", "occurred_at": f"2024-{1 + i // 28:02d}-"
                f"{1 + i % 28:02d}T10:00:00+00:00",
@@ -354,11 +356,7 @@ def test_a_new_partition_handed_a_later_offset_learns_from_the_earliest(
         kafka_broker: str, tmp_path: Path) -> None:
     # no checkpoint yet, and the group committed past messages no agent learned: not
     # retention (the topic still holds them), so the worker learns them, not seeds
-    app_id = kh.new_app_id()
-    env = kh.worker_env(app_id, kafka_broker, f"sqlite:///{tmp_path / 'alerts.db'}",
-                        redis_url=None, partitions=1)
-    bootstrap = kafka_broker.removeprefix("kafka://")
-    topics = Topics(app_id, 1, 1)
+    app_id, env, bootstrap, topics = _small(kafka_broker, tmp_path, 1)
     orders = [{"type": "order", "event_id": f"o{i}", "order_id": f"o{i}", "customer_id": "C1",
                "occurred_at": f"2024-01-{1 + i:02d}T10:00:00+00:00",
                "lines": [{"product_id": "P1", "quantity": 2, "unit_price": 5.0}]}
