@@ -468,7 +468,7 @@ def worker_in_process(events: Sequence[Event], *, topics: Topics, batch: int,
                 shared.clear()
                 touched = sharing.receive_updates(sia, received)
                 sharing.send_updates_soon(sia, touched)
-                sia.finish_batch(sia.customers, touched)
+                sia.finish_batch(sia.customers, touched, checkpoint=False)  # as the agent
         rep_messages = messages(topics.events_by_rep, forwarded)
         for i in range(0, len(rep_messages), batch):
             sia.detect_rep_batch(rep_messages[i:i + batch])
