@@ -632,6 +632,8 @@ async def run_sia(offsets: Offsets, bench: KafkaBench, events: Sequence[Event], 
         workers.append(Worker.spawn(f"worker{i + 1}", bench.worker_args(), env, folder))
     parts = {topics.events: topics.partitions, topics.events_by_rep: topics.rep_partitions,
              topics.alerts: topics.partitions}
+    if Settings().kafka_share_population:  # workers wait for each other's updates
+        parts[topics.population] = topics.partitions
     run = GroupRun(topics.app_id, workers, parts, topics.events, messages,
                    bench.timeout(len(messages)))
     result = await measure_group(offsets, bench.bootstrap, run, events=len(events))
