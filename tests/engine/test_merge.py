@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sia.cli.demo import DATASETS, load
 from sia.detectors.config import load_detectors
 from sia.engine.merge import EventTimeMerge
 from sia.engine.partitions import (
@@ -123,12 +122,6 @@ def _as_workers_would(events: list[Event], partitions: int, seed: int) -> set[st
             rep_part = PartitionEngine.restore(rep_part.checkpoint(), detectors=rep_level,
                                                policy_config=load_policy(None))
     return alerts
-
-
-@pytest.fixture(scope="module")
-def crm() -> list[Event]:
-    """The bundled CRM opportunities: the rep-level performance detector speaks here."""
-    return load(DATASETS[2])[0]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from sia.cli.demo import DATASETS, load
 from sia.detectors.config import load_detectors
 from sia.engine.engine import Engine, replay
 from sia.engine.partitions import (
@@ -21,18 +20,6 @@ from sia.engine.partitions import (
 from sia.engine.snapshot import SnapshotError
 from sia.events.models import Event
 from sia.policy import Policy, load_policy
-
-
-@pytest.fixture(scope="module")
-def retail() -> list[Event]:
-    """The bundled online retail sample."""
-    return load(DATASETS[0])[0]
-
-
-@pytest.fixture(scope="module")
-def crm() -> list[Event]:
-    """The bundled CRM opportunities: the rep-level performance detector speaks here."""
-    return load(DATASETS[2])[0]
 
 
 def _embedded(events: list[Event]) -> dict[str, str]:
