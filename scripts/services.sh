@@ -3,7 +3,11 @@
 # - Redis: redis-server from Debian's packages, loopback only, no persistence.
 # - Kafka 3.9.1: single-node KRaft (broker + controller), jars from Maven Central cached in
 #   ~/.cache/sia/kafka-3.9.1/lib, config in scripts/kafka/, data in /tmp/sia-kafka,
-#   log in /tmp/sia-kafka.log, pid in /tmp/sia-kafka/kafka.pid.
+#   log in /tmp/sia-kafka.log, pid in /tmp/sia-kafka/kafka.pid. The broker's data is
+#   scratch, like Redis's: a cold start (no broker of ours running) formats an empty
+#   /tmp/sia-kafka/data. Tests create topics of their own on every run, and a data dir
+#   left by earlier runs (thousands of partitions, unflushed after a kill) made the
+#   broker take over a minute to load before it answered.
 # - PostgreSQL from Debian's packages: role `sia` (password `sia`), database `sia_test`.
 # A service that already answers is left alone. Progress goes to stderr; stdout ends with
 # the environment the tests read, one SIA_TEST_*=value line per service.
@@ -54,8 +58,8 @@ kafka_pid() {
   [ -f "$KAFKA_PID" ] || return 1
   local pid
   pid="$(cat "$KAFKA_PID")"
-  [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' \
-    && echo "$pid"
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q 'kafka\.Kafka' && echo "$pid"
 }
 
 kafka_fetch() {
@@ -98,6 +102,10 @@ kafka_start() {
   else
     command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
     kafka_fetch
+    if [ -d "$KAFKA_RUN/data" ]; then
+      say "kafka is not running: starting it from an empty $KAFKA_RUN/data (scratch data)"
+      rm -rf "$KAFKA_RUN/data"
+    fi
     mkdir -p "$KAFKA_RUN"
     local classpath="$KAFKA_HOME/lib/*"
     if [ ! -f "$KAFKA_RUN/data/meta.properties" ]; then
@@ -122,7 +130,7 @@ kafka_start() {
     done
     [ -n "$pid" ] || kafka_failed "kafka exited at once"
   fi
-  kafka_up 60 "$pid" || kafka_failed "kafka did not answer on $KAFKA_BOOTSTRAP within 60 s"
+  kafka_up 180 "$pid" || kafka_failed "kafka did not answer on $KAFKA_BOOTSTRAP within 180 s"
   say "kafka ready on $KAFKA_BOOTSTRAP"
 }
 

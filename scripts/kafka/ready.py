@@ -1,7 +1,10 @@
 """Exit 0 when a Kafka broker answers a metadata request, else 1 (after `--wait` seconds).
 
 Used by scripts/services.sh: a port that accepts connections is not a ready broker; a
-client that bootstraps and fetches the cluster's metadata (with a broker in it) is.
+client that bootstraps and fetches the cluster's metadata (with a broker in it) is, once
+it also finds a group coordinator. A broker just formatted has no offsets topic: the
+first FindCoordinator request makes it, and until it is loaded consumer groups (and
+admin calls about them) fail with "coordinator not available".
 """
 
 from __future__ import annotations
@@ -14,20 +17,32 @@ import sys
 import time
 
 from aiokafka import AIOKafkaClient
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def answers(bootstrap: str) -> bool:
-    """True when the broker returns metadata listing at least one broker."""
+    """True when the broker returns metadata listing at least one broker, and a
+    coordinator for consumer groups."""
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000,
                             connections_max_idle_ms=10000)
     try:
         await client.bootstrap()
         metadata = await client.fetch_all_metadata()
-        return bool(metadata.brokers())
+        if not metadata.brokers():
+            return False
     except Exception:
         return False
     finally:
         await client.close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        await admin.start()
+        await admin.find_coordinator("sia-services-ready")
+        return True
+    except Exception:
+        return False
+    finally:
+        await admin.close()
 
 
 def main() -> int:

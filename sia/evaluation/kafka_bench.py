@@ -174,15 +174,30 @@ class Offsets:
     async def committed(self, group: str, parts: dict[str, int]) -> dict[str, int]:
         """Sum of the group's committed offsets per topic (none yet counts as 0)."""
         from aiokafka import TopicPartition
+        from aiokafka.errors import KafkaError
 
         tps = [TopicPartition(t, p) for t, n in parts.items() for p in range(n)]
-        found = await self.admin.list_consumer_group_offsets(group, partitions=tps)
+        try:
+            found = await self.admin.list_consumer_group_offsets(group, partitions=tps)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            found = {}  # the coordinator is not ready (a new broker): nothing yet
         return {t: sum(max(found[tp].offset, 0) for tp in tps
                        if tp.topic == t and tp in found) for t in parts}
 
     async def group(self, group: str) -> tuple[str, int]:
-        """The group's state (Stable, PreparingRebalance, ...) and its member count."""
-        responses = await self.admin.describe_consumer_groups([group])
+        """The group's state (Stable, PreparingRebalance, ...) and its member count;
+        ("Unknown", 0) while its coordinator is not available, as on a broker just
+        started, before it has made its offsets topic."""
+        from aiokafka.errors import KafkaError
+
+        try:
+            responses = await self.admin.describe_consumer_groups([group])
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            return "Unknown", 0
         for response in responses:
             for described in response.groups:
                 if described[1] == group:
