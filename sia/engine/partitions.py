@@ -237,9 +237,13 @@ class PartitionEngine:
             alerts.extend(ticked)
         return alerts
 
-    def release(self) -> list[Alert]:
+    def release(self, failed: Callable[[int, Event, Exception], None] | None = None
+                ) -> list[Alert]:
         """Learn what was held while a boundary waited, as far as the other partitions'
-        completeness now allows (call after population updates arrive)."""
+        completeness now allows (call after population updates arrive). An event whose
+        learning raises (a detector's bug) is passed to `failed` with its offset and
+        the exception, and the rest are learned; without `failed` the exception
+        propagates, and the events after it stay held."""
         alerts: list[Alert] = []
         if self.waiting and not self.held:
             alerts.extend(self.tick_until(self.next_tick))  # type: ignore[arg-type]
@@ -248,7 +252,14 @@ class PartitionEngine:
             last = self.offset
             for i, (offset, event) in enumerate(held):
                 self.offset = offset
-                alerts.extend(self.observe(event))
+                try:
+                    alerts.extend(self.observe(event))
+                except Exception as exc:
+                    if failed is None:
+                        self.held[:0] = held[i + 1:]
+                        self.offset = last
+                        raise
+                    failed(offset, event, exc)
                 if self.held:  # waits again: keep the rest, in order
                     self.held.extend(held[i + 1:])
                     break

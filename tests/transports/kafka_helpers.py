@@ -26,6 +26,26 @@ def new_app_id() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
+async def _delete_topics_of(bootstrap: str, app_id: str) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(f"{app_id}-")]
+        if names:
+            await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()
+
+
+def delete_topics_of(bootstrap: str, app_id: str) -> list[str]:
+    """Delete every topic of one test's app (Faust's changelogs included), so that runs
+    do not pile partitions up on the test broker; the names deleted."""
+    return asyncio.run(_delete_topics_of(bootstrap, app_id))
+
+
 def worker_env(app_id: str, broker: str, database_url: str, *, redis_url: str | None,
                partitions: int = 4) -> dict[str, str]:
     """The environment of a worker process."""
@@ -152,17 +172,20 @@ def customer_detectors() -> list[Any]:
     return [d for d in load_detectors(None) if d.keyed_by == "customer"]
 
 
-def learned_per_partition(bootstrap: str, topics: Topics) -> dict[int, int]:
-    """Distinct events each partition's last checkpoint has learned or holds (until
-    every partition is complete through a boundary; repeats, such as events processed
-    again after a crash, are recognised and not counted)."""
+def checkpoints(bootstrap: str, topics: Topics) -> dict[int, PartitionEngine]:
+    """Each customer partition's last checkpoint, restored."""
     last: dict[int, bytes] = {}
     for record in read_topic(bootstrap, topics.changelog("engine-state")):
         last[record.partition] = record.value
     detectors = customer_detectors()
-    learned = {}
-    for partition, blob in last.items():
-        part = PartitionEngine.restore(blob, detectors=detectors,
-                                       policy_config=load_policy(None))
-        learned[partition] = part.engine.observed + len(part.held)
-    return learned
+    return {partition: PartitionEngine.restore(blob, detectors=detectors,
+                                               policy_config=load_policy(None))
+            for partition, blob in last.items()}
+
+
+def learned_per_partition(bootstrap: str, topics: Topics) -> dict[int, int]:
+    """Distinct events each partition's last checkpoint has learned or holds (until
+    every partition is complete through a boundary; repeats, such as events processed
+    again after a crash, are recognised and not counted)."""
+    return {partition: part.engine.observed + len(part.held)
+            for partition, part in checkpoints(bootstrap, topics).items()}

@@ -37,6 +37,7 @@ class Recorder:
 
     def __init__(self, sia: SiaApp) -> None:
         self.sent: dict[str, list[dict[str, Any]]] = {}
+        self.order: list[str] = []  # what was sent, and producer flushes, in order
         for name in ("dead_letter_topic", "alerts_topic", "by_rep_topic"):
             topic = getattr(sia, name)
             topic.send_soon = self._keep(name)
@@ -46,13 +47,19 @@ class Recorder:
     def _keep(self, name: str) -> Any:
         def send_soon(**message: Any) -> None:
             self.sent.setdefault(name, []).append(message)
+            self.order.append(name)
         return send_soon
 
     def _changelog(self, name: str) -> Any:
         def send(partition: int, key: str, value: bytes) -> None:
             self.sent.setdefault(f"{name}-changelog", []).append(
                 {"partition": partition, "key": key, "value": value})
+            self.order.append(f"{name}-changelog")
         return send
+
+    async def flush(self) -> None:
+        """Stands in for the producer's flush: every message sent so far is delivered."""
+        self.order.append("flush")
 
 
 def _app(tmp_path: Path, **settings: Any) -> SiaApp:
@@ -126,6 +133,24 @@ def test_events_for_rep_level_detectors_are_repartitioned_by_rep(tmp_path: Path)
     # after the batch, the partition's progress in event time: order 2's time
     assert progress[-1].source == 0 and progress[-1].event is None
     assert progress[-1].reached == datetime(2024, 1, 3, 10, tzinfo=UTC)
+
+
+def test_forwarded_events_are_delivered_before_the_checkpoint_that_covers_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a customer partition never learns an event again once its checkpoint covers it:
+    # had Kafka not yet taken the event forwarded by rep, a crash would lose it for good
+    sia = _app(tmp_path)
+    recorder = Recorder(sia)
+    monkeypatch.setattr(sia.app.producer, "flush", recorder.flush)
+
+    _detect(sia, [_order(i, rep="R7") for i in range(7)])
+    order = recorder.order
+    checkpoints = [i for i, name in enumerate(order) if name == "events-changelog"]
+    assert len(checkpoints) >= 2  # batches of 3
+    for at in checkpoints:
+        before = order[:at]
+        last_forward = max(i for i, name in enumerate(before) if name == "by_rep_topic")
+        assert "flush" in before[last_forward:], order
 
 
 def _forwarded(i: int, source: int) -> bytes:
@@ -257,6 +282,40 @@ def test_a_partition_handed_offsets_past_its_checkpoint_seeks_back(tmp_path: Pat
     assert part.engine.duplicates == 0 and sia.counts["events"] == 10
 
 
+def test_an_exchange_that_received_nothing_reads_the_population_topic_from_its_start(
+        tmp_path: Path) -> None:
+    # the share agent does not checkpoint: a partition restored from a checkpoint taken
+    # before its first population message is handed the group's commit, past messages
+    # it never kept. Starting there (as a new events partition may) lost updates and
+    # hung every partition at the next boundary (the kill -9 test, session 6)
+    sia = _app(tmp_path, kafka_partitions=2)
+    Recorder(sia)
+    seeks: list[tuple[int, int]] = []
+
+    async def seek(tp: Any, offset: int) -> None:
+        seeks.append((tp.partition, offset))
+
+    sia.app.consumer.seek = seek
+    first = [codec.encode_shared(1, None, [(0, n, "drift", ("gap", 1.0))]) for n in (1, 2)]
+
+    async def run() -> None:
+        async with sia.share_population.test_context() as population:
+            population.sent_offset = 2  # the group committed past offsets 0 and 1
+            await population.put(codec.encode_shared(1, None, [(0, 3, "drift", ("gap", 1.0))]),
+                                 partition=0)
+            await asyncio.sleep(0.2)
+            assert seeks == [(0, 0)]
+            population.sent_offset = 0  # after the seek back
+            for value in [*first, codec.encode_shared(1, None, [(0, 3, "drift", ("gap", 1.0))])]:
+                await population.put(value, partition=0)
+            await asyncio.sleep(0.2)
+
+    asyncio.run(run())
+    exchange = sia.customers.engines[0].population
+    assert exchange is not None and exchange.offset == 2 and exchange._next_seq[1] == 4
+    assert sia.counts["dead_letter"] == 0
+
+
 def test_a_partition_holds_events_at_a_boundary_until_every_partition_is_complete(
         tmp_path: Path) -> None:
     # two customer partitions share population models: partition 0 learns up to the
@@ -292,6 +351,50 @@ def test_a_partition_holds_events_at_a_boundary_until_every_partition_is_complet
             assert part.engine.observed == 5 and not part.held and not part.waiting
 
     asyncio.run(run())
+
+
+def test_a_held_event_that_fails_when_released_goes_to_the_dead_letters_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sia.engine.engine import Engine
+
+    sia = _app(tmp_path, kafka_partitions=2)
+    recorder = Recorder(sia)
+
+    async def send(**message: Any) -> Any:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    assert sia.population_topic is not None
+    sia.population_topic.send = send
+    learn = Engine.observe
+
+    def observe(self: Engine, event: Any) -> Any:
+        if event.event_id == "o2":
+            raise RuntimeError("a detector's bug")
+        return learn(self, event)
+
+    monkeypatch.setattr(Engine, "observe", observe)
+
+    async def run() -> None:
+        async with sia.detect.test_context() as events, \
+                sia.share_population.test_context() as population:
+            for i in range(5):  # a day apart: order 0 learned, 1 to 4 held
+                await events.put(_order(i), partition=0)
+            await asyncio.sleep(0.3)
+            part = sia.customers.engines[0]
+            assert len(part.held) == 4
+            later = int(datetime(2024, 2, 1, tzinfo=UTC).timestamp())
+            await population.put(codec.encode_shared(1, later, []), partition=0)
+            await asyncio.sleep(0.3)
+            # the others are learned; only order 2 is kept, with its reason
+            assert part.engine.observed == 4 and not part.held and not part.waiting
+
+    asyncio.run(run())
+    dead = [json.loads(m["value"]) for m in recorder.sent["dead_letter_topic"]]
+    assert [(d["event_id"], d["offset"]) for d in dead] == [("o2", 2)]
+    assert dead[0]["reason"] == "processing failed: RuntimeError: a detector's bug"
+    assert json.loads(dead[0]["value"])["event_id"] == "o2"
 
 
 def test_population_updates_go_in_chunks_and_only_the_last_says_how_complete(

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +88,15 @@ def _count(url: str) -> int:
 
 
 @pytest.fixture()
+def app_id(kafka_broker: str) -> Iterator[str]:
+    """A new app id (topic prefix and consumer group); its topics are deleted after the
+    test, whatever its outcome."""
+    name = kh.new_app_id()
+    yield name
+    kh.delete_topics_of(kafka_broker.removeprefix("kafka://"), name)
+
+
+@pytest.fixture()
 def pg_schema(postgres_url: str) -> Any:
     """A PostgreSQL schema of its own, as a SQLAlchemy URL that uses it."""
     name = kh.new_app_id()
@@ -108,10 +119,9 @@ def _produce(path: Path, env: dict[str, str], tmp_path: Path) -> dict[str, Any]:
 
 
 def test_one_worker_stores_the_alerts_of_the_embedded_replay(
-        kafka_broker: str, redis_client: Any, retail_events: tuple[Path, list[Event]],
+        kafka_broker: str, app_id: str, redis_client: Any, retail_events: tuple[Path, list[Event]],
         expected_alerts: dict[str, str], tmp_path: Path) -> None:
     path, events = retail_events
-    app_id = kh.new_app_id()
     db = f"sqlite:///{tmp_path / 'alerts.db'}"
     env = kh.worker_env(app_id, kafka_broker, db, redis_url=kh.redis_url_of(redis_client),
                         partitions=PARTITIONS)
@@ -140,10 +150,9 @@ def test_one_worker_stores_the_alerts_of_the_embedded_replay(
 
 
 def test_killed_worker_loses_no_event_and_duplicates_no_alert(
-        kafka_broker: str, retail_events: tuple[Path, list[Event]],
+        kafka_broker: str, app_id: str, retail_events: tuple[Path, list[Event]],
         expected_alerts: dict[str, str], pg_schema: str, tmp_path: Path) -> None:
     path, events = retail_events
-    app_id = kh.new_app_id()
     env = kh.worker_env(app_id, kafka_broker, pg_schema, redis_url="redis://127.0.0.1:6379/15",
                         partitions=PARTITIONS)
     AlertStore(pg_schema).close()  # migrate once, before two workers race to do it
@@ -183,8 +192,8 @@ def test_killed_worker_loses_no_event_and_duplicates_no_alert(
     assert "events partition" in after_kill and "restored" in after_kill
 
 
-def test_poison_messages_go_to_the_dead_letter_topic(kafka_broker: str, tmp_path: Path) -> None:
-    app_id = kh.new_app_id()
+def test_poison_messages_go_to_the_dead_letter_topic(kafka_broker: str, app_id: str,
+                                                      tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'alerts.db'}"
     env = kh.worker_env(app_id, kafka_broker, db, redis_url=None, partitions=2)
     good = [{"type": "order", "event_id": f"o{i}", "order_id": f"o{i}", "customer_id": "C1",
@@ -259,19 +268,18 @@ async def _forget_history(bootstrap: str, topic: str, partitions: int) -> None:
         await admin.close()
 
 
-def _small(kafka_broker: str, tmp_path: Path, partitions: int) -> tuple[str, dict[str, str],
-                                                                        str, Topics]:
-    """A deployment of its own for a small test: app id, worker environment (SQLite
-    store, no Redis), bootstrap servers and topics."""
-    app_id = kh.new_app_id()
+def _small(kafka_broker: str, app_id: str, tmp_path: Path,
+           partitions: int) -> tuple[dict[str, str], str, Topics]:
+    """A deployment of its own for a small test: worker environment (SQLite store, no
+    Redis), bootstrap servers and topics."""
     env = kh.worker_env(app_id, kafka_broker, f"sqlite:///{tmp_path / 'alerts.db'}",
                         redis_url=None, partitions=partitions)
-    return app_id, env, kafka_broker.removeprefix("kafka://"), Topics(app_id, partitions, 1)
+    return env, kafka_broker.removeprefix("kafka://"), Topics(app_id, partitions, 1)
 
 
 def test_a_partition_whose_history_is_gone_starts_from_the_reference_topics(
-        kafka_broker: str, tmp_path: Path) -> None:
-    _, env, bootstrap, topics = _small(kafka_broker, tmp_path, 2)
+        kafka_broker: str, app_id: str, tmp_path: Path) -> None:
+    env, bootstrap, topics = _small(kafka_broker, app_id, tmp_path, 2)
     at = "2024-01-0{}T10:00:00+00:00".format
     old = [{"type": "product", "event_id": "p1", "product_id": "P1", "name": "Mug",
             "occurred_at": at(1)},
@@ -324,8 +332,8 @@ async def _commit(bootstrap: str, group: str, topic: str, partition: int, offset
 
 
 def test_a_worker_handed_offsets_past_its_checkpoint_seeks_back(
-        kafka_broker: str, tmp_path: Path) -> None:
-    app_id, env, bootstrap, topics = _small(kafka_broker, tmp_path, 1)
+        kafka_broker: str, app_id: str, tmp_path: Path) -> None:
+    env, bootstrap, topics = _small(kafka_broker, app_id, tmp_path, 1)
     orders = [{"type": "order", "event_id": f"o{i}", "order_id": f"o{i}",
                "customer_id": f"C{i % 7}", "occurred_at": f"2024-{1 + i // 28:02d}-"
                f"{1 + i % 28:02d}T10:00:00+00:00",
@@ -352,11 +360,43 @@ def test_a_worker_handed_offsets_past_its_checkpoint_seeks_back(
             "to 30") in text
 
 
+def test_a_worker_whose_group_committed_to_the_end_past_its_checkpoint_reads_back(
+        kafka_broker: str, app_id: str, tmp_path: Path) -> None:
+    # the same, but the commit is at the partition's end: no later message arrives to
+    # reveal the gap, so the worker's clock finds it (the consumer's position past the
+    # state, unmoved between two looks) and seeks back
+    env, bootstrap, topics = _small(kafka_broker, app_id, tmp_path, 1)
+    orders = [{"type": "order", "event_id": f"o{i}", "order_id": f"o{i}",
+               "customer_id": f"C{i % 7}", "occurred_at": f"2024-{1 + i // 28:02d}-"
+               f"{1 + i % 28:02d}T10:00:00+00:00",
+               "lines": [{"product_id": "P1", "quantity": 2, "unit_price": 5.0}]}
+              for i in range(45)]
+    _produce(_jsonl(tmp_path / "first.jsonl", orders[:30]), env, tmp_path)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    worker = kh.start_worker(env, logs[0])
+    try:
+        kh.wait_for(lambda: kh.learned_per_partition(bootstrap, topics) == {0: 30},
+                    timeout=180, what="the first 30 orders checkpointed", logs=logs[:1])
+    finally:
+        kh.stop(worker)
+    _produce(_jsonl(tmp_path / "second.jsonl", orders[30:]), env, tmp_path)
+    asyncio.run(_commit(bootstrap, app_id, topics.events, 0, 45))  # the end: 30 to 44 lost
+    worker = kh.start_worker(env, logs[1])
+    try:
+        kh.wait_for(lambda: kh.learned_per_partition(bootstrap, topics) == {0: 45},
+                    timeout=240, what="all 45 orders checkpointed", logs=logs[1:])
+    finally:
+        kh.stop(worker)
+    text = logs[1].read_text(errors="replace")
+    assert ("consumed up to offset 44, but the state covers offsets up to 29 only, and "
+            "neither moved since the last look: seeking back to 30") in text
+
+
 def test_a_new_partition_handed_a_later_offset_learns_from_the_earliest(
-        kafka_broker: str, tmp_path: Path) -> None:
+        kafka_broker: str, app_id: str, tmp_path: Path) -> None:
     # no checkpoint yet, and the group committed past messages no agent learned: not
     # retention (the topic still holds them), so the worker learns them, not seeds
-    app_id, env, bootstrap, topics = _small(kafka_broker, tmp_path, 1)
+    env, bootstrap, topics = _small(kafka_broker, app_id, tmp_path, 1)
     orders = [{"type": "order", "event_id": f"o{i}", "order_id": f"o{i}", "customer_id": "C1",
                "occurred_at": f"2024-01-{1 + i:02d}T10:00:00+00:00",
                "lines": [{"product_id": "P1", "quantity": 2, "unit_price": 5.0}]}
@@ -373,3 +413,35 @@ def test_a_new_partition_handed_a_later_offset_learns_from_the_earliest(
     text = log.read_text(errors="replace")
     assert "handed offset 12 although the topic holds offsets from 0" in text
     assert "seeded with" not in text
+
+
+def test_a_live_partition_no_event_reaches_does_not_hold_the_others_back(
+        kafka_broker: str, app_id: str, tmp_path: Path) -> None:
+    # wall clock and shared population models, two customer partitions; every event is
+    # one customer's, in partition 0, so partition 1 has nothing to read, ever. Before
+    # partition 0 ticks a day, partition 1 must say it is complete through it: partition
+    # 0's population messages give partition 1 an engine, and the worker's timer starts
+    # its clock from the wall clock
+    env, bootstrap, topics = _small(kafka_broker, app_id, tmp_path, 2)
+    env["SIA_KAFKA_CLOCK"] = "wall"
+    customer = next(c for c in (f"C{i}" for i in range(100)) if partition_for(c, 2) == 0)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    orders = [{"type": "order", "event_id": f"o{i}", "order_id": f"o{i}",
+               "customer_id": customer,
+               "occurred_at": (today - timedelta(days=2 - i, hours=-10)).isoformat(),
+               "lines": [{"product_id": "P1", "quantity": 2, "unit_price": 5.0}]}
+              for i in range(2)]  # two days ago and yesterday, 10:00
+    _produce(_jsonl(tmp_path / "orders.jsonl", orders), env, tmp_path)
+    log = tmp_path / "worker.log"
+    worker = kh.start_worker(env, log)
+
+    def settled() -> bool:
+        found = kh.checkpoints(bootstrap, topics)
+        return ({p: (part.engine.observed, len(part.held), part.waiting)
+                 for p, part in found.items()} == {0: (2, 0, False), 1: (0, 0, False)})
+
+    try:
+        kh.wait_for(settled, timeout=240, logs=[log],
+                    what="partition 0 learned both orders, holding none; partition 1 ticking")
+    finally:
+        kh.stop(worker)

@@ -45,6 +45,7 @@ from sia.transports import shared_config
 from sia.transports.kafka import codec, sharing
 from sia.transports.kafka.gaps import OffsetGaps
 from sia.transports.kafka.reference import read_reference
+from sia.transports.kafka.tails import TailWatch
 from sia.transports.kafka.topics import CHECKPOINT_BYTES, Topics, bootstrap_servers
 
 log = logging.getLogger("sia.worker")
@@ -111,14 +112,17 @@ class Partitions:
         return part
 
     def needs_history(self, partition: int, first_offset: int) -> bool:
-        """True for a partition with no checkpoint and no event learned whose stream
-        starts after offset 0: the events before it are gone (retention), and with them
-        the reference data they carried. (Its engine may exist already: population
-        updates can arrive before its first events.)"""
-        part = self.engines.get(partition)
-        fresh = part is None or (part.offset < 0 and part.engine.observed == 0
-                                 and partition not in self.starts)
-        return first_offset > 0 and fresh and self.table.data.get(str(partition)) is None
+        """True for a partition that has learned no event (no checkpoint, or one of
+        nothing learned) whose stream starts after offset 0: the events before it are
+        gone (retention), and with them the reference data they carried. (Its engine
+        may exist, and be checkpointed, already: population updates can arrive before
+        its first events, and a live partition with nothing to read starts its clock.)"""
+        if first_offset <= 0 or partition in self.starts:
+            return False
+        if partition not in self.engines and self.table.data.get(str(partition)) is None:
+            return True
+        part = self.engine(partition)
+        return part.offset < 0 and part.engine.observed == 0
 
     def _new(self, partition: int) -> PartitionEngine:
         """A new engine for the partition, keeping the population updates its current
@@ -199,6 +203,8 @@ class SiaApp:
                        "duplicate_alerts": 0, "checkpoints": 0, "checkpoint_bytes": 0,
                        "repeats": 0, "relearned": 0}
         self.gaps = OffsetGaps(self.counts)  # offsets a partition's state skipped
+        self.tails = TailWatch()  # messages read at a partition's end but never learned
+        self.counts["tail_rewinds"] = 0
         self.rep_types = {t for d in split_detectors(make_detectors())[1] for t in d.handles}
         self.sharing = settings.kafka_share_population and any(
             d.shares_population for d in split_detectors(make_detectors())[0])
@@ -262,6 +268,7 @@ class SiaApp:
                     await self.seed_missing_history(events, self.customers, customers=True)
                     touched = self.learn_batch(events, self.customers)
                     await sharing.send_updates(self, touched)
+                    await self.deliver_forwards()
                     self.finish_batch(self.customers, touched)
                 await self.seek_back()
 
@@ -297,6 +304,7 @@ class SiaApp:
                 now = datetime.now(UTC)
                 await self.tick_all(now)
                 self.report_idle_progress(now)
+            await self.recover_dropped_tails()
             log.info("status: %s", self.status())
 
         @app.timer(interval=self.settings.config_poll_seconds,  # type: ignore[untyped-decorator]
@@ -310,6 +318,7 @@ class SiaApp:
                                   if tp.topic == self.topics.events)
             self.reps.forget(tp.partition for tp in revoked
                              if tp.topic == self.topics.events_by_rep)
+            self.tails.forget(revoked)
 
         self.detect, self.detect_reps, self.store_alerts = detect, detect_reps, store_alerts
 
@@ -398,7 +407,8 @@ class SiaApp:
         read = getattr(consumer, "_read_offset", {})
         parts = []
         for tp in sorted(consumer.assignment()):
-            if tp.topic not in (self.topics.events, self.topics.events_by_rep):
+            if tp.topic not in (self.topics.events, self.topics.events_by_rep,
+                                self.topics.population):
                 continue
             try:
                 end = consumer.highwater(tp)
@@ -506,6 +516,53 @@ class SiaApp:
         for tp, offset in self.gaps.take_seeks().items():
             await self.app.consumer.seek(tp, offset)
 
+    async def recover_dropped_tails(self) -> None:
+        """Seek back where the consumer read messages at a partition's end that its state
+        never learned (see sia/transports/kafka/tails.py). Not during a rebalance."""
+        if self.app.rebalancing:
+            return
+        consumer = self.app.consumer
+        inputs = (self.topics.events, self.topics.events_by_rep, self.topics.population)
+        read: dict[Any, int] = {}  # the last offset consumed: the group's, or this worker's
+        for tp in consumer.assignment():
+            if tp.topic in inputs:
+                try:
+                    position = await asyncio.wait_for(consumer.position(tp), timeout=5.0)
+                except Exception:  # unknown while the consumer resets it
+                    continue
+                if position is not None:
+                    read[tp] = position - 1
+        async with self.customer_turn:
+            seeks = {}
+            for tp, last in read.items():
+                covered = self._covered(tp)
+                target = None if covered is None else self.tails.look(tp, covered, last)
+                if target is not None:
+                    seeks[tp] = (target, last, covered)
+            for tp, (target, last, covered) in seeks.items():
+                earliest = (await consumer.earliest_offsets(tp)).get(tp, 0)
+                if earliest > last:
+                    continue  # retention deleted them: nothing to read again
+                target = max(target, earliest)
+                log.warning("%s[%d]: consumed up to offset %d, but the state covers offsets "
+                            "up to %d only, and neither moved since the last look: seeking "
+                            "back to %d", tp.topic, tp.partition, last, covered, target)
+                self.counts["tail_rewinds"] += 1
+                await consumer.seek(tp, target)
+
+    def _covered(self, tp: Any) -> int | None:
+        """The last offset of input partition `tp` its state has learned (-1: none);
+        None when there is no state yet (the group's committed offset is all there is)."""
+        partitions = self.reps if tp.topic == self.topics.events_by_rep else self.customers
+        p = tp.partition
+        if p not in partitions.engines and partitions.table.data.get(str(p)) is None:
+            return None
+        part = partitions.engine(p)
+        if tp.topic == self.topics.population:
+            return part.population.offset if part.population is not None else None
+        covered = partitions.covered(p)
+        return -1 if covered is None else covered
+
     def _process(self, message: Any, what: str, run: Callable[..., list[Alert]],
                  *args: Any, count: bool = True) -> bool:
         """Run one step of an engine and send its alerts; a failure goes to the dead
@@ -574,6 +631,14 @@ class SiaApp:
         log.debug("%s: batch done, partitions %s, %d events so far", partitions.name,
                   sorted(touched), self.counts["events"])
 
+    async def deliver_forwards(self) -> None:
+        """Wait until Kafka has every message sent so far, the events forwarded by rep
+        among them, before a checkpoint says their events are learned: a crash right
+        after the checkpoint would otherwise lose a forwarded event for good (its
+        customer partition does not learn it again). Only when rep-level detectors run."""
+        if self.rep_types:
+            await self.app.producer.flush()
+
     def forward_learned(self, part: PartitionEngine, partition: int) -> None:
         """Repartition by rep what the partition has learned since the last call and
         rep-level detectors need (reps and products once, from customer partition 0, to
@@ -607,15 +672,9 @@ class SiaApp:
         quiet partition would hold back every rep partition's merge."""
         if not self.rep_types:
             return
-        consumer = self.app.consumer
         floor = now - timedelta(seconds=self.settings.kafka_lateness_seconds)
-        read = getattr(consumer, "_read_offset", {})
-        for tp in consumer.assignment():
-            if tp.topic != self.topics.events:
-                continue
-            try:
-                caught_up = (read.get(tp) or -1) + 1 >= consumer.highwater(tp)
-            except Exception:  # highwater unknown before the first fetch
+        for tp, caught_up in self._events_partitions_owned():
+            if caught_up is None:
                 continue
             part = self.customers.engines.get(tp.partition)
             reached = part.reached if part is not None else None
@@ -623,6 +682,22 @@ class SiaApp:
                 reached = max(reached, floor) if reached is not None else floor
             if reached is not None:
                 self.send_progress(tp.partition, reached)
+
+    def _events_partitions_owned(self) -> Iterator[tuple[Any, bool | None]]:
+        """Each events partition this worker is assigned, and whether it has read all
+        there is (None while Kafka has not told its end yet)."""
+        consumer = self.app.consumer
+        read = getattr(consumer, "_read_offset", {})
+        for tp in consumer.assignment():
+            if tp.topic != self.topics.events:
+                continue
+            last = read.get(tp)
+            try:
+                caught_up = (last + 1 if last is not None else 0) >= consumer.highwater(tp)
+            except Exception:  # the end is unknown before the first fetch
+                yield tp, None
+                continue
+            yield tp, caught_up
 
     def send_alerts(self, alerts: Iterable[Alert]) -> None:
         """Publish alerts (at least once; ids are deterministic); they are stored by
@@ -658,8 +733,9 @@ class SiaApp:
     async def tick_all(self, now: datetime) -> None:
         """Clock-driven detection for every partition this worker owns (live mode).
         With shared population models, a customer partition that waits at a boundary
-        tells the others, and one that has had no event yet starts its clock: otherwise
-        it would hold every other partition back."""
+        tells the others, and one that has had no event yet (its engine made by the
+        others' population messages) starts its clock: otherwise it would hold every
+        other partition back."""
         async with self.customer_turn:
             touched = set(self.customers.engines)
             for p in sorted(touched):
@@ -672,6 +748,7 @@ class SiaApp:
                 self.send_alerts(rep_part.tick_until(now))
             if self.sharing:
                 await sharing.send_updates(self, touched)
+                await self.deliver_forwards()
                 self._checkpoint(self.customers, touched)
             self.store_sent()
 
@@ -684,6 +761,19 @@ class SiaApp:
             key=message.key, value=codec.dead_letter(
                 topic=message.topic, partition=message.partition, offset=message.offset,
                 key=message.key, value=message.value, reason=reason))
+
+    def reject_learned(self, partition: int, offset: int, event: Event, reason: str) -> None:
+        """Keep an event of the events topic, decoded already, that could not be learned
+        (held at a boundary, then released), with its reason."""
+        self.counts["dead_letter"] += 1
+        log.warning("dead letter %s[%d]@%d: %s", self.topics.events, partition, offset,
+                    reason)
+        key = getattr(event, "customer_id", None)
+        self.dead_letter_topic.send_soon(
+            key=key.encode() if key else None, value=codec.dead_letter(
+                topic=self.topics.events, partition=partition, offset=offset,
+                key=key.encode() if key else None, value=codec.encode_event(event),
+                reason=reason))
 
     async def store_batch(self, values: list[bytes]) -> None:
         """Store alerts from the alerts topic (see `_store`); repeats within the batch

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sia.transports.kafka import codec
 
 if TYPE_CHECKING:
+    from sia.events.models import Event
     from sia.transports.kafka.app import SiaApp
 
 log = logging.getLogger("sia.worker")
@@ -77,7 +78,8 @@ def send_updates_soon(sia: SiaApp, touched: Iterable[int]) -> None:
 def receive_updates(sia: SiaApp, events: Iterable[Any]) -> set[int]:
     """Take a batch of the population topic into each partition's exchange, then learn
     what it releases; the partitions touched. Messages already received (by offset)
-    are skipped, and a gap in offsets seeks back, as for events."""
+    are skipped, and a gap in offsets seeks back, as for events: from offset 0 for an
+    exchange that has received nothing yet."""
     touched: set[int] = set()
     for event in events:
         message = event.message
@@ -88,7 +90,10 @@ def receive_updates(sia: SiaApp, events: Iterable[Any]) -> set[int]:
         if message.offset <= exchange.offset:
             sia.counts["repeats"] += 1
             continue
-        if not sia.gaps.follows(message, exchange.offset if exchange.offset >= 0 else None):
+        # an exchange that has received nothing starts at the topic's first offset,
+        # never where the group's commit says: a message committed but not in the
+        # partition's checkpoint (this agent does not checkpoint) is read again
+        if not sia.gaps.follows(message, exchange.offset):
             continue
         exchange.offset = message.offset
         touched.add(message.partition)
@@ -99,12 +104,14 @@ def receive_updates(sia: SiaApp, events: Iterable[Any]) -> set[int]:
             sia.reject(message, f"invalid population updates: {exc}")
     for p in sorted(touched):
         part = sia.customers.engines[p]
-        try:
-            alerts = part.release()
-        except Exception:  # a detector's bug must not stop the stream
-            log.exception("learning the events held in events partition %d failed", p)
-            sia.counts["release_failures"] = sia.counts.get("release_failures", 0) + 1
-            alerts = []
-        sia.send_alerts(alerts)
+
+        def failed(offset: int, event: Event, exc: Exception, p: int = p) -> None:
+            # a detector's bug must not stop the stream, nor cost more than this event
+            log.error("learning held event %s of events partition %d failed",
+                      event.event_id, p, exc_info=exc)
+            sia.reject_learned(p, offset, event,
+                               f"processing failed: {type(exc).__name__}: {exc}")
+
+        sia.send_alerts(part.release(failed))
         sia.forward_learned(part, p)
     return touched
