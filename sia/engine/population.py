@@ -54,6 +54,11 @@ class PopulationExchange:
     """One partition's share of the exchange: its outbox, what it received from the
     others, and how complete each partition is."""
 
+    # sources whose next sequence may jump: their earlier updates are gone for good
+    # (a class default, so that exchanges checkpointed before it existed restore)
+    gone: frozenset[int] = frozenset()
+    lost = 0  # updates of other partitions never received (see `updates_lost`)
+
     def __init__(self, source: int, sources: int) -> None:
         self.source = source
         self.sources = sources
@@ -78,14 +83,24 @@ class PopulationExchange:
         self._receive_items(source, items)
         self.mark_complete(source, complete)
 
+    def updates_lost(self) -> None:
+        """The transport could not read some messages again (retention deleted them):
+        each other partition's next sequence may jump once, past the updates lost."""
+        self.gone = frozenset(s for s in range(self.sources) if s != self.source)
+
     def _receive_items(self, source: int, items: Iterable[Item]) -> None:
         expected = self._next_seq[source]
         for stamp, seq, detector, update in items:
             if seq < expected:
                 continue  # sent again after a crash
             if seq != expected:
-                raise ValueError(f"population updates of partition {source}: sequence "
-                                 f"{seq} arrived, {expected} expected")
+                if source not in self.gone:
+                    raise ValueError(f"population updates of partition {source}: "
+                                     f"sequence {seq} arrived, {expected} expected")
+                self.lost += seq - expected
+                expected = seq
+            if self.gone:
+                self.gone -= {source}
             self._inbox.append((stamp, source, seq, detector, tuple(update)))
             expected += 1
         self._next_seq[source] = expected

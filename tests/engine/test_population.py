@@ -67,6 +67,21 @@ def test_updates_are_applied_once_in_one_order_when_all_are_complete() -> None:
         exchange.receive(1, [(300, 5, "d", ("x",))], complete=None)
 
 
+def test_updates_whose_messages_are_gone_are_skipped_once_per_partition() -> None:
+    # retention deleted population messages a partition never read: each other
+    # partition's sequence may then jump once, and what was lost is counted
+    exchange = PopulationExchange(source=0, sources=3)
+    exchange.receive(1, [(100, 1, "d", ("a",))], complete=None)
+    exchange.updates_lost()
+    exchange.receive(1, [(200, 4, "d", ("b",))], complete=None)  # 2 and 3 are gone
+    exchange.receive(2, [(200, 1, "d", ("c",))], complete=None)  # nothing lost from 2
+    assert exchange.lost == 2 and exchange._next_seq == [1, 5, 2]
+    with pytest.raises(ValueError, match="sequence 7 arrived, 5 expected"):
+        exchange.receive(1, [(300, 7, "d", ("x",))], complete=None)  # once only
+    with pytest.raises(ValueError, match="sequence 3 arrived, 2 expected"):
+        exchange.receive(2, [(300, 3, "d", ("y",))], complete=None)
+
+
 def test_the_outbox_stamps_each_update_with_the_boundary_it_comes_before() -> None:
     outbox = Outbox()
     outbox.stamp = 86400

@@ -316,6 +316,34 @@ def test_an_exchange_that_received_nothing_reads_the_population_topic_from_its_s
     assert sia.counts["dead_letter"] == 0
 
 
+def test_population_messages_gone_before_they_were_read_cost_only_their_updates(
+        tmp_path: Path) -> None:
+    # a partition with nothing received is handed offset 5; after the seek back to 0
+    # offset 5 comes first again: 0 to 4 are gone (retention). The updates they held
+    # are lost, and counted, and the sequence jump that follows is accepted once
+    sia = _app(tmp_path, kafka_partitions=2)
+    Recorder(sia)
+
+    async def seek(tp: Any, offset: int) -> None:
+        pass
+
+    sia.app.consumer.seek = seek
+    later = codec.encode_shared(1, None, [(0, 9, "drift", ("gap", 1.0))])
+
+    async def run() -> None:
+        async with sia.share_population.test_context() as population:
+            for _ in range(2):  # before the seek, then after it
+                population.sent_offset = 5
+                await population.put(later, partition=0)
+                await asyncio.sleep(0.2)
+
+    asyncio.run(run())
+    exchange = sia.customers.engines[0].population
+    assert exchange is not None and exchange.offset == 5 and exchange._next_seq[1] == 10
+    assert exchange.lost == 8 and sia.counts["unreadable_offsets"] == 5
+    assert sia.counts["dead_letter"] == 0
+
+
 def test_a_partition_holds_events_at_a_boundary_until_every_partition_is_complete(
         tmp_path: Path) -> None:
     # two customer partitions share population models: partition 0 learns up to the

@@ -93,15 +93,23 @@ def receive_updates(sia: SiaApp, events: Iterable[Any]) -> set[int]:
         # an exchange that has received nothing starts at the topic's first offset,
         # never where the group's commit says: a message committed but not in the
         # partition's checkpoint (this agent does not checkpoint) is read again
+        unreadable = sia.counts["unreadable_offsets"]
         if not sia.gaps.follows(message, exchange.offset):
             continue
+        if sia.counts["unreadable_offsets"] > unreadable:
+            exchange.updates_lost()  # retention deleted them: carry on without
         exchange.offset = message.offset
         touched.add(message.partition)
+        lost = exchange.lost
         try:
             shared = codec.decode_shared(event.value)
             exchange.receive(shared.source, shared.updates, shared.complete)
         except (codec.Undecodable, ValueError) as exc:
             sia.reject(message, f"invalid population updates: {exc}")
+        if exchange.lost > lost:
+            log.error("events partition %d never received %d population updates of "
+                      "partition %d (their messages are gone): its models lack them",
+                      message.partition, exchange.lost - lost, shared.source)
     for p in sorted(touched):
         part = sia.customers.engines[p]
 
