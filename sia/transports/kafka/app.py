@@ -116,7 +116,7 @@ class Partitions:
         nothing learned) whose stream starts after offset 0: the events before it are
         gone (retention), and with them the reference data they carried. (Its engine
         may exist, and be checkpointed, already: population updates can arrive before
-        its first events, and a live partition with nothing to read starts its clock.)"""
+        its first events, and the live clock checkpoints every partition it ticks.)"""
         if first_offset <= 0 or partition in self.starts:
             return False
         if partition not in self.engines and self.table.data.get(str(partition)) is None:
