@@ -101,7 +101,7 @@ class PopulationExchange:
                 expected = seq
             if self.gone:
                 self.gone -= {source}
-            self._inbox.append((stamp, source, seq, detector, tuple(update)))
+            self._inbox.append((stamp, source, seq, detector, update))
             expected += 1
         self._next_seq[source] = expected
 

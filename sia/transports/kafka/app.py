@@ -453,8 +453,9 @@ class SiaApp:
         Batches of population updates are not checkpointed: in a backlog they come once
         per boundary, and each would write every partition's whole state. The next
         events batch's checkpoint covers what they released; until then a new owner
-        restores an exchange behind the group's committed offset and seeks back to
-        receive the updates again (`OffsetGaps`)."""
+        restores an exchange behind the group's committed offset and reads the updates
+        again: from offset 0 if it has none, after a seek back when a later message
+        reveals the gap (`OffsetGaps`), or when the clock finds it (`TailWatch`)."""
         if checkpoint:
             self._checkpoint(partitions, touched)
         else:
@@ -754,26 +755,24 @@ class SiaApp:
 
     def reject(self, message: Any, reason: str) -> None:
         """Keep a message that could not be processed, with its reason."""
-        self.counts["dead_letter"] += 1
-        log.warning("dead letter %s[%d]@%d: %s", message.topic, message.partition,
-                    message.offset, reason)
-        self.dead_letter_topic.send_soon(
-            key=message.key, value=codec.dead_letter(
-                topic=message.topic, partition=message.partition, offset=message.offset,
-                key=message.key, value=message.value, reason=reason))
+        self._dead_letter(message.topic, message.partition, message.offset, message.key,
+                          message.value, reason)
 
     def reject_learned(self, partition: int, offset: int, event: Event, reason: str) -> None:
         """Keep an event of the events topic, decoded already, that could not be learned
         (held at a boundary, then released), with its reason."""
+        customer = getattr(event, "customer_id", None)
+        self._dead_letter(self.topics.events, partition, offset,
+                          customer.encode() if customer else None,
+                          codec.encode_event(event), reason)
+
+    def _dead_letter(self, topic: str, partition: int, offset: int, key: bytes | None,
+                     value: bytes | None, reason: str) -> None:
         self.counts["dead_letter"] += 1
-        log.warning("dead letter %s[%d]@%d: %s", self.topics.events, partition, offset,
-                    reason)
-        key = getattr(event, "customer_id", None)
-        self.dead_letter_topic.send_soon(
-            key=key.encode() if key else None, value=codec.dead_letter(
-                topic=self.topics.events, partition=partition, offset=offset,
-                key=key.encode() if key else None, value=codec.encode_event(event),
-                reason=reason))
+        log.warning("dead letter %s[%d]@%d: %s", topic, partition, offset, reason)
+        self.dead_letter_topic.send_soon(key=key, value=codec.dead_letter(
+            topic=topic, partition=partition, offset=offset, key=key, value=value,
+            reason=reason))
 
     async def store_batch(self, values: list[bytes]) -> None:
         """Store alerts from the alerts topic (see `_store`); repeats within the batch
