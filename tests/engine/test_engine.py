@@ -26,6 +26,7 @@ from sia.events.models import (
     Rep,
 )
 from sia.findings import Finding, Severity
+from tests.learned import plain
 
 T0 = datetime(2024, 3, 4, tzinfo=UTC)
 
@@ -245,12 +246,15 @@ def test_full_replay_is_deterministic(stream: tuple[Event, ...]) -> None:
 @pytest.mark.parametrize("chunk", [2, 7, 512, 4096])
 def test_chunked_replay_finds_exactly_what_event_by_event_finds(
         stream: tuple[Event, ...], chunk: int) -> None:
-    plain, chunked = Engine(unit_detectors()), Engine(unit_detectors())
-    expected = to_dicts(list(replay(plain, stream)))
+    one, chunked = Engine(unit_detectors()), Engine(unit_detectors())
+    expected = to_dicts(list(replay(one, stream)))
     assert to_dicts(list(replay(chunked, stream, chunk=chunk))) == expected
     assert (chunked.observed, chunked.duplicates, chunked.clock) == (
-        plain.observed, plain.duplicates, plain.clock)
-    assert chunked.snapshot().split(b"\n", 1)[1] == plain.snapshot().split(b"\n", 1)[1]
+        one.observed, one.duplicates, one.clock)
+    # the same state, value by value (snapshot bytes differed in about 1 run in 30:
+    # which equal objects the pickle shares depends on how they were made)
+    for name in ("detectors", "catalog", "seen"):
+        assert plain(getattr(chunked, name)) == plain(getattr(one, name)), name
 
 
 def test_observe_many_keeps_event_order_and_ends_runs_at_reference_data() -> None:

@@ -20,6 +20,7 @@ from sia.policy import Alert, load_policy
 from sia.settings import Settings
 from sia.transports.kafka import codec
 from sia.transports.kafka.app import SiaApp
+from tests.learned import plain
 
 
 def _order(i: int, customer: str = "C1", rep: str | None = "R1") -> bytes:
@@ -521,30 +522,6 @@ def test_a_failing_run_costs_only_its_failing_event(tmp_path: Path,
     got = sia.customers.engines[0].engine
     assert got.observed == expected.engine.observed == 6
     # by value: a restored checkpoint shares equal strings differently, so bytes differ
-    assert _plain(got.detectors) == _plain(expected.engine.detectors)
-    assert _plain(got.catalog) == _plain(expected.engine.catalog)
-    assert _plain(got.seen) == _plain(expected.engine.seen)
-
-
-def _plain(value: Any, depth: int = 0) -> Any:
-    """What an object holds, as plain values, for comparing learned state by value."""
-    if depth > 40 or value is None or isinstance(value, str | bytes | int | float | bool):
-        return value
-    if isinstance(value, dict):
-        return {_key(k): _plain(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple) or type(value).__name__ == "deque":
-        return [_plain(v, depth + 1) for v in value]
-    if isinstance(value, set | frozenset):
-        return sorted(map(repr, value))
-    if callable(value) and not hasattr(value, "__dict__"):
-        return type(value).__name__
-    fields = dict(getattr(value, "__dict__", {}))
-    for cls in type(value).__mro__:
-        for name in getattr(cls, "__slots__", ()):
-            if hasattr(value, name):
-                fields[name] = getattr(value, name)
-    return (type(value).__name__, {k: _plain(v, depth + 1) for k, v in fields.items()})
-
-
-def _key(key: Any) -> Any:
-    return key if isinstance(key, str | int | float | tuple) else repr(key)
+    assert plain(got.detectors) == plain(expected.engine.detectors)
+    assert plain(got.catalog) == plain(expected.engine.catalog)
+    assert plain(got.seen) == plain(expected.engine.seen)
