@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sia.engine.catalog import Catalog
+from sia.engine.population import Outbox
 from sia.events.models import Event
 from sia.findings import Finding
 
@@ -94,7 +95,7 @@ class Detector(ABC, Generic[P]):
     # each applies every partition's updates, in one order, at the next tick boundary
     # (sia/engine/population.py), so all learn the same population models.
     shares_population: ClassVar[bool] = False
-    population_outbox: list[Any] | None = None  # set by a partition that shares
+    population_outbox: Outbox | None = None  # set by a partition that shares
 
     def __init__(self, **thresholds: Any) -> None:
         self.params: P = self.params_type(**thresholds)  # type: ignore[assignment]
@@ -134,10 +135,18 @@ class Detector(ABC, Generic[P]):
         """Clock-driven detection (absence of events); default: nothing."""
         return []
 
+    def learn_at_tick(self, now: datetime, ctx: Context) -> None:
+        """Population learning that falls due at a tick boundary (drift's silences that
+        ran their course), before any detector ticks it. Partitions that share
+        population models call it first and exchange what it shares, so that every
+        partition has learned it before it ticks, as one engine has (`tick` must then
+        find it done). Default: nothing."""
+
     def share(self, update: tuple[Any, ...]) -> None:
         """One step of population learning: learned now, or collected for the partitions."""
-        self.learn_population(update)
         outbox = self.population_outbox
+        if outbox is None or not outbox.defer:
+            self.learn_population(update)
         if outbox is not None:
             outbox.append((self.name, update))
 

@@ -317,8 +317,13 @@ class DriftDetector(Detector[DriftParams]):
             _, customer_id, orders = pending.popleft()
             self.share((RESOLVED, self.customers[customer_id].orders == orders))
 
+    def learn_at_tick(self, now: datetime, ctx: Context) -> None:
+        """Learn from orders and silences that ran their course by `now`."""
+        self.learn_until(now.timestamp() / DAY, ctx)
+
     def tick(self, now: datetime, ctx: Context) -> list[Finding]:
-        """Learn from silences that ran their course; fire for customers now likely lost."""
+        """Learn from silences that ran their course (unless `learn_at_tick` did);
+        fire for customers now likely lost."""
         today = now.timestamp() / DAY
         self.learn_until(today, ctx)
         findings = []

@@ -121,6 +121,11 @@ class Engine:
         found.sort(key=lambda item: (item[0], item[1]))
         return [f for _, _, out in found for f in out]
 
+    def learn_at_tick(self, now: datetime) -> None:
+        """What detectors learn when the clock reaches `now`, before they tick it."""
+        for detector in self.detectors:
+            detector.learn_at_tick(now, self)
+
     def tick(self, now: datetime) -> list[Finding]:
         """Let the clock reach `now` (event time in replays, wall time live)."""
         if self.clock is None or now > self.clock:

@@ -29,7 +29,7 @@ from sia.engine import snapshot
 from sia.engine.catalog import Catalog
 from sia.engine.engine import Engine, _boundary_after
 from sia.engine.merge import EventTimeMerge
-from sia.engine.population import PopulationExchange
+from sia.engine.population import AT_TICK, PopulationExchange
 from sia.events.models import Customer, Event, Product, Rep
 from sia.policy import Alert, Policy, PolicyConfig
 
@@ -79,6 +79,7 @@ class PartitionEngine:
         self.population: PopulationExchange | None = None
         self.held: list[tuple[int, Event]] = []  # (offset, event) waiting for a boundary
         self.waiting = False  # a tick is due, but not every partition is complete
+        self.prepared: datetime | None = None  # the boundary `learn_at_tick` ran for
         # with `forward_types`: each event learned, as (offset, event, rep to forward to)
         self.forward_types: frozenset[str] = frozenset()
         self.forwards: list[tuple[int, Event, str | None]] | None = None
@@ -284,6 +285,8 @@ class PartitionEngine:
         exchange = self.population
         if exchange is not None:
             stamp = int(boundary.timestamp())
+            if self.prepared != boundary:
+                self._learn_at_tick(exchange, boundary)
             exchange.mark_complete(exchange.source, stamp)
             # from now on, what this partition learns comes after the boundary
             exchange.outbox.stamp = int((boundary + self.tick_every).timestamp())
@@ -295,6 +298,23 @@ class PartitionEngine:
         alerts = self._admit(self.engine.tick(boundary))
         self.next_tick = boundary + self.tick_every
         return alerts
+
+    def _learn_at_tick(self, exchange: PopulationExchange, boundary: datetime) -> None:
+        """What falls due at the boundary (drift's silences that ran their course) is
+        learned by every partition before it ticks, after the day's updates of every
+        partition, in one order: as one engine learns it right before it predicts. With
+        one partition, it is learned at once (exactly the embedded engine)."""
+        outbox = exchange.outbox
+        stamp = int(boundary.timestamp()) + AT_TICK
+        outbox.stamp = stamp
+        outbox.defer = exchange.sources > 1
+        try:
+            self.engine.learn_at_tick(boundary)
+        finally:
+            outbox.defer = False
+        if exchange.sources > 1:
+            exchange.defer_own(stamp)
+        self.prepared = boundary
 
     def _admit(self, findings: Iterable[Any]) -> list[Alert]:
         admitted = (self.policy.admit(f) for f in findings)
@@ -315,7 +335,8 @@ class PartitionEngine:
                  "suppressed": self.policy.suppressed, "next_tick": self.next_tick,
                  "links": self.links, "references": self.references,
                  "reached": self.reached, "merge": self.merge, "offset": self.offset,
-                 "population": self.population, "held": self.held, "waiting": self.waiting}
+                 "population": self.population, "held": self.held, "waiting": self.waiting,
+                 "prepared": self.prepared}
         raw = pickle.dumps(state, protocol=pickle.DEFAULT_PROTOCOL)
         return snapshot.dump_raw(zlib.compress(raw, 1), detectors=e.detector_params())
 
@@ -348,6 +369,10 @@ class PartitionEngine:
         restored.population = state.get("population")
         restored.held = state.get("held", [])
         restored.waiting = state.get("waiting", False)
+        # a checkpoint from before `learn_at_tick` that waits has declared itself
+        # complete: what falls due at the boundary is learned when it ticks, as then
+        restored.prepared = state.get("prepared",
+                                      restored.next_tick if restored.waiting else None)
         restored._catalog_blob, restored._catalog_seen = state["catalog"], restored.references
         return restored
 

@@ -266,8 +266,38 @@ def check_population_updates(cls: DetectorClass, events: Sequence[Event]) -> Non
     assert made, f"{cls.name} shares population models but made no update"
 
 
+def check_learning_at_tick(cls: DetectorClass, events: Sequence[Event]) -> None:
+    """What falls due at a tick is learned once: partitions that share population
+    models call `learn_at_tick` before `tick`, and that changes no finding and no
+    population update (the same ones, in the same order)."""
+    steps = steps_of(events)
+
+    def run(early: bool) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[Any, ...]]]:
+        detector = fresh(cls)
+        made: list[tuple[Any, ...]] = []
+        learn = detector.share
+
+        def share(update: tuple[Any, ...]) -> None:
+            made.append(update)
+            learn(update)
+
+        detector.share = share  # type: ignore[method-assign]
+        if early:
+            tick = detector.tick
+
+            def learning_first(now: datetime, ctx: Any) -> list[Finding]:
+                detector.learn_at_tick(now, ctx)
+                return tick(now, ctx)
+
+            detector.tick = learning_first  # type: ignore[method-assign]
+        return as_dicts(drive(detector, StreamContext(), steps)), made
+
+    assert run(early=True) == run(early=False)
+
+
 CHECKS: tuple[Callable[[DetectorClass, Sequence[Event]], None], ...] = (
     check_population_updates,
+    check_learning_at_tick,
     check_emits_findings,
     check_pickle_mid_stream,
     check_deterministic,

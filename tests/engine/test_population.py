@@ -18,7 +18,7 @@ from sia.engine.partitions import (
     replay_partitioned,
     split_detectors,
 )
-from sia.engine.population import Outbox, PopulationExchange
+from sia.engine.population import AT_TICK, Outbox, PopulationExchange
 from sia.events.models import Event
 from sia.policy import Policy, load_policy
 
@@ -90,6 +90,31 @@ def test_the_outbox_stamps_each_update_with_the_boundary_it_comes_before() -> No
     outbox.append(("drift", ("spend", 5.0)))
     assert list(outbox) == [(86400, 1, "drift", ("gap", 1.0)),
                             (2 * 86400, 2, "drift", ("spend", 5.0))]
+
+
+def test_what_falls_due_at_a_tick_is_learned_after_the_day_by_every_partition() -> None:
+    # one engine learns the silences that ran their course right before it predicts:
+    # partitions learn every partition's, their own included, after the day's updates
+    exchange = PopulationExchange(source=1, sources=3)
+    applied: list[tuple[Any, ...]] = []
+
+    class Recorder:
+        def learn_population(self, update: tuple[Any, ...]) -> None:
+            applied.append(update)
+
+    exchange.outbox.stamp = 100 + AT_TICK
+    exchange.outbox.defer = True
+    exchange.outbox.append(("d", ("own at tick",)))
+    exchange.defer_own(100 + AT_TICK)
+    exchange.mark_complete(1, 100)
+    exchange.receive(2, [(100, 1, "d", ("c day",)), (101, 2, "d", ("c at tick",)),
+                         (200, 3, "d", ("c next day",))], complete=100)
+    exchange.receive(0, [(100, 1, "d", ("a day",)), (101, 2, "d", ("a at tick",))],
+                     complete=100)
+    assert exchange.apply_through(100, {"d": Recorder()}) == 5
+    assert applied == [("a day",), ("c day",), ("a at tick",), ("own at tick",),
+                       ("c at tick",)]
+    assert [item[0] for item in exchange.take_outgoing()] == [101]  # sent all the same
 
 
 def _as_workers_would(events: list[Event], partitions: int, seed: int) -> dict[str, str]:
@@ -171,3 +196,48 @@ def test_shared_population_alerts_do_not_depend_on_how_workers_interleave(
     assert "drift" in expected.values()
     assert expected != _replayed(retail, 3, share=False)  # sharing changes what drift learns
     assert _as_workers_would(retail, 3, seed) == expected
+
+
+def _drift_population_at_ticks(detectors: list[Any], log: dict[int, tuple[int, ...]]
+                               ) -> list[Any]:
+    """`detectors`, drift's ticks noting what it has learned from the population by then
+    (resolved orders, churned ones, silences, gaps, spends) into `log`, by boundary."""
+    drift = next(d for d in detectors if d.name == "drift")
+    tick = drift.tick
+
+    def noting(now: Any, ctx: Any) -> Any:
+        found = tick(now, ctx)
+        log[int(now.timestamp())] = (drift.resolved, drift.lost, drift.silence.labels,
+                                     drift.log_gaps.mean.n, drift.spend_seen)
+        return found
+
+    drift.tick = noting
+    return detectors
+
+
+def test_every_partition_ticks_having_learned_what_one_engine_has(
+        retail: list[Event]) -> None:
+    # what falls due at a boundary (drift's silences and orders that ran their course)
+    # is exchanged before the partitions tick it: each has then learned the same updates
+    # as one engine, the others' included (their order may differ, not their number)
+    embedded: dict[int, tuple[int, ...]] = {}
+    engine = Engine(_drift_population_at_ticks(_customer_level(), embedded))
+    list(replay(engine, retail, final_tick=False))
+    logs: list[dict[int, tuple[int, ...]]] = []
+
+    def noting_detectors() -> list[Any]:
+        logs.append({})
+        return _drift_population_at_ticks(_customer_level(), logs[-1])
+
+    list(replay_partitioned(retail, partitions=3, rep_partitions=1,
+                            make_detectors=noting_detectors,
+                            policy_config=load_policy(None), share_population=True))
+    ticked = [log for log in logs if log]  # the first set only tells which detectors run
+    assert len(ticked) == 3
+    silences = 0
+    for log in ticked:
+        assert len(log) > 100
+        for boundary, learned in log.items():
+            assert learned == embedded[boundary], boundary
+        silences = max(silences, max(learned[2] for learned in log.values()))
+    assert silences > 100  # the silence model had something to learn
