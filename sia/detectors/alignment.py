@@ -40,6 +40,7 @@ from sia.events.models import Customer, Event, Interaction, Opportunity, Order, 
 from sia.findings import Finding, Severity
 
 MAX_LABELS = 64  # segments, regions and teams tracked (each); more are ignored
+PLACE, TEAM, CONTACT = "place", "team", "contact"  # population updates
 REP_CHANNELS = ("call", "email", "meeting", "other")  # contact made by or with a rep
 
 
@@ -91,6 +92,10 @@ class Labels:
         self.index: dict[str, int] = {}
         self.names: list[str] = []
 
+    def name(self, index: int) -> str | None:
+        """The label of an index; None for -1."""
+        return self.names[index] if index >= 0 else None
+
     def of(self, name: str | None) -> int:
         """Index of a label; -1 for none, or once MAX_LABELS are taken."""
         if not name:
@@ -115,6 +120,8 @@ class AlignmentDetector(Detector[AlignmentParams]):
                     "once their segment has min_segment_customers customers")
     global_params = frozenset({"half_life_days", "sweep_days", "forget_after_days",
                                "min_contacts_seen"})
+    shares_population = True
+    placed_at = -1.0  # the sweep day `learn_at_tick` placed every customer for
 
     def __init__(self, **thresholds: object) -> None:
         super().__init__(**thresholds)
@@ -158,15 +165,8 @@ class AlignmentDetector(Detector[AlignmentParams]):
             if at - state.last_order_at <= p.forget_after_days else -1
         if new == state.bin:
             return
-        segment = self.by_segment.get(state.segment) if state.segment >= 0 else None
-        if state.bin >= 0:
-            self.overall.remove(state.bin)
-            if segment is not None:
-                segment.remove(state.bin)
-        if new >= 0:
-            self.overall.add(new)
-            if segment is not None:
-                segment.add(new)
+        segment = self.segments.name(state.segment)
+        self.share((PLACE, segment, state.bin, segment, new))
         state.bin = new
 
     def learn_order(self, customer_id: str, at: float, value: float,
@@ -181,9 +181,7 @@ class AlignmentDetector(Detector[AlignmentParams]):
         """A rep contacted the customer on day `at`."""
         state = self._state(customer_id)
         state.last_contact_at = max(state.last_contact_at, at)
-        self.contacts_seen += 1
-        if self.contacts_since < 0 or at < self.contacts_since:
-            self.contacts_since = at
+        self.share((CONTACT, at))
 
     def sync(self, customer_id: str, state: CustomerAlignment, ctx: Context) -> None:
         """Bring the customer's segment, region and owner team up to date in the counts."""
@@ -201,19 +199,55 @@ class AlignmentDetector(Detector[AlignmentParams]):
         if team != state.team:
             state.owner_fired = False
         if segment != state.segment:
-            old = self.by_segment.get(state.segment) if state.segment >= 0 else None
-            if state.bin >= 0 and old is not None:
-                old.remove(state.bin)
-            if segment >= 0:
-                hist = self.by_segment.get(segment)
-                if hist is None:
-                    hist = self.by_segment[segment] = ValueHistogram()
-                if state.bin >= 0:
-                    hist.add(state.bin)
+            self.share((PLACE, self.segments.name(state.segment), state.bin, segment_name
+                        if segment >= 0 else None, state.bin))
             state.value_open = False
-        _move(self.segment_teams, state.segment, state.team, segment, team)
-        _move(self.region_teams, state.region, state.team, region, team)
+        if (segment, region, team) != (state.segment, state.region, state.team):
+            self.share((TEAM, self.segments.name(state.segment),
+                        self.regions.name(state.region), self.teams.name(state.team),
+                        self.segments.name(segment), self.regions.name(region),
+                        self.teams.name(team)))
         state.segment, state.region, state.team = segment, region, team
+
+    # population models
+    def learn_population(self, update: tuple[Any, ...]) -> None:
+        """Customers counted by value bin (overall and per segment), by region or
+        segment and owner team, and the contacts seen: one customer's move, or one
+        contact, by name (label indexes differ between partitions)."""
+        kind = update[0]
+        if kind == PLACE:
+            _, old_segment, old_bin, new_segment, new_bin = update
+            old = self.by_segment.get(self.segments.of(old_segment))
+            # a partition whose checkpoint is from before alignment shared has not
+            # counted the other partitions' customers: it skips their first moves
+            if old_bin >= 0:
+                if old_bin != new_bin and self.overall.counts[old_bin]:
+                    self.overall.remove(old_bin)
+                if old is not None and old.counts[old_bin]:
+                    old.remove(old_bin)
+            index = self.segments.of(new_segment)
+            if index >= 0:
+                hist = self.by_segment.get(index)
+                if hist is None:
+                    hist = self.by_segment[index] = ValueHistogram()
+                if new_bin >= 0:
+                    hist.add(new_bin)
+            if new_bin >= 0 and old_bin != new_bin:
+                self.overall.add(new_bin)
+        elif kind == TEAM:
+            segments, regions, teams = self.segments.of, self.regions.of, self.teams.of
+            old_team, new_team = teams(update[3]), teams(update[6])
+            _move(self.segment_teams, segments(update[1]), old_team, segments(update[4]),
+                  new_team)
+            _move(self.region_teams, regions(update[2]), old_team, regions(update[5]),
+                  new_team)
+        elif kind == CONTACT:
+            at = update[1]
+            self.contacts_seen += 1
+            if self.contacts_since < 0 or at < self.contacts_since:
+                self.contacts_since = at
+        else:
+            raise ValueError(f"unknown alignment population update {kind!r}")
 
     def observe(self, event: Event, ctx: Context) -> list[Finding]:
         """Learn from orders, contacts and customer records; check a customer's coverage."""
@@ -251,17 +285,31 @@ class AlignmentDetector(Detector[AlignmentParams]):
             findings.append(owner)
         return findings
 
-    def tick(self, now: datetime, ctx: Context) -> list[Finding]:
-        """Every sweep_days: refresh every customer's value; report neglected key accounts."""
+    def _sweep_due(self, today: float) -> bool:
+        return self.swept_at < 0 or today - self.swept_at >= self.params.sweep_days
+
+    def learn_at_tick(self, now: datetime, ctx: Context) -> None:
+        """On a sweep day, put every customer in the bin of their value today (and
+        recount owner teams after a rep record): every partition learns it before the
+        sweep compares customers."""
         today = now.timestamp() / DAY
-        if self.swept_at >= 0 and today - self.swept_at < self.params.sweep_days:
-            return []
-        self.swept_at = today
+        if not self._sweep_due(today) or self.placed_at == today:
+            return
+        self.placed_at = today
         resync, self.reps_changed = self.reps_changed, False
         for customer_id, state in self.customers.items():
             if resync:  # a rep joined or changed team: recount owner teams
                 self.sync(customer_id, state, ctx)
             self.place(state, today)
+
+    def tick(self, now: datetime, ctx: Context) -> list[Finding]:
+        """Every sweep_days: refresh every customer's value (unless `learn_at_tick` did);
+        report neglected key accounts."""
+        today = now.timestamp() / DAY
+        if not self._sweep_due(today):
+            return []
+        self.learn_at_tick(now, ctx)
+        self.swept_at = today
         if self.contacts_seen < self.params.min_contacts_seen or self.contacts_since < 0:
             return []
         findings = []
@@ -529,10 +577,12 @@ def _move(table: dict[int, dict[int, int]], old_label: int, old_team: int,
     if (old_label, old_team) == (new_label, new_team):
         return
     if old_label >= 0 and old_team >= 0:
-        counts = table[old_label]
-        counts[old_team] -= 1
-        if not counts[old_team]:
-            del counts[old_team]
+        counts = table.get(old_label, {})
+        left = counts.get(old_team, 0) - 1
+        if left > 0:
+            counts[old_team] = left
+        else:  # (absent only in a checkpoint from before alignment shared: see below)
+            counts.pop(old_team, None)
     if new_label >= 0 and new_team >= 0:
         counts = table.setdefault(new_label, {})
         counts[new_team] = counts.get(new_team, 0) + 1

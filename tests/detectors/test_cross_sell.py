@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from sia.detectors.copurchase import CoPurchase, wilson_lower
 from sia.detectors.cross_sell import CrossSellDetector, CrossSellParams
 from sia.engine.engine import Engine
+from sia.engine.population import Outbox
 from sia.events.models import Event, Order
 from sia.findings import Finding, Severity
 
@@ -380,7 +381,7 @@ def test_partitions_applying_each_others_updates_in_stream_order_learn_as_one() 
     params = {**HAND, "half_life_days": 30.0, "max_neighbours": 2, "min_lift": 1.0}
     whole = CrossSellDetector(**params)
     parts = [CrossSellDetector(**params), CrossSellDetector(**params)]
-    outboxes: list[list[Any]] = [[], []]
+    outboxes = [Outbox(), Outbox()]
     for part, outbox in zip(parts, outboxes, strict=True):
         part.population_outbox = outbox
     engine, engines = Engine([whole]), [Engine([part]) for part in parts]
@@ -390,7 +391,7 @@ def test_partitions_applying_each_others_updates_in_stream_order_learn_as_one() 
         expected += engine.observe(event)
         side = int(event.customer_id[1:]) % 2
         found += engines[side].observe(event)
-        for _, update in outboxes[side]:
+        for *_, update in outboxes[side]:
             parts[1 - side].learn_population(json_trip(update))
         outboxes[side].clear()
     end = T0_DAY + 120
@@ -409,7 +410,7 @@ def test_partitions_exchanging_updates_a_day_late_learn_the_same_copurchases() -
     params = {**HAND, "half_life_days": 30.0}
     whole = CrossSellDetector(**params)
     parts = [CrossSellDetector(**params), CrossSellDetector(**params)]
-    outboxes: list[list[Any]] = [[], []]
+    outboxes = [Outbox(), Outbox()]
     for part, outbox in zip(parts, outboxes, strict=True):
         part.population_outbox = outbox
     engine, engines = Engine([whole]), [Engine([part]) for part in parts]
@@ -419,7 +420,7 @@ def test_partitions_exchanging_updates_a_day_late_learn_the_same_copurchases() -
             if int(event.day - T0_DAY) == day:
                 engine.observe(event)
                 engines[int(event.customer_id[1:]) % 2].observe(event)
-        made = [[json_trip(u) for _, u in outbox] for outbox in outboxes]
+        made = [[json_trip(u) for *_, u in outbox] for outbox in outboxes]
         for side, part in enumerate(parts):
             for update in made[1 - side]:
                 part.learn_population(update)

@@ -18,7 +18,6 @@ import json
 import math
 import pickle
 from collections.abc import Iterable
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -27,6 +26,7 @@ from hypothesis import strategies as st
 from sia.detectors.margin import PRODUCT, MarginDetector, MarginParams
 from sia.detectors.margin_state import MarginState, Thresholds
 from sia.engine.engine import Engine
+from sia.engine.population import Outbox
 from sia.events.models import Event, Order, OrderLine, Product
 from sia.findings import Finding, Severity
 
@@ -423,7 +423,7 @@ def run_partitions(share: bool) -> tuple[list[MarginDetector], list[list[Finding
     orders (and its own updates) at once, and with `share` the other's updates, through
     JSON, at the next midnight before its tick."""
     parts = [MarginDetector(), MarginDetector()]
-    outboxes: list[list[Any]] = [[], []]
+    outboxes = [Outbox(), Outbox()]
     if share:
         for part, outbox in zip(parts, outboxes, strict=True):
             part.population_outbox = outbox
@@ -438,7 +438,7 @@ def run_partitions(share: bool) -> tuple[list[MarginDetector], list[list[Finding
             if int(event.day - T0_DAY) == day:
                 side = SIDE[event.customer_id]
                 found[side] += engines[side].observe(event)
-        made = [[json_trip(update) for _, update in outbox] for outbox in outboxes]
+        made = [[json_trip(update) for *_, update in outbox] for outbox in outboxes]
         for side, engine in enumerate(engines):
             for update in made[1 - side]:
                 parts[side].learn_population(update)

@@ -20,6 +20,7 @@ import pytest
 from sia.detectors.switch_sell import SwitchSellDetector, SwitchSellParams
 from sia.detectors.switch_sell_state import LAPSED, CustomerProducts, ProductStats, bloom_mask
 from sia.engine.engine import Engine
+from sia.engine.population import Outbox
 from sia.evaluation.judges.switch_sell import drop_episodes, judge
 from sia.evaluation.outcomes import Outcomes
 from sia.events.models import Event, Order, OrderLine, Product, Return
@@ -428,7 +429,7 @@ def split_in_two() -> tuple[SwitchSellDetector, list[SwitchSellDetector], list[l
     params = SwitchSellDetector.unit_test_params()
     whole = SwitchSellDetector(**params)
     parts = [SwitchSellDetector(**params), SwitchSellDetector(**params)]
-    outboxes: list[list[Any]] = [[], []]
+    outboxes = [Outbox(), Outbox()]
     for part, outbox in zip(parts, outboxes, strict=True):
         part.population_outbox = outbox
     return whole, parts, outboxes
@@ -452,7 +453,7 @@ def test_partitions_applying_each_others_updates_in_stream_order_learn_as_one() 
             continue
         side = int(event.customer_id[1:]) % 2
         found += engines[side].observe(event)
-        for _, update in outboxes[side]:
+        for *_, update in outboxes[side]:
             kinds.add(update[0])
             parts[1 - side].learn_population(json_trip(update))
         outboxes[side].clear()
@@ -487,7 +488,7 @@ def test_partitions_exchanging_updates_a_day_late_learn_the_same_counts() -> Non
                 else:
                     for part_engine in engines:
                         part_engine.observe(event)
-        made = [[json_trip(u) for _, u in outbox] for outbox in outboxes]
+        made = [[json_trip(u) for *_, u in outbox] for outbox in outboxes]
         for side, part in enumerate(parts):
             for update in made[1 - side]:
                 part.learn_population(update)

@@ -37,6 +37,7 @@ from sia.detectors.up_sell_model import FEATURES, BreakModel
 from sia.detectors.up_sell_state import UpSellCustomer
 from sia.engine.engine import Engine
 from sia.engine.partitions import partition_for
+from sia.engine.population import Outbox
 from sia.evaluation.evaluate import alert_day
 from sia.evaluation.judges import Judging
 from sia.evaluation.judges.up_sell import UpSellEvaluator
@@ -416,7 +417,7 @@ def test_two_partitions_exchanging_updates_learn_what_one_instance_learns(
     sold = sorted({line.product_id for e in stream if isinstance(e, Order) for line in e.lines})
     for product_id in reversed(sold):
         halves[1]._index(product_id)
-    outboxes: list[list[Any]] = [[], []]
+    outboxes = [Outbox(), Outbox()]
     for half, outbox in zip(halves, outboxes, strict=True):
         half.population_outbox = outbox
     ctx = checks.StreamContext()
@@ -432,7 +433,7 @@ def test_two_partitions_exchanging_updates_learn_what_one_instance_learns(
         found[0] += [f.to_dict() for f in whole.observe(event, ctx)]
         for k in learners:
             found[1] += [f.to_dict() for f in halves[k].observe(event, ctx)]
-            for _, update in outboxes[k]:
+            for *_, update in outboxes[k]:
                 halves[1 - k].learn_population(tuple(json.loads(json.dumps(update))))
             outboxes[k].clear()
     assert halves[0].product_index != halves[1].product_index
@@ -450,11 +451,11 @@ def test_an_order_repeating_a_product_is_shared_in_runs_of_distinct_products() -
     # each line must meet its product's breaks as they are right after it, as when the
     # tables learned line by line: a product that comes back starts a new update
     detector = UpSellDetector(**HAND)
-    outbox: list[Any] = []
+    outbox = Outbox()
     detector.population_outbox = outbox
     detector.learn_order("N", 0.0, [("A", 2.00, 6.0), ("B", 1.00, 1.0), ("A", 1.70, 24.0),
                                     ("C", 0.50, 2.0), ("B", 0.995, 3.0)])
-    assert [update for _, update in outbox] == [
+    assert [update for *_, update in outbox] == [
         ("lines", ["A", "B"], [6.0, 1.0], [200, 100]),
         ("lines", ["A", "C", "B"], [24.0, 2.0, 3.0], [170, 50, 100])]
     assert detector.breaks.cells[detector.product_index["B"]] == {(1.0, 100): 1.0,

@@ -29,3 +29,9 @@ def retail() -> list[Event]:
 def crm() -> list[Event]:
     """The bundled CRM opportunities: the rep-level performance detector speaks here."""
     return load(DATASETS[2])[0]
+
+
+@pytest.fixture(scope="session")
+def superstore() -> list[Event]:
+    """The bundled Superstore sample: segments, regions and regional teams."""
+    return load(DATASETS[1])[0]

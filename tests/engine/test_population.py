@@ -241,3 +241,59 @@ def test_every_partition_ticks_having_learned_what_one_engine_has(
             assert learned == embedded[boundary], boundary
         silences = max(silences, max(learned[2] for learned in log.values()))
     assert silences > 100  # the silence model had something to learn
+
+
+def _alignment_population(detector: Any) -> tuple[Any, ...]:
+    """What alignment has learned across customers, by name (label indexes differ
+    between partitions)."""
+    seg, reg, teams = detector.segments.names, detector.regions.names, detector.teams.names
+
+    def by_team(table: dict[int, dict[int, int]], labels: list[str]) -> dict[Any, int]:
+        return {(labels[label], teams[team]): n for label, counts in table.items()
+                for team, n in counts.items()}
+
+    return (tuple(detector.overall.counts), detector.overall.total,
+            {seg[i]: (tuple(h.counts), h.total) for i, h in detector.by_segment.items()},
+            by_team(detector.segment_teams, seg), by_team(detector.region_teams, reg),
+            detector.contacts_seen, detector.contacts_since)
+
+
+def _alignment_at_sweeps(detectors: list[Any], log: dict[int, tuple[Any, ...]]
+                         ) -> list[Any]:
+    alignment = next(d for d in detectors if d.name == "alignment")
+    tick = alignment.tick
+
+    def noting(now: Any, ctx: Any) -> Any:
+        found = tick(now, ctx)
+        if alignment.swept_at == now.timestamp() / 86400:
+            log[int(now.timestamp())] = _alignment_population(alignment)
+        return found
+
+    alignment.tick = noting
+    return detectors
+
+
+def test_alignment_partitions_sweep_having_counted_every_customer_as_one_engine(
+        superstore: list[Event]) -> None:
+    # value bins overall and by segment, owner teams by region and segment, contacts:
+    # counts, so at each sweep every partition has exactly one engine's
+    embedded: dict[int, tuple[Any, ...]] = {}
+    engine = Engine(_alignment_at_sweeps(_customer_level(), embedded))
+    list(replay(engine, superstore, final_tick=False))
+    logs: list[dict[int, tuple[Any, ...]]] = []
+
+    def noting_detectors() -> list[Any]:
+        logs.append({})
+        return _alignment_at_sweeps(_customer_level(), logs[-1])
+
+    list(replay_partitioned(superstore, partitions=3, rep_partitions=1,
+                            make_detectors=noting_detectors,
+                            policy_config=load_policy(None), share_population=True))
+    ticked = [log for log in logs if log]
+    assert len(ticked) == 3
+    for log in ticked:
+        assert len(log) > 10
+        for boundary, learned in log.items():
+            assert learned == embedded[boundary], boundary
+    last = embedded[max(embedded)]
+    assert last[1] > 100 and len(last[2]) >= 3 and last[4]  # customers, segments, regions
