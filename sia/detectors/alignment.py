@@ -581,7 +581,7 @@ def _move(table: dict[int, dict[int, int]], old_label: int, old_team: int,
         left = counts.get(old_team, 0) - 1
         if left > 0:
             counts[old_team] = left
-        else:  # (absent only in a checkpoint from before alignment shared: see below)
+        else:  # none left (or none counted: a checkpoint from before alignment shared)
             counts.pop(old_team, None)
     if new_label >= 0 and new_team >= 0:
         counts = table.setdefault(new_label, {})

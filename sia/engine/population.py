@@ -31,11 +31,11 @@ with a constant step, leans towards what it learned last. One engine ends each t
 learning with the day's silences that ran their course (a block of "lost" labels) and
 then predicts; partitions that ordered it otherwise made up to a fifth fewer overdue
 alerts than one engine on online retail (docs/SCALE_OUT.md), and deferring every
-update to the boundary left one partition with 531 of 2,398. With one partition, everything
-is learned at once: exactly the embedded engine. An update sent twice (after a crash,
-a partition makes the same updates again from its checkpoint) is recognised by its
-sequence number. The cost: a partition waits at each boundary for the slowest
-partition, and holds the events that arrive meanwhile.
+update to the boundary left one partition with 531 of 2,398. With one partition,
+everything is learned at once: exactly the embedded engine. An update sent twice
+(after a crash, a partition makes the same updates again from its checkpoint) is
+recognised by its sequence number. The cost: a partition waits at each boundary for
+the slowest partition, and holds the events that arrive meanwhile.
 """
 
 from __future__ import annotations
