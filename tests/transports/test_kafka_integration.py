@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -333,14 +334,15 @@ async def _commit(bootstrap: str, group: str, topic: str, partition: int, offset
 
 @pytest.mark.parametrize(("total", "found"), [
     # the group committed 15 offsets past the checkpoint, and later messages arrive:
-    # the first of them reveals the gap
-    (60, "offset 45 arrived, but the state covers offsets up to 29 only: seeking back "
-         "to 30"),
+    # the first of them reveals the gap (45, or 46 when Faust drops the message at the
+    # committed offset as read, which it does in some runs)
+    (60, r"offset 4[56] arrived, but the state covers offsets up to 29 only: seeking "
+         r"back to 30"),
     # the commit is at the partition's end: no later message arrives to reveal the
     # gap, so the worker's clock finds it (the consumer's position past the state,
     # unmoved between two looks)
-    (45, "consumed up to offset 44, but the state covers offsets up to 29 only, and "
-         "neither moved since the last look: seeking back to 30"),
+    (45, r"consumed up to offset 44, but the state covers offsets up to 29 only, and "
+         r"neither moved since the last look: seeking back to 30"),
 ], ids=["later-messages", "at-the-end"])
 def test_a_worker_handed_offsets_past_its_checkpoint_seeks_back(
         kafka_broker: str, app_id: str, tmp_path: Path, total: int, found: str) -> None:
@@ -366,7 +368,7 @@ def test_a_worker_handed_offsets_past_its_checkpoint_seeks_back(
                     timeout=240, what=f"all {total} orders checkpointed", logs=logs[1:])
     finally:
         kh.stop(worker)
-    assert found in logs[1].read_text(errors="replace")
+    assert re.search(found, logs[1].read_text(errors="replace")), found
 
 
 def test_a_new_partition_handed_a_later_offset_learns_from_the_earliest(
