@@ -112,6 +112,13 @@ class PartitionEngine:
         boundary = self.next_tick if self.waiting else self.next_tick - self.tick_every
         return int(boundary.timestamp())
 
+    def waiting_for(self) -> list[tuple[int, int | None]]:
+        """While the partition waits at a boundary: the partitions it waits for, each
+        with how complete it is (epoch seconds, None before it said anything)."""
+        if not self.waiting or self.population is None or self.next_tick is None:
+            return []
+        return self.population.behind(int(self.next_tick.timestamp()))
+
     def observe(self, event: Event) -> list[Alert]:
         """Tick at every boundary the partition's clock crosses, then learn the event.
         With shared population models, an event that must wait for a boundary is held

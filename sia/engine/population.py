@@ -139,6 +139,12 @@ class PopulationExchange:
         """True when every partition is complete through `boundary`."""
         return all(c is not None and c >= boundary for c in self.complete)
 
+    def behind(self, boundary: int) -> list[tuple[int, int | None]]:
+        """(partition, how complete it is: None before it said anything) for each
+        partition not complete through `boundary` yet."""
+        return [(source, c) for source, c in enumerate(self.complete)
+                if c is None or c < boundary]
+
     def apply_through(self, boundary: int, detectors: Mapping[str, Any]) -> int:
         """Apply every update stamped up to `boundary`, in (stamp, source, sequence)
         order, to the detectors by name; how many."""

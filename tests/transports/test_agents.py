@@ -374,10 +374,17 @@ def test_a_partition_holds_events_at_a_boundary_until_every_partition_is_complet
             assert sent[-1]["partition"] == 1 and mine.source == 0
             assert mine.complete == int(datetime(2024, 1, 2, tzinfo=UTC).timestamp())
             assert [u[3][0] for u in mine.updates if u[2] == "drift"] == ["spend"]  # order 0
+            assert sia.waits() == "; partition 0 waits at 2024-01-02 00:00 for 1 (nothing yet)"
+            day = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())
+            await population.put(codec.encode_shared(1, day, []), partition=0)
+            await asyncio.sleep(0.3)
+            assert sia.waits() == ("; partition 0 waits at 2024-01-02 00:00 for 1 "
+                                   "(through 2024-01-01 00:00)")
             later = int(datetime(2024, 2, 1, tzinfo=UTC).timestamp())
             await population.put(codec.encode_shared(1, later, []), partition=0)
             await asyncio.sleep(0.3)
             assert part.engine.observed == 5 and not part.held and not part.waiting
+            assert sia.waits() == ""
 
     asyncio.run(run())
 

@@ -421,7 +421,24 @@ class SiaApp:
         held = sum(len(part.held) for part in engines)  # waiting for a boundary
         waiting = sum(1 for part in engines if part.waiting)
         return (f"{counts} held={held} waiting_partitions={waiting}; "
-                + (", ".join(parts) or "no input partitions"))
+                + (", ".join(parts) or "no input partitions") + self.waits())
+
+    def waits(self) -> str:
+        """What each waiting customer partition waits for (shared population models):
+        the partitions not complete through its boundary, and how far they are."""
+        def through(complete: int | None) -> str:
+            if complete is None:
+                return "nothing yet"
+            return f"through {datetime.fromtimestamp(complete, UTC):%Y-%m-%d %H:%M}"
+
+        waits = []
+        for p, part in sorted(self.customers.engines.items()):
+            behind = part.waiting_for()
+            if behind and part.next_tick is not None:
+                others = ", ".join(f"{q} ({through(c)})" for q, c in behind)
+                waits.append(f"partition {p} waits at {part.next_tick:%Y-%m-%d %H:%M} "
+                             f"for {others}")
+        return "; " + "; ".join(waits) if waits else ""
 
     def detect_batch(self, events: Iterable[Any], partitions: Partitions) -> None:
         """Decode, learn and detect for a batch of messages of the events topic; then
