@@ -5,6 +5,7 @@ interleave, deliver the updates or restart from checkpoints."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -198,49 +199,61 @@ def test_shared_population_alerts_do_not_depend_on_how_workers_interleave(
     assert _as_workers_would(retail, 3, seed) == expected
 
 
-def _drift_population_at_ticks(detectors: list[Any], log: dict[int, tuple[int, ...]]
-                               ) -> list[Any]:
-    """`detectors`, drift's ticks noting what it has learned from the population by then
-    (resolved orders, churned ones, silences, gaps, spends) into `log`, by boundary."""
-    drift = next(d for d in detectors if d.name == "drift")
-    tick = drift.tick
+Learned = Callable[[Any], tuple[Any, ...] | None]
 
-    def noting(now: Any, ctx: Any) -> Any:
-        found = tick(now, ctx)
-        log[int(now.timestamp())] = (drift.resolved, drift.lost, drift.silence.labels,
-                                     drift.log_gaps.mean.n, drift.spend_seen)
-        return found
 
-    drift.tick = noting
-    return detectors
+def _learned_at_ticks(events: list[Event], name: str, learned: Learned
+                      ) -> tuple[dict[int, tuple[Any, ...]], list[dict[int, tuple[Any, ...]]]]:
+    """What detector `name` has learned from the population when it has ticked each
+    boundary (`learned`; None: nothing to note at that tick), by boundary: in one
+    engine, then in each of three partitions that share."""
+
+    def noting(log: dict[int, tuple[Any, ...]]) -> list[Any]:
+        detectors = _customer_level()
+        detector = next(d for d in detectors if d.name == name)
+        tick = detector.tick
+
+        def tick_and_note(now: Any, ctx: Any) -> Any:
+            found = tick(now, ctx)
+            value = learned(detector)
+            if value is not None:
+                log[int(now.timestamp())] = value
+            return found
+
+        detector.tick = tick_and_note
+        return detectors
+
+    embedded: dict[int, tuple[Any, ...]] = {}
+    list(replay(Engine(noting(embedded)), events, final_tick=False))
+    logs: list[dict[int, tuple[Any, ...]]] = []
+
+    def detectors() -> list[Any]:
+        logs.append({})
+        return noting(logs[-1])
+
+    list(replay_partitioned(events, partitions=3, rep_partitions=1, make_detectors=detectors,
+                            policy_config=load_policy(None), share_population=True))
+    ticked = [log for log in logs if log]  # the first set only tells which detectors run
+    assert len(ticked) == 3
+    return embedded, ticked
 
 
 def test_every_partition_ticks_having_learned_what_one_engine_has(
         retail: list[Event]) -> None:
     # what falls due at a boundary (drift's silences and orders that ran their course)
     # is exchanged before the partitions tick it: each has then learned the same updates
-    # as one engine, the others' included (their order may differ, not their number)
-    embedded: dict[int, tuple[int, ...]] = {}
-    engine = Engine(_drift_population_at_ticks(_customer_level(), embedded))
-    list(replay(engine, retail, final_tick=False))
-    logs: list[dict[int, tuple[int, ...]]] = []
+    # as one engine, the others' included (their order may differ, not their number):
+    # resolved orders, churned ones, silences, gaps, spends
+    def learned(drift: Any) -> tuple[Any, ...]:
+        return (drift.resolved, drift.lost, drift.silence.labels, drift.log_gaps.mean.n,
+                drift.spend_seen)
 
-    def noting_detectors() -> list[Any]:
-        logs.append({})
-        return _drift_population_at_ticks(_customer_level(), logs[-1])
-
-    list(replay_partitioned(retail, partitions=3, rep_partitions=1,
-                            make_detectors=noting_detectors,
-                            policy_config=load_policy(None), share_population=True))
-    ticked = [log for log in logs if log]  # the first set only tells which detectors run
-    assert len(ticked) == 3
-    silences = 0
+    embedded, ticked = _learned_at_ticks(retail, "drift", learned)
     for log in ticked:
         assert len(log) > 100
-        for boundary, learned in log.items():
-            assert learned == embedded[boundary], boundary
-        silences = max(silences, max(learned[2] for learned in log.values()))
-    assert silences > 100  # the silence model had something to learn
+        for boundary, value in log.items():
+            assert value == embedded[boundary], boundary
+    assert embedded[max(embedded)][2] > 100  # the silence model had something to learn
 
 
 def _alignment_population(detector: Any) -> tuple[Any, ...]:
@@ -258,42 +271,15 @@ def _alignment_population(detector: Any) -> tuple[Any, ...]:
             detector.contacts_seen, detector.contacts_since)
 
 
-def _alignment_at_sweeps(detectors: list[Any], log: dict[int, tuple[Any, ...]]
-                         ) -> list[Any]:
-    alignment = next(d for d in detectors if d.name == "alignment")
-    tick = alignment.tick
-
-    def noting(now: Any, ctx: Any) -> Any:
-        found = tick(now, ctx)
-        if alignment.swept_at == now.timestamp() / 86400:
-            log[int(now.timestamp())] = _alignment_population(alignment)
-        return found
-
-    alignment.tick = noting
-    return detectors
-
-
-def test_alignment_partitions_sweep_having_counted_every_customer_as_one_engine(
+def test_alignment_partitions_tick_having_counted_every_customer_as_one_engine(
         superstore: list[Event]) -> None:
     # value bins overall and by segment, owner teams by region and segment, contacts:
-    # counts, so at each sweep every partition has exactly one engine's
-    embedded: dict[int, tuple[Any, ...]] = {}
-    engine = Engine(_alignment_at_sweeps(_customer_level(), embedded))
-    list(replay(engine, superstore, final_tick=False))
-    logs: list[dict[int, tuple[Any, ...]]] = []
-
-    def noting_detectors() -> list[Any]:
-        logs.append({})
-        return _alignment_at_sweeps(_customer_level(), logs[-1])
-
-    list(replay_partitioned(superstore, partitions=3, rep_partitions=1,
-                            make_detectors=noting_detectors,
-                            policy_config=load_policy(None), share_population=True))
-    ticked = [log for log in logs if log]
-    assert len(ticked) == 3
+    # counts, so at each tick (the monthly sweeps included) every partition has exactly
+    # one engine's
+    embedded, ticked = _learned_at_ticks(superstore, "alignment", _alignment_population)
     for log in ticked:
-        assert len(log) > 10
-        for boundary, learned in log.items():
-            assert learned == embedded[boundary], boundary
+        assert len(log) > 1000
+        for boundary, value in log.items():
+            assert value == embedded[boundary], boundary
     last = embedded[max(embedded)]
     assert last[1] > 100 and len(last[2]) >= 3 and last[4]  # customers, segments, regions
