@@ -45,15 +45,21 @@ def test_one_partition_that_shares_finds_what_the_embedded_engine_finds(
     assert _replayed(retail, 1, share=True) == embedded
 
 
+class Recorder:
+    """A detector that notes the population updates it learns."""
+
+    def __init__(self) -> None:
+        self.applied: list[tuple[Any, ...]] = []
+
+    def learn_population(self, update: tuple[Any, ...]) -> None:
+        self.applied.append(update)
+
+
 def test_updates_are_applied_once_in_one_order_when_all_are_complete() -> None:
     exchange = PopulationExchange(source=0, sources=3)
-    applied: list[tuple[Any, ...]] = []
-
-    class Recorder:
-        def learn_population(self, update: tuple[Any, ...]) -> None:
-            applied.append(update)
-
-    detectors = {"d": Recorder()}
+    recorder = Recorder()
+    applied = recorder.applied
+    detectors = {"d": recorder}
     exchange.mark_complete(0, 200)
     exchange.receive(2, [(100, 1, "d", ("c",)), (200, 2, "d", ("e",))], complete=200)
     exchange.receive(1, [(100, 1, "d", ("b",))], complete=100)
@@ -97,12 +103,8 @@ def test_what_falls_due_at_a_tick_is_learned_after_the_day_by_every_partition() 
     # one engine learns the silences that ran their course right before it predicts:
     # partitions learn every partition's, their own included, after the day's updates
     exchange = PopulationExchange(source=1, sources=3)
-    applied: list[tuple[Any, ...]] = []
-
-    class Recorder:
-        def learn_population(self, update: tuple[Any, ...]) -> None:
-            applied.append(update)
-
+    recorder = Recorder()
+    applied = recorder.applied
     exchange.outbox.stamp = 100 + AT_TICK
     exchange.outbox.defer = True
     exchange.outbox.append(("d", ("own at tick",)))
@@ -112,7 +114,7 @@ def test_what_falls_due_at_a_tick_is_learned_after_the_day_by_every_partition() 
                          (200, 3, "d", ("c next day",))], complete=100)
     exchange.receive(0, [(100, 1, "d", ("a day",)), (101, 2, "d", ("a at tick",))],
                      complete=100)
-    assert exchange.apply_through(100, {"d": Recorder()}) == 5
+    assert exchange.apply_through(100, {"d": recorder}) == 5
     assert applied == [("a day",), ("c day",), ("a at tick",), ("own at tick",),
                        ("c at tick",)]
     assert [item[0] for item in exchange.take_outgoing()] == [101]  # sent all the same
