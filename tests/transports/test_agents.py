@@ -20,6 +20,7 @@ from sia.policy import Alert, load_policy
 from sia.settings import Settings
 from sia.transports.kafka import codec
 from sia.transports.kafka.app import SiaApp
+from sia.transports.kafka.pacing import CheckpointPacer
 from tests.learned import plain
 
 
@@ -65,7 +66,8 @@ class Recorder:
 
 def _app(tmp_path: Path, **settings: Any) -> SiaApp:
     base: dict[str, Any] = {"kafka_app_id": "unit", "kafka_partitions": 1, "kafka_batch": 3,
-                            "kafka_batch_seconds": 0.05, "kafka_clock": "event"}
+                            "kafka_batch_seconds": 0.05, "kafka_clock": "event",
+                            "kafka_checkpoint_seconds": 0.0}  # every batch (see pacing)
     base.update(settings)
     sia = SiaApp(Settings(**base), lambda: load_detectors(None), load_policy(None),
                  store=AlertStore(f"sqlite:///{tmp_path / 'alerts.db'}"))
@@ -116,6 +118,55 @@ def test_each_batch_checkpoints_the_partition_and_the_checkpoint_restores_it(
     live = sia.customers.engines[0]
     assert restored.engine.clock == live.engine.clock
     assert restored.next_tick == live.next_tick
+
+
+def test_partitions_are_checkpointed_at_most_every_checkpoint_seconds(
+        tmp_path: Path) -> None:
+    # live, batches close every second: a checkpoint per batch would write the whole
+    # state each second. The first batch is checkpointed, the next ones only once the
+    # interval has passed, by the next batch or by the checkpoint timer
+    sia = _app(tmp_path, kafka_checkpoint_seconds=60.0)
+    now = [1000.0]
+    sia.pacer = CheckpointPacer(60.0, clock=lambda: now[0])
+    sent = Recorder(sia).sent
+
+    async def run() -> None:
+        async with sia.detect.test_context() as agent:
+            for i in range(6):  # two batches of 3
+                await agent.put(_order(i))
+            await asyncio.sleep(0.3)
+            assert len(sent["events-changelog"]) == 1  # the first batch only
+            assert sia.pacer.unsaved(sia.customers.name) == {0}
+            await sia.save_unsaved()  # the timer, too early
+            assert len(sent["events-changelog"]) == 1
+            now[0] += 60.0
+            await sia.save_unsaved()  # the timer, once due
+            assert len(sent["events-changelog"]) == 2
+            assert not sia.pacer.unsaved(sia.customers.name)
+
+    asyncio.run(run())
+    restored = PartitionEngine.restore(
+        sent["events-changelog"][-1]["value"], policy_config=load_policy(None),
+        detectors=[d for d in load_detectors(None) if d.keyed_by == "customer"])
+    assert restored.engine.observed == 6 and restored.offset == 5
+
+
+def test_the_pacer_checkpoints_what_is_due_and_keeps_the_rest_unsaved() -> None:
+    now = [0.0]
+    pacer = CheckpointPacer(10.0, clock=lambda: now[0])
+    assert pacer.due("customers", {0, 1}) == {0, 1}  # never checkpointed
+    pacer.saved("customers", {0, 1}, {0, 1})
+    now[0] = 5.0
+    assert pacer.due("customers", {1}) == set()
+    pacer.saved("customers", {1}, set())
+    assert pacer.unsaved("customers") == {1} and pacer.unsaved("reps") == set()
+    now[0] = 10.0
+    assert pacer.due("customers", ()) == {1}  # unsaved, now due
+    pacer.forget("customers", {1})  # revoked: its next owner reads again
+    assert pacer.due("customers", ()) == set() and pacer.unsaved("customers") == set()
+    every_batch = CheckpointPacer(0.0, clock=lambda: now[0])
+    every_batch.saved("reps", {0}, {0})
+    assert every_batch.due("reps", {0}) == {0}
 
 
 def test_events_for_rep_level_detectors_are_repartitioned_by_rep(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ from sia.settings import Settings
 from sia.transports import shared_config
 from sia.transports.kafka import codec, sharing
 from sia.transports.kafka.gaps import OffsetGaps
+from sia.transports.kafka.pacing import CheckpointPacer
 from sia.transports.kafka.reference import read_reference
 from sia.transports.kafka.tails import TailWatch
 from sia.transports.kafka.topics import CHECKPOINT_BYTES, Topics, bootstrap_servers
@@ -204,6 +205,7 @@ class SiaApp:
                        "repeats": 0, "relearned": 0}
         self.gaps = OffsetGaps(self.counts)  # offsets a partition's state skipped
         self.tails = TailWatch()  # messages read at a partition's end but never learned
+        self.pacer = CheckpointPacer(settings.kafka_checkpoint_seconds)
         self.counts["tail_rewinds"] = 0
         self.rep_types = {t for d in split_detectors(make_detectors())[1] for t in d.handles}
         self.sharing = settings.kafka_share_population and any(
@@ -268,8 +270,10 @@ class SiaApp:
                     await self.seed_missing_history(events, self.customers, customers=True)
                     touched = self.learn_batch(events, self.customers)
                     await sharing.send_updates(self, touched)
-                    await self.deliver_forwards()
-                    self.finish_batch(self.customers, touched)
+                    due = self.pacer.due(self.customers.name, touched)
+                    if due:
+                        await self.deliver_forwards()
+                    self.finish_batch(self.customers, touched, due=due)
                 await self.seek_back()
 
         if self.population_topic is not None:
@@ -307,6 +311,11 @@ class SiaApp:
             await self.recover_dropped_tails()
             log.info("status: %s", self.status())
 
+        @app.timer(interval=max(self.settings.kafka_checkpoint_seconds, 1.0),  # type: ignore[untyped-decorator]
+                   name="checkpoints")
+        async def checkpoints() -> None:
+            await self.save_unsaved()
+
         @app.timer(interval=self.settings.config_poll_seconds,  # type: ignore[untyped-decorator]
                    name="config-watch")
         async def config_watch() -> None:
@@ -318,6 +327,10 @@ class SiaApp:
                                   if tp.topic == self.topics.events)
             self.reps.forget(tp.partition for tp in revoked
                              if tp.topic == self.topics.events_by_rep)
+            for partitions, topic in ((self.customers, self.topics.events),
+                                      (self.reps, self.topics.events_by_rep)):
+                self.pacer.forget(partitions.name,
+                                  (tp.partition for tp in revoked if tp.topic == topic))
             self.tails.forget(revoked)
 
         self.detect, self.detect_reps, self.store_alerts = detect, detect_reps, store_alerts
@@ -463,9 +476,10 @@ class SiaApp:
         return touched
 
     def finish_batch(self, partitions: Partitions, touched: set[int], *,
-                     checkpoint: bool = True) -> None:
-        """Store the alerts sent, checkpoint the customer partitions a batch touched,
-        then tell the rep stream how far in event time each has learned.
+                     checkpoint: bool = True, due: set[int] | None = None) -> None:
+        """Store the alerts sent, checkpoint the customer partitions a batch touched (as
+        often as `kafka_checkpoint_seconds` allows, or `due`), then tell the rep stream
+        how far in event time each has learned.
 
         Batches of population updates are not checkpointed: in a backlog they come once
         per boundary, and each would write every partition's whole state. The next
@@ -474,7 +488,7 @@ class SiaApp:
         again: from offset 0 if it has none, after a seek back when a later message
         reveals the gap (`OffsetGaps`), or when the clock finds it (`TailWatch`)."""
         if checkpoint:
-            self._checkpoint(partitions, touched)
+            self._checkpoint(partitions, touched, due)
         else:
             self.store_sent()
         if self.rep_types:
@@ -641,13 +655,36 @@ class SiaApp:
             self.forward_learned(part, p)
         part.offset = max(part.offset, last)
 
-    def _checkpoint(self, partitions: Partitions, touched: set[int]) -> None:
+    def _checkpoint(self, partitions: Partitions, touched: set[int],
+                    due: set[int] | None = None) -> None:
+        """Checkpoint the partitions due (see pacing.py): touched by this batch or left
+        unsaved by an earlier one, and not checkpointed for `kafka_checkpoint_seconds`."""
         self.store_sent()  # first: a checkpoint must not cover events whose alerts are unstored
-        for p in sorted(touched):
+        if due is None:
+            due = self.pacer.due(partitions.name, touched)
+        gone = {p for p in due if p not in partitions.engines}
+        self.pacer.forget(partitions.name, gone)
+        due = due - gone
+        for p in sorted(due):
             self.counts["checkpoint_bytes"] += partitions.checkpoint(p)
             self.counts["checkpoints"] += 1
+        self.pacer.saved(partitions.name, touched, due)
         log.debug("%s: batch done, partitions %s, %d events so far", partitions.name,
                   sorted(touched), self.counts["events"])
+
+    async def save_unsaved(self) -> None:
+        """Checkpoint the partitions a batch left unsaved, once they are due (the
+        `checkpoints` timer). Not during a rebalance: their new owner reads again."""
+        if self.app.rebalancing:
+            return
+        async with self.customer_turn:
+            due = self.pacer.due(self.customers.name, ())
+            if due:
+                await self.deliver_forwards()
+                self._checkpoint(self.customers, set(), due)
+        due = self.pacer.due(self.reps.name, ())
+        if due:
+            self._checkpoint(self.reps, set(), due)
 
     async def deliver_forwards(self) -> None:
         """Wait until Kafka has every message sent so far, the events forwarded by rep
@@ -766,8 +803,10 @@ class SiaApp:
                 self.send_alerts(rep_part.tick_until(now))
             if self.sharing:
                 await sharing.send_updates(self, touched)
-                await self.deliver_forwards()
-                self._checkpoint(self.customers, touched)
+                due = self.pacer.due(self.customers.name, touched)
+                if due:
+                    await self.deliver_forwards()
+                self._checkpoint(self.customers, touched, due)
             self.store_sent()
 
     def reject(self, message: Any, reason: str) -> None:
