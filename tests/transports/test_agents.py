@@ -401,7 +401,7 @@ def test_a_partition_holds_events_at_a_boundary_until_every_partition_is_complet
     # two customer partitions share population models: partition 0 learns up to the
     # first boundary and holds the rest until partition 1 says it is complete beyond
     sia = _app(tmp_path, kafka_partitions=2)
-    Recorder(sia)
+    recorder = Recorder(sia)
     sent: list[dict[str, Any]] = []
 
     async def send(**message: Any) -> Any:
@@ -436,6 +436,11 @@ def test_a_partition_holds_events_at_a_boundary_until_every_partition_is_complet
             await asyncio.sleep(0.3)
             assert part.engine.observed == 5 and not part.held and not part.waiting
             assert sia.waits() == ""
+            # what the population batch released waits for the checkpoint timer
+            assert sia.pacer.unsaved(sia.customers.name) == {0}
+            changelog = len(recorder.sent["events-changelog"])
+            await sia.save_unsaved()
+            assert len(recorder.sent["events-changelog"]) == changelog + 1
 
     asyncio.run(run())
 

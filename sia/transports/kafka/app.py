@@ -481,16 +481,18 @@ class SiaApp:
         often as `kafka_checkpoint_seconds` allows, or `due`), then tell the rep stream
         how far in event time each has learned.
 
-        Batches of population updates are not checkpointed: in a backlog they come once
-        per boundary, and each would write every partition's whole state. The next
-        events batch's checkpoint covers what they released; until then a new owner
-        restores an exchange behind the group's committed offset and reads the updates
-        again: from offset 0 if it has none, after a seek back when a later message
-        reveals the gap (`OffsetGaps`), or when the clock finds it (`TailWatch`)."""
+        Batches of population updates are not checkpointed at once: in a backlog they
+        come once per boundary, and each would write every partition's whole state.
+        The partitions they touched are left unsaved, for the next checkpoint due;
+        until then a new owner restores an exchange behind the group's committed offset
+        and reads the updates again: from offset 0 if it has none, after a seek back
+        when a later message reveals the gap (`OffsetGaps`), or when the clock finds it
+        (`TailWatch`)."""
         if checkpoint:
             self._checkpoint(partitions, touched, due)
         else:
             self.store_sent()
+            self.pacer.saved(partitions.name, touched, ())
         if self.rep_types:
             for p in sorted(touched):
                 reached = partitions.engines[p].reached
