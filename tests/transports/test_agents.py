@@ -20,6 +20,7 @@ from sia.policy import Alert, load_policy
 from sia.settings import Settings
 from sia.transports.kafka import codec
 from sia.transports.kafka.app import SiaApp
+from sia.transports.kafka.gaps import SEEK_ATTEMPTS
 from sia.transports.kafka.pacing import CheckpointPacer
 from tests.learned import plain
 
@@ -316,7 +317,9 @@ def test_a_partition_handed_offsets_past_its_checkpoint_seeks_back(tmp_path: Pat
                (6, range(6, 8)),  # a new owner resumes past 3, 4, 5: nothing learned
                (3, range(3, 8)),  # after the seek back to 3
                (12, range(12, 13)),  # past 8 to 11 again, but after the seek ...
-               (10, range(10, 12))]  # ... 8 and 9 are gone (retention): carry on
+               # ... 10 comes first: fetched before the seek, or 8 and 9 are gone; after
+               # SEEK_ATTEMPTS seeks they are taken for gone (retention): carry on
+               *[(10, range(10, 12))] * SEEK_ATTEMPTS]
 
     async def run() -> None:
         async with sia.detect.test_context() as agent:
@@ -327,7 +330,7 @@ def test_a_partition_handed_offsets_past_its_checkpoint_seeks_back(tmp_path: Pat
                 await asyncio.sleep(0.3)
 
     asyncio.run(run())
-    assert seeks == [(0, 3), (0, 8)]
+    assert seeks == [(0, 3)] + [(0, 8)] * SEEK_ATTEMPTS
     part = sia.customers.engines[0]
     assert part.offset == 11 and part.engine.observed == 10  # 0 to 7, 10 and 11
     assert sia.counts["rewinds"] == 2 and sia.counts["unreadable_offsets"] == 2
@@ -370,7 +373,7 @@ def test_an_exchange_that_received_nothing_reads_the_population_topic_from_its_s
 
 def test_population_messages_gone_before_they_were_read_cost_only_their_updates(
         tmp_path: Path) -> None:
-    # a partition with nothing received is handed offset 5; after the seek back to 0
+    # a partition with nothing received is handed offset 5; after each seek back to 0
     # offset 5 comes first again: 0 to 4 are gone (retention). The updates they held
     # are lost, and counted, and the sequence jump that follows is accepted once
     sia = _app(tmp_path, kafka_partitions=2)
@@ -384,7 +387,7 @@ def test_population_messages_gone_before_they_were_read_cost_only_their_updates(
 
     async def run() -> None:
         async with sia.share_population.test_context() as population:
-            for _ in range(2):  # before the seek, then after it
+            for _ in range(1 + SEEK_ATTEMPTS):  # before the seek, then after each
                 population.sent_offset = 5
                 await population.put(later, partition=0)
                 await asyncio.sleep(0.2)

@@ -10,9 +10,13 @@ without this check would never learn the ones in between.
 So a message more than one offset past the state is not learned. The consumer seeks
 back to the first offset the state lacks, and the messages from there arrive again.
 Until they do, messages fetched before the seek (past the one that revealed the gap) are
-dropped too. If the first message after the seek is still past the state, the offsets
-in between hold no records any more (deleted by retention, or transaction markers): the
-worker logs how many and carries on from there.
+dropped too. A message at or before that one can still arrive ahead of the seek: Faust
+seeks to the committed offset itself when it takes a partition over, and the same
+message is then fetched twice (seen in a kill -9 test: offset 8 came again after the
+seek back to 0, and 0 to 7 were taken for gone). So the consumer seeks again, up to
+`SEEK_ATTEMPTS` seeks in all. Only if the first message is still past the state after
+that do the offsets in between hold no records any more (deleted by retention, or
+transaction markers): the worker logs how many and carries on from there.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import logging
 from typing import Any
 
 log = logging.getLogger("sia.worker")
+SEEK_ATTEMPTS = 3  # seeks back to one offset before its messages are taken for gone
 
 
 class OffsetGaps:
@@ -30,8 +35,9 @@ class OffsetGaps:
         self.counts = counts
         counts.setdefault("rewinds", 0)
         counts.setdefault("unreadable_offsets", 0)
-        # topic partition -> (first offset the state lacks, offset that revealed the gap)
-        self._rewinding: dict[Any, tuple[int, int]] = {}
+        # topic partition -> (first offset the state lacks, the offset that made the
+        # last seek back to it, seeks so far)
+        self._rewinding: dict[Any, tuple[int, int, int]] = {}
         self.seeks: dict[Any, int] = {}  # topic partition -> offset to seek to, pending
 
     def follows(self, message: Any, last: int | None) -> bool:
@@ -46,15 +52,23 @@ class OffsetGaps:
             return True
         rewinding = self._rewinding.get(tp)
         if rewinding is None or rewinding[0] != expected:
-            self._rewinding[tp] = (expected, message.offset)
+            self._rewinding[tp] = (expected, message.offset, 1)
             self.seeks[tp] = expected
             self.counts["rewinds"] += 1
             log.warning("%s[%d]: offset %d arrived, but the state covers offsets up to "
                         "%d only: seeking back to %d", message.topic, message.partition,
                         message.offset, last, expected)  # -1: none yet
             return False
-        if message.offset > rewinding[1]:
+        _, seeking_after, attempts = rewinding
+        if message.offset > seeking_after:
             return False  # fetched before the seek
+        if attempts < SEEK_ATTEMPTS:  # fetched before the seek too, or the offsets are gone
+            self._rewinding[tp] = (expected, message.offset, attempts + 1)
+            self.seeks[tp] = expected
+            log.warning("%s[%d]: offset %d arrived again after the seek back to %d: "
+                        "seeking back again (%d of %d)", message.topic, message.partition,
+                        message.offset, expected, attempts + 1, SEEK_ATTEMPTS)
+            return False
         del self._rewinding[tp]
         missing = message.offset - expected
         self.counts["unreadable_offsets"] += missing
