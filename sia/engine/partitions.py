@@ -314,12 +314,12 @@ class PartitionEngine:
         outbox = exchange.outbox
         stamp = int(boundary.timestamp()) + AT_TICK
         outbox.stamp = stamp
-        outbox.defer = exchange.sources > 1
+        deferred = outbox.defer = exchange.sources > 1
         try:
             self.engine.learn_at_tick(boundary)
         finally:
             outbox.defer = False
-        if exchange.sources > 1:
+        if deferred:
             exchange.defer_own(stamp)
         self.prepared = boundary
 

@@ -270,9 +270,7 @@ class SiaApp:
                     await self.seed_missing_history(events, self.customers, customers=True)
                     touched = self.learn_batch(events, self.customers)
                     await sharing.send_updates(self, touched)
-                    due = self.pacer.due(self.customers.name, touched)
-                    if due:
-                        await self.deliver_forwards()
+                    due = await self.customers_due(touched)
                     self.finish_batch(self.customers, touched, due=due)
                 await self.seek_back()
 
@@ -680,13 +678,20 @@ class SiaApp:
         if self.app.rebalancing:
             return
         async with self.customer_turn:
-            due = self.pacer.due(self.customers.name, ())
+            due = await self.customers_due(set())
             if due:
-                await self.deliver_forwards()
                 self._checkpoint(self.customers, set(), due)
         due = self.pacer.due(self.reps.name, ())
         if due:
             self._checkpoint(self.reps, set(), due)
+
+    async def customers_due(self, touched: set[int]) -> set[int]:
+        """The customer partitions to checkpoint now (see pacing.py), once the events
+        they forwarded by rep are delivered (`deliver_forwards`) when there are any."""
+        due = self.pacer.due(self.customers.name, touched)
+        if due:
+            await self.deliver_forwards()
+        return due
 
     async def deliver_forwards(self) -> None:
         """Wait until Kafka has every message sent so far, the events forwarded by rep
@@ -805,10 +810,7 @@ class SiaApp:
                 self.send_alerts(rep_part.tick_until(now))
             if self.sharing:
                 await sharing.send_updates(self, touched)
-                due = self.pacer.due(self.customers.name, touched)
-                if due:
-                    await self.deliver_forwards()
-                self._checkpoint(self.customers, touched, due)
+                self._checkpoint(self.customers, touched, await self.customers_due(touched))
             self.store_sent()
 
     def reject(self, message: Any, reason: str) -> None:
