@@ -8,7 +8,7 @@ the Alembic migrations in `sia/alerts/migrations`, applied when a store opens.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sia.alerts.schema import upgrade
 from sia.findings import Finding, Severity
 from sia.policy import Alert, RecentAlert
+
+Owner = Callable[[Alert], tuple[str | None, str | None]]  # an alert's (rep id, team)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -90,6 +92,10 @@ class AlertRecord(Base):
     facts: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     stored_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # whose alert it is: the customer's owner rep (or the rep it is about) and their team,
+    # as the reference data said when it was stored; what rep and manager keys may read
+    rep_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    team: Mapped[str | None] = mapped_column(String(200), index=True)
 
     def to_alert(self) -> Alert:
         """The stored alert as policy made it (for routing)."""
@@ -111,6 +117,7 @@ class AlertRecord(Base):
             "severity": self.severity, "title": self.title, "explanation": self.explanation,
             "action": self.action, "dedup_key": self.dedup_key, "value": self.value,
             "evidence": self.evidence, "facts": self.facts, "status": self.status,
+            "rep_id": self.rep_id, "team": self.team,
         }
 
 
@@ -130,14 +137,19 @@ class AlertStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         upgrade(self.engine)
 
-    def add(self, alerts: Iterable[Alert]) -> int:
+    def add(self, alerts: Iterable[Alert], *, owner: Owner | None = None,
+            history_before: datetime | None = None) -> int:
         """Store alerts; returns how many were new (repeats are ignored).
+
+        `owner` says whose each alert is (rep id and team, for who may read it);
+        alerts about a time before `history_before` (a backfill of old events) are
+        stored as history: kept, never sent to people.
 
         One INSERT ... ON CONFLICT DO NOTHING RETURNING: an alert another writer stored
         before or meanwhile (a concurrent worker, a replay) is skipped, never an error,
         and only the rows this call inserted are counted.
         """
-        unique = {r["alert_id"]: r for r in map(_row, alerts)}
+        unique = {r["alert_id"]: r for r in (_row(a, owner, history_before) for a in alerts)}
         if not unique:
             return 0
         # in id order: concurrent writers then wait for each other, never deadlock
@@ -207,8 +219,11 @@ class AlertStore:
         self.engine.dispose()
 
 
-def _row(alert: Alert) -> dict[str, Any]:
+def _row(alert: Alert, owner: Owner | None, history_before: datetime | None
+         ) -> dict[str, Any]:
     f = alert.finding
+    rep_id, team = owner(alert) if owner is not None else (None, None)
+    old = history_before is not None and f.occurred_at < history_before
     return {
         "alert_id": alert.alert_id, "detector": f.detector, "kind": f.kind,
         "subject_kind": f.subject_kind, "subject_id": f.subject_id,
@@ -216,6 +231,6 @@ def _row(alert: Alert) -> dict[str, Any]:
         "severity": f.severity.value,
         "title": f.title, "explanation": f.explanation, "action": f.action,
         "dedup_key": f.dedup_key, "value": f.value, "evidence": list(f.evidence),
-        "facts": json.loads(json.dumps(f.facts)), "status": "pending",
-        "stored_at": datetime.now(UTC),
+        "facts": json.loads(json.dumps(f.facts)), "status": "history" if old else "pending",
+        "stored_at": datetime.now(UTC), "rep_id": rep_id, "team": team,
     }

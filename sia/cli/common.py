@@ -12,10 +12,8 @@ from rich.table import Table
 
 from sia.config import ConfigError
 from sia.detectors.base import Detector
-from sia.detectors.config import load_detectors
-from sia.policy import Alert, Policy, load_policy
-from sia.policy.cooldown import CooldownStore, RedisCooldowns
-from sia.settings import get_settings
+from sia.policy import Alert, Policy
+from sia.service import pipeline
 
 console = Console()
 errors = Console(stderr=True)
@@ -31,17 +29,9 @@ def build(config: Path | None, policy_file: Path | None,
           only: list[str] | None = None) -> tuple[list[Detector[Any]], Policy]:
     """Detectors and policy from the configuration files; config errors exit cleanly."""
     try:
-        detectors = load_detectors(config, only=only)
-        policy = Policy(load_policy(policy_file), cooldowns=_cooldowns())
+        return pipeline.build(config, policy_file, only)
     except ConfigError as exc:
         fail(str(exc))
-    return detectors, policy
-
-
-def _cooldowns() -> CooldownStore | None:
-    """Redis cooldowns when SIA_REDIS_URL is set, in-process otherwise."""
-    url = get_settings().redis_url
-    return RedisCooldowns.from_url(url) if url else None
 
 
 def db_url(db: str) -> str:

@@ -34,8 +34,8 @@ from sia.importers.online_retail import ImportReport
 from sia.notifiers.registry import build_notifier
 from sia.policy import Alert
 from sia.routing import load_routes
+from sia.service.replay import run
 from sia.settings import get_settings
-from sia.transports.embedded import run
 
 SAMPLE = "online_retail_sample.csv.gz"
 DEMO_DB = "sia-demo.db"

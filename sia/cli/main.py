@@ -16,15 +16,16 @@ from sia.cli.imports import import_app
 from sia.cli.kafka import register_kafka
 from sia.cli.measure import register_measure
 from sia.detectors.base import registered
-from sia.engine.engine import FILE_CHUNK, Engine
+from sia.engine.engine import FILE_CHUNK
 from sia.engine.snapshot import SnapshotError
 from sia.events.models import event_json_schema
 from sia.events.reader import RejectedRecord, RejectSink, read_events, read_lines
 from sia.policy import Alert
-from sia.transports.embedded import run
 
+# no local variables in tracebacks, whatever typer's version: they can hold secrets
 app = typer.Typer(help="SIA: sales-intelligence alerting over CRM event streams.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_show_locals=False)
 app.add_typer(import_app, name="import")
 register_measure(app)
 register_delivery(app)
@@ -67,13 +68,10 @@ def replay(
     policy_file: PolicyOpt = None,
 ) -> None:
     """Replay an events file through the detectors; alerts go to the store."""
-    configured, policy = build(config, policy_file)
-    engine = Engine(configured)
-    if state is not None and state.exists():
-        try:
-            engine = Engine.restore(state.read_bytes(), detectors=configured)
-        except SnapshotError as exc:
-            fail(f"{state}: {exc}")
+    from sia.service.replay import replay as replay_events
+    from sia.service.state import Locked
+
+    detectors_, policy = build(config, policy_file)
     if str(file) == "-":
         import sys
 
@@ -84,17 +82,17 @@ def replay(
         records = read_events(file)
     sink = RejectSink(rejects, strict=strict)
     store = AlertStore(db_url(db))
-    policy.remember(store.recent_alerts())
     try:
-        summary = run(records, engine=engine, policy=policy, sink=sink, store=store,
-                      chunk=1 if str(file) == "-" else FILE_CHUNK)  # stdin may be live
+        summary = replay_events(records, detectors=detectors_, policy=policy, store=store,
+                                sink=sink, state=state,
+                                chunk=1 if str(file) == "-" else FILE_CHUNK)  # stdin may be live
     except RejectedRecord as exc:
         fail(f"rejected (--strict): {exc}", code=1)
+    except (SnapshotError, Locked) as exc:
+        fail(f"{state}: {exc}" if isinstance(exc, SnapshotError) else str(exc))
     finally:
         sink.close()
         store.close()
-    if state is not None:
-        state.write_bytes(engine.snapshot())
     for reject in sink.first:
         errors.print(f"rejected {reject.describe()}", highlight=False, soft_wrap=True)
     if sink.count:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sia.alerts.store import Base, UtcDateTime
@@ -97,13 +97,17 @@ class Snooze(Base):
 
 
 class FeedbackRecord(Base):
-    """What a person said an alert was worth."""
+    """What a person said an alert was worth: one verdict per alert and person (a second
+    click replaces the first, it does not count twice)."""
 
     __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("alert_id", "voter"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.alert_id"), index=True)
     rep_id: Mapped[str | None] = mapped_column(String(200))
-    verdict: Mapped[str] = mapped_column(String(16))  # useful | not_useful | snooze_7d
+    # who gave it: "rep:<id>" when the rep is known, else the source's own name for them
+    voter: Mapped[str] = mapped_column(String(200), default="")
+    verdict: Mapped[str] = mapped_column(String(16))  # useful | not_useful | done | snooze_7d
     source: Mapped[str] = mapped_column(String(16))  # slack | email | api
     at: Mapped[datetime] = mapped_column(UtcDateTime())

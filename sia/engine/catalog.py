@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sia.events.models import Customer, Product, Rep
+from sia.findings import Finding
 
 _Ref = TypeVar("_Ref", Customer, Product, Rep)
 
@@ -39,6 +40,22 @@ class Catalog:
         rep = self.owner_rep(customer_id)
         return rep.team if rep else None
 
+    def owner_of(self, finding: Finding) -> tuple[str | None, str | None]:
+        """Whose a finding is, as (rep id, team): a customer's owner rep and their team,
+        the rep an alert about a rep is about, or the team an alert about a team is."""
+        facts = finding.facts
+        if finding.subject_kind == "rep":
+            rep = self.reps.get(finding.subject_id)
+            return finding.subject_id, (rep.team if rep else None) or _text(facts.get("team"))
+        if finding.subject_kind == "team":
+            return None, finding.subject_id
+        customer_id = finding.subject_id if finding.subject_kind == "customer" \
+            else _text(facts.get("customer_id"))
+        customer = self.customers.get(customer_id) if customer_id else None
+        rep_id = customer.owner_rep_id if customer else None
+        rep = self.reps.get(rep_id) if rep_id else None
+        return rep_id, (rep.team if rep else None) or _text(facts.get("team"))
+
     def segment_of(self, customer_id: str) -> str | None:
         """The customer's assigned segment."""
         customer = self.customers.get(customer_id)
@@ -68,3 +85,7 @@ def _keep_newest(table: dict[str, _Ref], key: str, event: _Ref) -> None:
     current = table.get(key)
     if current is None or current.occurred_at <= event.occurred_at:
         table[key] = event
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session
 from sia.alerts.store import AlertRecord, AlertStore
 from sia.delivery.dispatcher import SEVERITY_RANK, default_priority, ensure_tables
 from sia.delivery.tables import FeedbackRecord
+from sia.feedback.record import USEFUL
 
 
 class Relevance:
     """P(useful | alert, rep), learned from feedback; the dispatcher's priority function."""
 
     def __init__(self) -> None:
-        self.model: Any = linear_model.LogisticRegression(optimizer=optim.SGD(0.1), l2=1e-3)
+        self.model: Any = _fresh_model()
         self.labels = 0
 
     @staticmethod
@@ -57,14 +58,25 @@ class Relevance:
 
     @classmethod
     def from_store(cls, store: AlertStore) -> Relevance:
-        """Relearn from every stored verdict, oldest first (snoozes say nothing either way)."""
-        ensure_tables(store)
+        """Learn from every stored verdict, oldest first."""
         relevance = cls()
+        relevance.relearn(store)
+        return relevance
+
+    def relearn(self, store: AlertStore) -> None:
+        """Forget, then learn again from the store's verdicts (one per alert and person;
+        snoozes say nothing either way): after a verdict was replaced."""
+        ensure_tables(store)
+        self.model = _fresh_model()
+        self.labels = 0
         with Session(store.engine) as session:
             rows = session.execute(select(FeedbackRecord, AlertRecord).join(
                 AlertRecord, AlertRecord.alert_id == FeedbackRecord.alert_id)
-                .where(FeedbackRecord.verdict.in_(["useful", "not_useful"]))
+                .where(FeedbackRecord.verdict.in_(list(USEFUL)))
                 .order_by(FeedbackRecord.id))
             for feedback, alert in rows:
-                relevance.learn(alert, feedback.rep_id, feedback.verdict == "useful")
-        return relevance
+                self.learn(alert, feedback.rep_id, USEFUL[feedback.verdict])
+
+
+def _fresh_model() -> Any:
+    return linear_model.LogisticRegression(optimizer=optim.SGD(0.1), l2=1e-3)

@@ -11,6 +11,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
+import sia.access.keys  # the API keys live on the same metadata
 import sia.delivery.tables  # noqa: F401  (the outbox tables live on the same metadata)
 from sia.alerts.store import Base
 

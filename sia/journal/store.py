@@ -1,0 +1,267 @@
+"""The journal: accepted events in order, unique by event id, and the rejects.
+
+An event is committed (and on SQLite flushed to disk: `synchronous=FULL`) before its
+sender is told it was accepted, so a crash after the answer loses nothing. Its id is a
+unique key for as long as the journal is kept, not for a time window: the same event
+posted again, a day or a year later, is a duplicate and changes nothing; the same id
+with other content is refused as a conflict. Content is compared by the SHA-256 of the
+event's canonical JSON (keys sorted, values as the contract normalises them), so the
+same event sent with other spacing or key order is still the same event.
+
+The live engine reads the journal in `seq` order from where its snapshot left off. On
+SQLite, writers take turns, so a reader never sees a later `seq` committed before an
+earlier one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Insert,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from sia.alerts.store import NAMING, UtcDateTime
+from sia.events.models import Event
+
+Status = Literal["accepted", "duplicate", "conflict"]
+Publish = Callable[[list[Event]], None]
+CONFLICT = ("conflict: this event_id was already accepted with other content (an event id "
+            "names one event for good; send a change under a new id)")
+
+
+class _Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class JournalEntry(_Base):
+    """One accepted event."""
+
+    __tablename__ = "journal_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    source: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text)
+
+
+class StoredReject(_Base):
+    """One rejected record, kept whole with its reason."""
+
+    __tablename__ = "journal_rejects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    source: Mapped[str] = mapped_column(String(200), default="", index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)  # index in its request
+    event_id: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What the journal made of one event."""
+
+    event_id: str
+    status: Status
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectEntry:
+    """A record to keep as rejected."""
+
+    position: int
+    event_id: str | None
+    reason: str
+    raw: str
+
+
+def canonical(event: Event) -> str:
+    """The event's canonical JSON: what is stored, and what its digest is taken of."""
+    return json.dumps(event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+def _first_of_each(events: Sequence[Event]) -> Iterator[Event]:
+    seen: set[str] = set()
+    for item in events:
+        if item.event_id not in seen:
+            seen.add(item.event_id)
+            yield item
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # an answered event survives power loss
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Journal:
+    """Accepted events and rejects in one database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        _Base.metadata.create_all(self.engine)
+        with Session(self.engine) as session:
+            self.clock: datetime | None = session.scalar(
+                select(func.max(JournalEntry.occurred_at)))
+            if self.clock is not None and self.clock.tzinfo is None:
+                self.clock = self.clock.replace(tzinfo=UTC)
+
+    def record(self, events: Sequence[Event], rejects: Sequence[RejectEntry] = (), *,
+               source: str = "", now: datetime | None = None,
+               publish: Publish | None = None,
+               positions: Sequence[int] | None = None) -> list[Accepted]:
+        """Append new events and keep rejects, in one transaction committed before
+        returning; one outcome per event, in order.
+
+        `publish` is handed the newly accepted events before the commit (a Kafka front
+        door sends them there): if it raises, nothing is recorded and the error
+        propagates, so an event is never marked accepted without having been handed on.
+        `positions` are the events' places in their request (kept with a conflict).
+        """
+        now = now or datetime.now(UTC)
+        rows: dict[str, dict[str, Any]] = {}
+        outcomes: list[tuple[str, str, str | None]] = []  # (event id, digest, in-batch repeat)
+        bodies: list[str] = []
+        for item in events:
+            body = canonical(item)
+            bodies.append(body)
+            digest = hashlib.sha256(body.encode()).hexdigest()
+            first = rows.get(item.event_id)
+            if first is not None:
+                outcomes.append((item.event_id, digest, first["digest"]))
+                continue
+            rows[item.event_id] = {
+                "event_id": item.event_id, "digest": digest, "type": item.type,
+                "customer_id": getattr(item, "customer_id", None),
+                "occurred_at": item.occurred_at, "received_at": now, "source": source,
+                "body": body}
+            outcomes.append((item.event_id, digest, None))
+        with Session(self.engine) as session, session.begin():
+            seqs: dict[str, int] = {}
+            if rows:
+                inserted = session.execute(self._insert_new(), list(rows.values()))
+                seqs = {event_id: seq for seq, event_id in inserted}
+            missing = [i for i in rows if i not in seqs]
+            stored = dict(session.execute(select(JournalEntry.event_id, JournalEntry.digest)
+                                          .where(JournalEntry.event_id.in_(missing)))
+                          .tuples().all()) if missing else {}
+            if publish is not None and seqs:
+                publish([e for e in _first_of_each(events) if e.event_id in seqs])
+            results: list[Accepted] = []
+            conflicts: list[RejectEntry] = []
+            for position, (event_id, digest, repeat_of) in enumerate(outcomes):
+                seq = seqs.get(event_id) if repeat_of is None else None
+                if seq is not None:
+                    results.append(Accepted(event_id, "accepted", seq))
+                    continue
+                earlier = repeat_of if repeat_of is not None else stored.get(event_id)
+                if earlier == digest:
+                    results.append(Accepted(event_id, "duplicate"))
+                else:
+                    results.append(Accepted(event_id, "conflict"))
+                    conflicts.append(RejectEntry(
+                        positions[position] if positions is not None else position,
+                        event_id, CONFLICT, bodies[position]))
+            session.add_all(StoredReject(received_at=now, source=source, position=r.position,
+                                         event_id=r.event_id, reason=r.reason, raw=r.raw)
+                            for r in [*rejects, *conflicts])
+        newest = max((r["occurred_at"] for i, r in rows.items() if i in seqs), default=None)
+        if newest is not None and (self.clock is None or newest > self.clock):
+            self.clock = newest
+        return results
+
+    def _insert_new(self) -> Insert:
+        table = _Base.metadata.tables[JournalEntry.__tablename__]
+        if self.engine.dialect.name == "postgresql":
+            statement: Insert = postgresql_insert(table).on_conflict_do_nothing(
+                index_elements=["event_id"])
+        else:
+            statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+        return statement.returning(table.c.seq, table.c.event_id)
+
+    def keep_rejects(self, rejects: Iterable[RejectEntry], *, source: str,
+                     now: datetime | None = None) -> None:
+        """Keep rejected records (e.g. events the engine could not learn)."""
+        self.record((), list(rejects), source=source, now=now)
+
+    def read_after(self, seq: int, limit: int = 2048) -> list[tuple[int, str]]:
+        """(seq, canonical JSON) of up to `limit` events after `seq`, in order."""
+        with Session(self.engine) as session:
+            return list(session.execute(
+                select(JournalEntry.seq, JournalEntry.body).where(JournalEntry.seq > seq)
+                .order_by(JournalEntry.seq).limit(limit)).tuples())
+
+    def customer_events(self, customer_id: str, *, types: Sequence[str] = ("order",),
+                        limit: int = 10) -> list[str]:
+        """Canonical JSON of a customer's newest events of these types, newest first."""
+        with Session(self.engine) as session:
+            return list(session.scalars(
+                select(JournalEntry.body).where(JournalEntry.customer_id == customer_id,
+                                                JournalEntry.type.in_(list(types)))
+                .order_by(JournalEntry.occurred_at.desc(), JournalEntry.seq.desc())
+                .limit(limit)))
+
+    def newest_seq(self) -> int:
+        """The seq of the newest event (0 when empty)."""
+        with Session(self.engine) as session:
+            return int(session.scalar(select(func.max(JournalEntry.seq))) or 0)
+
+    def count(self) -> int:
+        """How many events the journal holds."""
+        with Session(self.engine) as session:
+            return int(session.scalar(select(func.count()).select_from(JournalEntry)) or 0)
+
+    def rejects(self, *, after: int = 0, limit: int = 100, source: str | None = None
+                ) -> Sequence[StoredReject]:
+        """Rejects, newest first, older than id `after` when given (a cursor)."""
+        query = select(StoredReject).order_by(StoredReject.id.desc()).limit(limit)
+        if after:
+            query = query.where(StoredReject.id < after)
+        if source is not None:
+            query = query.where(StoredReject.source == source)
+        with Session(self.engine) as session:
+            return list(session.scalars(query))
+
+    def writable(self) -> bool:
+        """Whether a write transaction can be opened now (for readiness checks)."""
+        try:
+            with self.engine.begin() as connection:
+                if self.engine.dialect.name == "sqlite":
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                connection.execute(select(1))
+            return True
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        """Release connections."""
+        self.engine.dispose()

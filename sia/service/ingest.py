@@ -1,0 +1,168 @@
+"""Receive events from a CRM: validate every record, answer for each one.
+
+Every record is validated with the same contract as `sia replay` (sia/events/models.py),
+then checked against the clock: dated more than `max_ahead` past the wall clock, or
+(except reference data, where the newest record simply wins) more than `max_late`
+before the newest event accepted so far, it is refused with the times in the reason.
+Valid records go to a receiver chosen at start: the journal (one process) or Kafka.
+One bad record never fails the others; rejects are kept with their reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import ValidationError
+
+from sia.engine.admission import TimeLimits, time_problem
+from sia.events.models import EVENT_ADAPTER, Customer, Event, Product, Rep
+from sia.events.reader import explain_validation_error
+from sia.journal import Journal, RejectEntry
+from sia.journal.store import CONFLICT, Publish
+
+Outcome = Literal["accepted", "duplicate", "rejected"]
+_REFERENCE = (Customer, Product, Rep)
+_NEVER = timedelta.max
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """The answer for one record of a request."""
+
+    index: int
+    event_id: str | None
+    status: Outcome
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"index": self.index, "event_id": self.event_id, "status": self.status,
+                "reason": self.reason}
+
+
+class Receiver(Protocol):
+    """Where valid events go: the journal (embedded) or Kafka (scale-out)."""
+
+    def receive(self, events: Sequence[Event], rejects: Sequence[RejectEntry], *,
+                source: str, positions: Sequence[int]) -> list[str]:
+        """Record the events (durably, before returning) and keep the rejects; one status
+        per event: accepted, duplicate or conflict. `positions`: each event's index in
+        its request."""
+        ...
+
+    def backlog(self) -> int:
+        """Accepted events not yet learned (0 when another process learns them)."""
+        ...
+
+    def clock(self) -> datetime | None:
+        """The newest event time accepted so far."""
+        ...
+
+
+class JournalReceiver:
+    """Events into the journal; wakes the live engine (or publishes them on) after."""
+
+    def __init__(self, journal: Journal, *, backlog: Callable[[], int] = lambda: 0,
+                 wake: Callable[[], None] | None = None, publish: Publish | None = None
+                 ) -> None:
+        self.journal = journal
+        self._backlog = backlog
+        self._wake = wake
+        self._publish = publish
+
+    def receive(self, events: Sequence[Event], rejects: Sequence[RejectEntry], *,
+                source: str, positions: Sequence[int]) -> list[str]:
+        """Commit to the journal, then wake the engine."""
+        outcomes = self.journal.record(events, rejects, source=source, publish=self._publish,
+                                       positions=positions)
+        if self._wake is not None and any(o.status == "accepted" for o in outcomes):
+            self._wake()
+        return [o.status for o in outcomes]
+
+    def backlog(self) -> int:
+        """Events the live engine has yet to learn."""
+        return self._backlog()
+
+    def clock(self) -> datetime | None:
+        """Newest accepted event time."""
+        return self.journal.clock
+
+
+def validate(item: Any, *, index: int, limits: TimeLimits, now: datetime,
+             clock: datetime | None) -> Event | RejectEntry:
+    """One record (a decoded JSON value, or text that did not decode) as an event, or a
+    reject saying why not."""
+    if isinstance(item, _Unreadable):
+        return RejectEntry(index, None, f"not valid JSON: {item.reason}", item.text)
+    try:
+        event = EVENT_ADAPTER.validate_python(item)
+    except ValidationError as exc:
+        return RejectEntry(index, _event_id_of(item), explain_validation_error(exc), _raw(item))
+    ahead = time_problem(event.occurred_at, clock=now,
+                         limits=TimeLimits(max_ahead=limits.max_ahead, max_late=_NEVER))
+    if ahead is not None:
+        return RejectEntry(index, event.event_id, ahead.replace("stream's clock", "wall clock"),
+                           _raw(item))
+    if not isinstance(event, _REFERENCE):
+        late = time_problem(event.occurred_at, clock=clock,
+                            limits=TimeLimits(max_ahead=_NEVER, max_late=limits.max_late))
+        if late is not None:
+            return RejectEntry(index, event.event_id, late, _raw(item))
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    """A line of an NDJSON body that is not JSON."""
+
+    text: str
+    reason: str
+
+
+def unreadable(text: str, reason: str) -> Any:
+    """A record that could not be decoded (kept as a reject with this reason)."""
+    return _Unreadable(text, reason)
+
+
+def ingest(items: Sequence[Any], *, receiver: Receiver, source: str, limits: TimeLimits,
+           now: datetime | None = None) -> list[RecordResult]:
+    """Validate every record and hand the valid ones to the receiver; one result per
+    record, in order."""
+    now = now or datetime.now(UTC)
+    clock = receiver.clock()
+    events: list[Event] = []
+    positions: list[int] = []
+    rejects: list[RejectEntry] = []
+    results: list[RecordResult | None] = [None] * len(items)
+    for index, item in enumerate(items):
+        checked = validate(item, index=index, limits=limits, now=now, clock=clock)
+        if isinstance(checked, RejectEntry):
+            rejects.append(checked)
+            results[index] = RecordResult(index, checked.event_id, "rejected", checked.reason)
+            continue
+        events.append(checked)
+        positions.append(index)
+        if not isinstance(checked, _REFERENCE) and (clock is None or checked.occurred_at > clock):
+            clock = checked.occurred_at  # later records of the request are late against it
+    statuses = receiver.receive(events, rejects, source=source, positions=positions) \
+        if events or rejects else []
+    for index, event, status in zip(positions, events, statuses, strict=True):
+        if status == "conflict":
+            results[index] = RecordResult(index, event.event_id, "rejected", CONFLICT)
+        else:
+            results[index] = RecordResult(index, event.event_id, status)  # type: ignore[arg-type]
+    return [r for r in results if r is not None]
+
+
+def _event_id_of(item: Any) -> str | None:
+    if isinstance(item, dict) and isinstance(item.get("event_id"), str):
+        return str(item["event_id"])[:200]
+    return None
+
+
+def _raw(item: Any) -> str:
+    return json.dumps(item, ensure_ascii=False, default=str)

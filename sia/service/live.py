@@ -1,0 +1,248 @@
+"""The live engine: a thread that learns from the journal in order, as events arrive.
+
+events (journal, in seq order) -> engine (event-time ticks at each day boundary) ->
+findings -> policy -> alerts, stored at once (within a second of their event).
+
+- Wall clock: when the journal is caught up, the clock is moved to now every
+  `tick_seconds`, so drift and the other absence-based detectors fire when no event
+  arrives. It runs at most `clock_lead` ahead of the newest event: a feed that has gone
+  silent for longer is a broken feed, not every customer lost (and a backfill of last
+  year's events is not followed by a year of ticks).
+- History: alerts about a time more than `history_after` before now (a backfill) are
+  stored as history, never sent to people.
+- Once: the snapshot records the journal seq it has learned through; on start the
+  engine resumes from it and reads the journal after it, so every accepted event is
+  learned exactly once across restarts and crashes. Alerts have deterministic ids, so
+  re-learning events after a crash (those after the last snapshot) stores nothing twice.
+- State is snapshotted every `snapshot_seconds` when it changed, and on stop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from sia.alerts.store import AlertStore
+from sia.detectors.base import Detector
+from sia.engine.driver import Driver
+from sia.engine.engine import Engine
+from sia.engine.snapshot import SnapshotError
+from sia.events.models import Event, parse_event
+from sia.journal import Journal, RejectEntry
+from sia.policy import Alert, Policy
+from sia.service.state import write_atomically
+
+log = logging.getLogger("sia.live")
+Pipeline = Callable[[], tuple[list[Detector[Any]], Policy]]
+MAGIC = b"SIA-LIVE 1\n"
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How the live engine keeps time, stores and snapshots."""
+
+    clock: str = "wall"  # "wall": ticks by the wall clock too; "event": event time only
+    tick_seconds: float = 30.0
+    clock_lead: timedelta = timedelta(days=3)
+    history_after: timedelta = timedelta(hours=48)
+    snapshot_seconds: float = 60.0
+    batch: int = 2048
+
+
+@dataclass
+class LiveStats:
+    """What the live engine has done since it started (read by /metrics and /readyz)."""
+
+    events: int = 0
+    rejected: int = 0
+    alerts: Counter[str] = field(default_factory=Counter)
+    stored: int = 0
+    history: int = 0
+    snapshots: int = 0
+    last_snapshot_at: float | None = None
+    busy_seconds: float = 0.0  # time spent learning, for events per second
+    started_at: float = field(default_factory=time.monotonic)
+    error: str | None = None  # the last failure of the loop, until it recovers
+
+
+class LiveEngine:
+    """Owns one engine; other threads read it only under `lock`."""
+
+    def __init__(self, *, journal: Journal, store: AlertStore, state_path: Path,
+                 pipeline: Pipeline, options: LiveOptions | None = None,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 on_alerts: Callable[[int], None] | None = None) -> None:
+        self.journal = journal
+        self.store = store
+        self.state_path = state_path
+        self.pipeline = pipeline
+        self.options = options or LiveOptions()
+        self.now = now
+        self.on_alerts = on_alerts
+        self.lock = threading.RLock()
+        self.stats = LiveStats()
+        self.cursor = 0  # journal seq learned through
+        self._saved_cursor = -1
+        self._saved_clock: datetime | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        detectors, self.policy = pipeline()
+        self.driver = self._restore(detectors)
+        self.policy.remember(store.recent_alerts())
+
+    @property
+    def engine(self) -> Engine:
+        """The engine (read it under `lock`)."""
+        return self.driver.engine
+
+    # state
+    def _restore(self, detectors: list[Detector[Any]]) -> Driver:
+        if not self.state_path.exists():
+            return Driver(Engine(detectors))
+        blob = self.state_path.read_bytes()
+        if not blob.startswith(MAGIC):
+            raise SnapshotError(f"{self.state_path}: not a live-engine snapshot")
+        end = blob.index(b"\n", len(MAGIC))
+        header = json.loads(blob[len(MAGIC):end])
+        engine = Engine.restore(blob[end + 1:], detectors=detectors)
+        self.cursor = self._saved_cursor = int(header["journal_seq"])
+        next_tick = header.get("next_tick")
+        log.info("resumed from %s: journal seq %d, clock %s", self.state_path, self.cursor,
+                 engine.clock)
+        return Driver(engine, next_tick=datetime.fromisoformat(next_tick) if next_tick else None)
+
+    def snapshot(self) -> bool:
+        """Save what was learned (if anything changed since the last save)."""
+        with self.lock:
+            if self.cursor == self._saved_cursor and self.engine.clock == self._saved_clock:
+                return False
+            header = {"journal_seq": self.cursor,
+                      "next_tick": self.driver.next_tick.isoformat()
+                      if self.driver.next_tick else None}
+            blob = self.engine.snapshot()
+            cursor, clock = self.cursor, self.engine.clock
+        write_atomically(self.state_path, MAGIC + json.dumps(header).encode() + b"\n" + blob)
+        self._saved_cursor, self._saved_clock = cursor, clock
+        self.stats.snapshots += 1
+        self.stats.last_snapshot_at = time.monotonic()
+        return True
+
+    # the loop
+    def start(self) -> None:
+        """Run in a background thread."""
+        self._thread = threading.Thread(target=self._run, name="sia-live-engine", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """New events are in the journal."""
+        self._wake.set()
+
+    def stop(self, *, timeout: float = 60.0) -> None:
+        """Finish the batch in hand, then save the state."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.snapshot()
+
+    def lag(self) -> int:
+        """Events accepted but not yet learned."""
+        return max(self.journal.newest_seq() - self.cursor, 0)
+
+    def _run(self) -> None:
+        last_tick = 0.0
+        last_save = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                learned = self.step()
+                if self.options.clock == "wall" and not learned \
+                        and time.monotonic() - last_tick >= self.options.tick_seconds:
+                    self.tick()
+                    last_tick = time.monotonic()
+                if time.monotonic() - last_save >= self.options.snapshot_seconds:
+                    self.snapshot()
+                    last_save = time.monotonic()
+                self.stats.error = None
+            except Exception as exc:  # keep serving; /readyz reports it
+                log.exception("live engine step failed")
+                self.stats.error = f"{type(exc).__name__}: {exc}"
+                self._stop.wait(1.0)
+                continue
+            if not learned:
+                self._wake.wait(max(min(self.options.tick_seconds, 1.0), 0.05))
+                self._wake.clear()
+
+    def step(self) -> int:
+        """Learn the next batch of the journal; returns how many events it held."""
+        rows = self.journal.read_after(self.cursor, self.options.batch)
+        if not rows:
+            return 0
+        events, rejects = _decode(rows)
+        started = time.perf_counter()
+        with self.lock:
+            found = self.driver.feed(events)
+            alerts = self._admit(found)
+            self.cursor = rows[-1][0]
+        self.stats.busy_seconds += time.perf_counter() - started
+        self.stats.events += len(events)
+        if rejects:
+            self.stats.rejected += len(rejects)
+            self.journal.keep_rejects(rejects, source="engine")
+        self._store(alerts)
+        return len(rows)
+
+    def tick(self) -> int:
+        """Move the clock to now (at most `clock_lead` past the newest event); returns
+        how many alerts that raised."""
+        newest = self.journal.clock
+        if newest is None:
+            return 0
+        target = min(self.now(), newest + self.options.clock_lead)
+        with self.lock:
+            alerts = self._admit(self.driver.tick_until(target))
+        self._store(alerts)
+        return len(alerts)
+
+    def _admit(self, findings: Sequence[Any]) -> list[Alert]:
+        admitted = (self.policy.admit(f) for f in findings)
+        return [a for a in admitted if a is not None]
+
+    def _store(self, alerts: list[Alert]) -> None:
+        if not alerts:
+            return
+        cutoff = self.now() - self.options.history_after
+        catalog = self.engine.catalog
+        stored = self.store.add(alerts, owner=lambda a: catalog.owner_of(a.finding),
+                                history_before=cutoff)
+        for alert in alerts:
+            self.stats.alerts[alert.finding.detector] += 1
+        old = sum(1 for a in alerts if a.finding.occurred_at < cutoff)
+        self.stats.stored += stored
+        self.stats.history += old
+        if self.on_alerts is not None and stored > old:
+            self.on_alerts(stored)
+
+
+def _decode(rows: Sequence[tuple[int, str]]) -> tuple[list[Event], list[RejectEntry]]:
+    """Events of journal rows; a row the contract no longer reads (an upgrade that
+    narrowed it) is kept as a reject rather than stopping the engine."""
+    events: list[Event] = []
+    rejects: list[RejectEntry] = []
+    for seq, body in rows:
+        try:
+            events.append(parse_event(body))
+        except ValidationError as exc:
+            rejects.append(RejectEntry(seq, None, f"journal seq {seq} no longer valid: {exc}",
+                                       body))
+    return events, rejects
