@@ -1,17 +1,20 @@
 """The delivery worker: sends due outbox messages through their notifiers.
 
 Retries with exponential backoff and full jitter, honours a receiver's Retry-After
-(Slack's 429), records every attempt, and dead-letters a message after `max_attempts`
-or at the first permanent failure. Each message is committed on its own right after
-its attempt, so a crash can at worst repeat the one send in flight; workers sharing a
-PostgreSQL store claim each message with SELECT ... FOR UPDATE SKIP LOCKED, so no two
-of them send the same message (on SQLite, run one worker); every message
-carries its deterministic id as an idempotency key (webhook `Idempotency-Key`, email
-`Message-ID`, Slack metadata) for receivers to drop that repeat.
+(Slack's 429) up to `max_retry_after` (a day: a longer or infinite wait counts as that, so
+no receiver parks a message for years or stops the worker), records every attempt, and
+dead-letters a message after `max_attempts` or at the first permanent failure. Each
+message is committed on its own right after its attempt, so a crash can at worst repeat
+the one send in flight; workers sharing a PostgreSQL store claim each message with
+SELECT ... FOR UPDATE SKIP LOCKED, so no two of them send the same message (on SQLite,
+run one worker); every message carries its deterministic id as an idempotency key
+(webhook `Idempotency-Key`, email `Message-ID`, Slack metadata) for receivers to drop
+that repeat.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -24,7 +27,15 @@ from sqlalchemy.orm import Session
 from sia.alerts.store import AlertRecord, AlertStore
 from sia.delivery.dispatcher import ensure_tables
 from sia.delivery.tables import DeliveryAttempt, OutboxMessage
-from sia.notifiers.base import AlertView, DeliveryError, FeedbackLinks, Message, Notifier, Recipient
+from sia.notifiers.base import (
+    MAX_RETRY_AFTER_S,
+    AlertView,
+    DeliveryError,
+    FeedbackLinks,
+    Message,
+    Notifier,
+    Recipient,
+)
 
 LinkMaker = Callable[[str, str | None], FeedbackLinks]  # (alert_id, rep_id) -> links
 
@@ -38,6 +49,8 @@ class DeliveryStats:
     dead: int = 0
     waiting: dict[str, int] = field(default_factory=dict)  # due, but no notifier for channel
     latencies: list[float] = field(default_factory=list)  # seconds, detection to send
+    routed: int = 0  # alerts routed in this step (Delivery.step)
+    history: int = 0  # alerts too old to send, kept as history in this step
 
 
 class DeliveryWorker:
@@ -46,24 +59,33 @@ class DeliveryWorker:
     def __init__(self, store: AlertStore, notifiers: Mapping[str, Notifier], *,
                  max_attempts: int = 8, base_delay: float = 30.0, max_delay: float = 3600.0,
                  links: LinkMaker | None = None, rng: random.Random | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
-        if max_attempts < 1 or base_delay <= 0 or max_delay < base_delay:
-            raise ValueError("need max_attempts >= 1 and 0 < base_delay <= max_delay")
+                 clock: Callable[[], datetime] | None = None,
+                 max_retry_after: float = MAX_RETRY_AFTER_S) -> None:
+        if max_attempts < 1 or not 0 < base_delay <= max_delay <= max_retry_after \
+                or not math.isfinite(max_retry_after):
+            raise ValueError("need max_attempts >= 1 and "
+                             "0 < base_delay <= max_delay <= max_retry_after < inf")
         self.store = store
         self.notifiers = dict(notifiers)
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
+        self.max_retry_after = max_retry_after
         self.links = links
         self.rng = rng or random.Random()
         self.clock = clock
         ensure_tables(store)
 
     def backoff(self, attempts: int, retry_after: float | None) -> float:
-        """Seconds before the next try: full jitter, at least what the receiver asked."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** max(attempts - 1, 0))
+        """Seconds before the next try: full jitter, at least what the receiver asked, at
+        most `max_retry_after` (an infinite or NaN request counts as that)."""
+        exponent = min(max(attempts - 1, 0), 60)  # 2**60 * base_delay is past any max_delay
+        ceiling = min(self.max_delay, self.base_delay * 2 ** exponent)
         delay = self.rng.uniform(self.base_delay / 2, ceiling)
-        return max(delay, retry_after or 0.0)
+        asked = 0.0 if retry_after is None else float(retry_after)
+        if not math.isfinite(asked):
+            asked = self.max_retry_after
+        return min(max(delay, asked), self.max_retry_after)
 
     def run_once(self, now: datetime, limit: int = 500) -> DeliveryStats:
         """Try every message due by `now` once."""
@@ -117,12 +139,18 @@ class DeliveryWorker:
                 stats.latencies.append((sent_at - row.detected_at).total_seconds())
             elif error.retryable and row.attempts < self.max_attempts:
                 row.last_error = error.reason
-                row.next_attempt_at = now + timedelta(
-                    seconds=self.backoff(row.attempts, error.retry_after))
+                row.next_attempt_at = self._next_attempt(now, row.attempts, error.retry_after)
                 stats.retried += 1
             else:
                 row.status, row.last_error = "dead", error.reason
                 stats.dead += 1
+
+    def _next_attempt(self, now: datetime, attempts: int, retry_after: float | None) -> datetime:
+        """When to try again; whatever a receiver said, a time the store can hold."""
+        try:
+            return now + timedelta(seconds=self.backoff(attempts, retry_after))
+        except (OverflowError, ValueError, TypeError):  # e.g. a notifier's odd retry_after
+            return now + timedelta(seconds=self.max_retry_after)
 
     def _message(self, session: Session, row: OutboxMessage) -> Message:
         records = {a.alert_id: a for a in session.scalars(

@@ -7,12 +7,18 @@ inside one: a notifier only turns a `Message` into one delivery on its channel.
 
 from __future__ import annotations
 
+import math
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal
 
 Channel = Literal["slack", "email", "webhook", "console"]
+# the longest wait a receiver's Retry-After can impose; more, and absurd values (inf, nan,
+# 3e11, a date in the year 9999), count as this: a day, then the worker tries again
+MAX_RETRY_AFTER_S = 86_400.0
 MessageKind = Literal["alert", "group", "digest", "notice"]
 
 
@@ -85,19 +91,45 @@ def error_for_status(status: int, body: str = "", retry_after: str | None = None
     """The one rule for HTTP answers: 2xx ok, 429 and 5xx retryable, other 4xx permanent."""
     if 200 <= status < 300:
         return None
-    wait = _seconds(retry_after)
+    wait = parse_retry_after(retry_after)
     reason = f"{where} answered HTTP {status}" + (f": {body[:200]}" if body else "")
     return DeliveryError(reason, retryable=status == 429 or status >= 500 or status == 408,
                          retry_after=wait, status=status)
 
 
-def _seconds(value: str | None) -> float | None:
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """A Retry-After header (seconds, or an HTTP date) as seconds in [0, MAX_RETRY_AFTER_S].
+
+    None when absent or unreadable (the worker's own backoff applies); infinities, NaN and
+    waits beyond the cap count as the cap, so no receiver can park a message for centuries
+    or crash the worker with a number `timedelta` cannot hold.
+    """
     if value is None:
         return None
+    text = str(value).strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(text)
     except ValueError:
+        from_date = _http_date_seconds(text, time.time() if now is None else now)
+        if from_date is None:
+            return None
+        seconds = from_date
+    if math.isnan(seconds) or seconds > MAX_RETRY_AFTER_S:
+        return MAX_RETRY_AFTER_S
+    return max(seconds, 0.0)
+
+
+def _http_date_seconds(text: str, now: float) -> float | None:
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    try:
+        return when.timestamp() - now
+    except (OverflowError, ValueError, OSError):
+        return MAX_RETRY_AFTER_S
 
 
 class Notifier(ABC):

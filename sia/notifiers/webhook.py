@@ -23,13 +23,19 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
 
-from sia.notifiers.base import Channel, DeliveryError, Message, Notifier, error_for_status
+from sia.notifiers.base import (
+    Channel,
+    DeliveryError,
+    Message,
+    Notifier,
+    error_for_status,
+    parse_retry_after,
+)
 from sia.notifiers.console import one_line, truncate
 
 SIGNATURE_VERSION = "v1"
@@ -181,7 +187,8 @@ def verify_signature(secret: bytes, timestamp: str | int, body: bytes | str, hea
 
 
 def retry_after_seconds(value: str | None, now: float) -> str | None:
-    """Retry-After as seconds (for error_for_status), whether sent as seconds or an HTTP date."""
+    """Retry-After as seconds (for error_for_status), whether sent as seconds or an HTTP date;
+    error_for_status caps it (sia.notifiers.base.parse_retry_after)."""
     if value is None:
         return None
     try:
@@ -189,13 +196,8 @@ def retry_after_seconds(value: str | None, now: float) -> str | None:
         return value
     except ValueError:
         pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return str(max(0.0, when.timestamp() - now))
+    seconds = parse_retry_after(value, now)
+    return None if seconds is None else str(seconds)
 
 
 def _jsonable(value: object) -> object:
