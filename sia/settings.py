@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     feedback_secret: SecretStr = SecretStr("dev-only-feedback-secret")
     feedback_base_url: str = "http://127.0.0.1:8080"
     max_attempts: int = 8
+    # alerts about events more than this many days before the time of routing (a replay
+    # or backfill of history) are kept as history, never sent to people
+    delivery_max_age_days: float = Field(default=2.0, gt=0)
 
     # scale-out (sia worker, sia produce): Kafka topics are named "<kafka_app_id>-..."
     kafka_broker: str = "kafka://127.0.0.1:19092"

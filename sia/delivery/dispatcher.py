@@ -1,12 +1,20 @@
 """Noise control between stored alerts and the outbox.
 
-`route_pending` gives every new alert its recipients (through the routing tree) and a
-disposition per recipient: held by a snooze or mute, into the daily digest (low
+`route_pending(now)` gives every new alert its recipients (through the routing tree) and
+a disposition per recipient: held by a snooze or mute, into the daily digest (low
 severity), or into a grouping window (several alerts about one account inside it become
-one message), due after the recipient's quiet hours. `plan` turns what is due into
+one message), due after the recipient's quiet hours. `plan(now)` turns what is due into
 outbox messages: windows that closed become messages until the rep's daily budget is
 spent, the rest (lowest priority first) is shed into the digest, never silently;
 digests go out at the recipient's digest time; a notice tells a rep their snooze ended.
+
+Every noise control runs on `now`, the time of routing and sending, never on the time
+the alert's events happened: a window opens when its first alert is routed (as
+Alertmanager's group_wait), quiet hours and the daily budget are those of the day a
+message goes out, and a snooze holds what is routed while it lasts. An alert is routed
+once `now` has reached its time; one about events more than `max_age` before `now` (a
+replay or backfill of history; SIA_DELIVERY_MAX_AGE_DAYS, 2 days) becomes "history":
+stored, never sent to people.
 
 Everything is read from and written to the store in one transaction per step, so the
 dispatcher keeps no state of its own: after a crash it continues where the store says.
@@ -21,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sia.alerts.store import AlertRecord, AlertStore, Base
@@ -81,32 +89,58 @@ class Dispatcher:
     """From stored alerts to outbox messages, with every noise control on the way."""
 
     def __init__(self, store: AlertStore, router: Router, catalog: Catalog, *,
-                 priority: Priority = default_priority) -> None:
+                 priority: Priority = default_priority,
+                 max_age: timedelta | None = None) -> None:
         self.store = store
         self.router = router
         self.catalog = catalog
         self.priority = priority
+        self.max_age = max_age if max_age is not None else default_max_age()
+        if self.max_age <= timedelta(0):
+            raise ValueError(f"max_age must be a positive time, got {self.max_age}")
+        self.history = 0  # alerts the last route_pending kept as history
         ensure_tables(store)
 
     # routing
-    def route_pending(self) -> int:
-        """Route every pending alert; returns how many were routed."""
+    def route_pending(self, now: datetime) -> int:
+        """Route every pending alert whose time `now` has reached; returns how many.
+
+        Alerts about events more than `max_age` before `now` become history instead (their
+        number is in `self.history`); alerts later than `now` wait for a later call.
+        """
+        _aware(now)
         with Session(self.store.engine) as session, session.begin():
-            alerts = session.scalars(select(AlertRecord).where(AlertRecord.status == "pending")
-                                     .order_by(AlertRecord.occurred_at, AlertRecord.alert_id))
+            cutoff = self._cutoff(now)
+            self.history = 0
+            if cutoff is not None:
+                result = session.execute(update(AlertRecord).where(
+                    AlertRecord.status == "pending", AlertRecord.occurred_at < cutoff)
+                    .values(status="history"))
+                self.history = int(result.rowcount or 0)  # type: ignore[attr-defined]
+            alerts = session.scalars(select(AlertRecord).where(
+                AlertRecord.status == "pending", AlertRecord.occurred_at <= now)
+                .order_by(AlertRecord.occurred_at, AlertRecord.alert_id))
             count = 0
             for alert in alerts:
                 for routed in self.router(alert, self.catalog):
-                    session.add(self._disposition(session, alert, routed))
+                    session.add(self._disposition(session, alert, routed, now))
                 alert.status = "routed"
                 count += 1
                 session.flush()
             return count
 
-    def _disposition(self, session: Session, alert: AlertRecord, routed: Routed) -> AlertRoute:
+    def _cutoff(self, now: datetime) -> datetime | None:
+        """Alerts about events before this are history; None: no cut-off (max_age huge)."""
+        try:
+            return now - self.max_age
+        except OverflowError:
+            return None
+
+    def _disposition(self, session: Session, alert: AlertRecord, routed: Routed,
+                     now: datetime) -> AlertRoute:
         settings = {**DEFAULTS, **dict(routed.settings)}
         r = routed.recipient
-        at = alert.occurred_at
+        at = now  # the time of routing, not of the events: a replay must not skip the wait
         route = AlertRoute(alert_id=alert.alert_id, channel=r.channel, address=r.address,
                            recipient_name=r.name, rep_id=r.rep_id, timezone=r.timezone,
                            settings=settings, why=routed.why, routed_at=at,
@@ -148,6 +182,7 @@ class Dispatcher:
     # planning
     def plan(self, now: datetime) -> int:
         """Create outbox messages for everything due by `now`; returns how many."""
+        _aware(now)
         with Session(self.store.engine) as session, session.begin():
             created = self._plan_windows(session, now)
             created += self._plan_digests(session, now)
@@ -161,10 +196,16 @@ class Dispatcher:
         windows: dict[tuple[str, str, str, datetime], list[AlertRoute]] = defaultdict(list)
         for route in due:
             windows[(route.channel, route.address, route.group_key, route.due_at)].append(route)
-        # within a rep's day, the most relevant windows get the budget first
+        # within a rep's day (the day of sending), the most relevant windows get the budget
         by_day: dict[tuple[str, str, str], list[list[AlertRoute]]] = defaultdict(list)
-        for (channel, address, _, at), routes in windows.items():
-            by_day[(channel, address, local_day(at, routes[0].timezone))].append(routes)
+        for (channel, address, _, _), routes in windows.items():
+            first = routes[0]
+            resume = after_quiet_hours(now, first.settings.get("quiet_hours"), first.timezone)
+            if resume > now:  # closed before the quiet hours, planned inside them: wait
+                for route in routes:
+                    route.due_at = resume
+                continue
+            by_day[(channel, address, local_day(now, first.timezone))].append(routes)
         created = 0
         for (channel, address, day), groups in sorted(by_day.items()):
             budget = int(groups[0][0].settings["daily_budget"])
@@ -178,7 +219,7 @@ class Dispatcher:
                 else:
                     for route in routes:  # over budget: into the digest, never silently
                         route.disposition = "shed"
-                        route.due_at = next_local(route.due_at, str(route.settings["digest_at"]),
+                        route.due_at = next_local(now, str(route.settings["digest_at"]),
                                                   route.timezone)
         return created
 
@@ -275,6 +316,18 @@ class Dispatcher:
             attempts=0, next_attempt_at=max(r.due_at for r in routes),
             detected_at=min(alerts[i].stored_at for i in ids), created_at=now))
         return 1
+
+
+def default_max_age() -> timedelta:
+    """How old an alert's events may be and still reach people (SIA_DELIVERY_MAX_AGE_DAYS)."""
+    from sia.settings import get_settings
+
+    return timedelta(days=get_settings().delivery_max_age_days)
+
+
+def _aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must carry a time zone, got {now!r}")
 
 
 def snooze(store: AlertStore, *, scope: str, target: str, who: str, why: str,

@@ -1,14 +1,15 @@
 """Wiring of the delivery stage: routing tree + dispatcher + notifiers + worker.
 
 `Delivery.step(now)` is one turn of the loop a live service runs every few seconds (and
-a replay runs in event time): route new alerts, plan what is due, send what can go.
+the demo runs in event time): route the alerts `now` has reached, plan what is due, send
+what can go. `now` is the time of routing and sending: every noise control runs on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,19 @@ class Delivery:
     def __init__(self, store: AlertStore, catalog: Catalog, notifiers: Mapping[str, Notifier],
                  *, routes: Path | None = None, priority: Priority = default_priority,
                  links: LinkMaker | None = None, max_attempts: int = 8,
-                 worker: DeliveryWorker | None = None, router: Router | None = None) -> None:
+                 worker: DeliveryWorker | None = None, router: Router | None = None,
+                 max_age: timedelta | None = None) -> None:
+        """`max_age`: alerts about events older than this before `now` become history
+        (default SIA_DELIVERY_MAX_AGE_DAYS; `timedelta.max`: never)."""
         self.dispatcher = Dispatcher(store, router or TreeRouter(load_routes(routes)), catalog,
-                                     priority=priority)
+                                     priority=priority, max_age=max_age)
         self.worker = worker or DeliveryWorker(store, notifiers, links=links,
                                                max_attempts=max_attempts)
 
     def step(self, now: datetime) -> DeliveryStats:
-        """Route new alerts, plan what is due by `now`, send what can go."""
-        self.dispatcher.route_pending()
+        """Route the alerts `now` has reached, plan what is due by `now`, send what can go."""
+        routed = self.dispatcher.route_pending(now)
         self.dispatcher.plan(now)
-        return self.worker.run_once(now)
+        stats = self.worker.run_once(now)
+        stats.routed, stats.history = routed, self.dispatcher.history
+        return stats

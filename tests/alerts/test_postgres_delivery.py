@@ -60,7 +60,7 @@ def planned(store: AlertStore, routes: Path) -> int:
     store.add([alert(c, i % 5) for i, c in enumerate(CUSTOMERS)])
     delivery = Delivery(store, catalog(), {}, routes=routes,
                         worker=DeliveryWorker(store, {}))
-    delivery.dispatcher.route_pending()
+    delivery.dispatcher.route_pending(T0 + timedelta(minutes=5))  # routed as they come
     delivery.dispatcher.plan(T0 + timedelta(minutes=20))
     with Session(store.engine) as session:
         return len(session.scalars(select(OutboxMessage.message_id)).all())
@@ -73,6 +73,8 @@ def test_the_delivery_loop_runs_on_postgres(
     d = Delivery(store, catalog(), {"webhook": webhook},
                  routes=routing_yaml(tmp_path / "r.yaml", receiver.url))
     receiver.reply_next(503)  # the first send fails and is retried later
+    for minutes in (0, 5):  # routed as they come: windows open at the time of routing
+        d.step(T0 + timedelta(minutes=minutes))
     assert d.step(T0 + timedelta(minutes=9)).sent == 0  # group windows still open
     first = d.step(T0 + timedelta(minutes=16))
     assert (first.sent, first.retried) == (1, 1)

@@ -26,6 +26,13 @@ def delivery(store: AlertStore, notifier: Any, routes: Path, **worker: Any) -> D
     return Delivery(store, catalog(), {}, routes=routes, worker=work)
 
 
+def live(d: Delivery, *minutes: float) -> None:
+    """Step at each of these minutes after T0, as a live service routes alerts as they come
+    (every noise control runs on the time of the step, not of the alert's events)."""
+    for m in minutes:
+        d.step(T0 + timedelta(minutes=m))
+
+
 def messages(store: AlertStore) -> list[OutboxMessage]:
     with Session(store.engine) as session:
         return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.created_at,
@@ -36,6 +43,7 @@ def test_alerts_about_one_account_in_the_window_become_one_message(
         store: AlertStore, receiver: WebhookReceiver, webhook: Any, tmp_path: Path) -> None:
     store.add([alert("C1", 0), alert("C1", 4), alert("C1", 9), alert("C2", 5)])
     d = delivery(store, webhook, routing_yaml(tmp_path / "r.yaml", receiver.url))
+    live(d, 0, 4, 5)
     assert d.step(T0 + timedelta(minutes=9)).sent == 0  # windows still open
     stats = d.step(T0 + timedelta(minutes=16))
     assert stats.sent == 2
@@ -51,6 +59,7 @@ def test_over_budget_alerts_are_shed_by_priority_into_the_digest(
     store.add([alert("C1", 0, value=10), alert("C2", 1, value=5000), alert("C3", 2, value=50),
                alert("C4", 3, score=0.95, value=9000)])
     d = delivery(store, webhook, routing_yaml(tmp_path / "r.yaml", receiver.url, budget=2))
+    live(d, 3)
     d.step(T0 + timedelta(minutes=15))
     immediate = {a["subject_id"] for r in receiver.received for a in r.json()["alerts"]}
     assert immediate == {"C4", "C2"}  # the two with most at stake
@@ -82,6 +91,7 @@ def test_quiet_hours_hold_an_alert_until_morning(
     store.add([alert("C1", 11 * 60)])  # 20:00 London
     d = delivery(store, webhook,
                  routing_yaml(tmp_path / "r.yaml", receiver.url, quiet="19:00-07:30"))
+    assert d.step(T0.replace(hour=20)).sent == 0  # routed at 20:00
     assert d.step(T0.replace(day=5, hour=7, minute=29)).sent == 0
     assert d.step(T0.replace(day=5, hour=7, minute=30)).sent == 1
 
@@ -94,6 +104,7 @@ def test_snooze_holds_alerts_and_ends_with_a_notice_and_mute_is_silent(
            until=T0 + timedelta(days=3), now=T0 - timedelta(hours=1), kind="mute")
     store.add([alert("C1", 0), alert("C1", 60 * 24), alert("C2", 0)])
     d = delivery(store, webhook, routing_yaml(tmp_path / "r.yaml", receiver.url))
+    live(d, 0, 60 * 24)
     d.step(T0 + timedelta(days=6))
     assert receiver.received == []
     d.step(T0 + timedelta(days=7))
@@ -106,6 +117,7 @@ def test_receiver_down_then_back_every_alert_arrives_once(
         store: AlertStore, receiver: WebhookReceiver, webhook: Any, tmp_path: Path) -> None:
     store.add([alert(c, i) for i, c in enumerate(["C1", "C2", "C3"])])
     d = delivery(store, webhook, routing_yaml(tmp_path / "r.yaml", receiver.url))
+    live(d, 2)
     receiver.reply_next(503, n=3)  # down for the first round
     now = T0 + timedelta(minutes=15)
     first = d.step(now)
@@ -126,6 +138,7 @@ def test_retry_after_is_honoured_and_permanent_errors_dead_letter(
         store: AlertStore, receiver: WebhookReceiver, webhook: Any, tmp_path: Path) -> None:
     store.add([alert("C1", 0), alert("C3", 0)])
     d = delivery(store, webhook, routing_yaml(tmp_path / "r.yaml", receiver.url))
+    live(d, 0)
     receiver.reply_next(429, {"Retry-After": "3600"})
     receiver.reply_next(400, body="bad payload")
     now = T0 + timedelta(minutes=15)
@@ -144,6 +157,7 @@ def test_dead_letter_after_max_attempts(
     store.add([alert("C1", 0)])
     d = delivery(store, webhook, routing_yaml(tmp_path / "r.yaml", receiver.url),
                  max_attempts=3)
+    live(d, 0)
     receiver.reply_next(500, n=10)
     now = T0 + timedelta(minutes=15)
     for _ in range(5):
@@ -159,9 +173,10 @@ def test_a_crash_between_detection_and_delivery_loses_nothing_and_repeats_nothin
     routes = routing_yaml(tmp_path / "r.yaml", receiver.url)
     store.add([alert("C1", 0), alert("C2", 1)])
     first = delivery(store, webhook, routes)
-    first.dispatcher.route_pending()  # ... and the process dies before planning
+    first.dispatcher.route_pending(T0 + timedelta(minutes=1))  # ... and dies before planning
     store.add([alert("C3", 2), alert("C1", 0)])  # the replay after restart repeats C1's alert
     again = delivery(store, webhook, routes)
+    live(again, 2)
     again.step(T0 + timedelta(minutes=20))
     again.step(T0 + timedelta(minutes=40))
     subjects = sorted(a["subject_id"] for r in receiver.received for a in r.json()["alerts"])
