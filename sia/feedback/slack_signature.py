@@ -17,11 +17,12 @@ def verify(secret: bytes, timestamp: str | None, body: bytes, signature: str | N
     """None when genuine and fresh; otherwise why the request is refused."""
     if not timestamp or not signature:
         return "missing X-Slack-Request-Timestamp or X-Slack-Signature"
-    try:
-        sent = float(timestamp)
-    except ValueError:
+    # Slack sends whole Unix seconds: anything else ("nan", "inf", "1e9", "-5") is refused,
+    # as a NaN would pass any comparison with the tolerance
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 15:
         return "malformed timestamp"
-    if abs(now - sent) > tolerance:
+    sent = int(timestamp)
+    if not abs(now - sent) <= tolerance:
         return "stale request (replay protection)"
     if not hmac.compare_digest(sign(secret, timestamp, body), signature):
         return "bad signature"

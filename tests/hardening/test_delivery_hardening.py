@@ -219,3 +219,26 @@ def test_the_history_cut_off_is_a_setting(
     with pytest.raises(ValueError, match="max_age"):
         Delivery(store, catalog(), {}, routes=tmp_path / "r.yaml", max_age=timedelta(0),
                  worker=DeliveryWorker(store, {}))
+
+
+# --- Slack request signatures --------------------------------------------------------------
+
+@pytest.mark.parametrize("timestamp", ["nan", "NaN", "inf", "-inf", "1e9", " 1709280000",
+                                       "-1709280000", "1709280000.5", "9" * 40])
+def test_a_slack_timestamp_that_is_not_whole_seconds_is_refused(timestamp: str) -> None:
+    from sia.feedback.slack_signature import sign, verify
+
+    secret, body = b"slack-signing-secret-for-tests", b"payload=%7B%7D"
+    signature = sign(secret, timestamp, body)  # even correctly signed
+    # before: "nan" passed the freshness check (every comparison with NaN is false)
+    assert verify(secret, timestamp, body, signature, now=1_709_280_000.0) is not None
+
+
+def test_a_fresh_genuine_slack_request_still_passes() -> None:
+    from sia.feedback.slack_signature import sign, verify
+
+    secret, body, now = b"slack-signing-secret-for-tests", b"payload=%7B%7D", 1_709_280_000.0
+    stamp = str(int(now) - 10)
+    assert verify(secret, stamp, body, sign(secret, stamp, body), now=now) is None
+    old = str(int(now) - 301)
+    assert verify(secret, old, body, sign(secret, old, body), now=now) is not None
