@@ -15,10 +15,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDERS = ("changeme", "change-me", "secret", "dev-only", "placeholder", "xxx")
 
 
+class SecretSettingError(RuntimeError):
+    """A secret setting is unusable; the message names the setting, never its value.
+
+    Deliberately not a ValueError: pydantic would wrap one in a ValidationError that
+    carries every input (the secrets too) in its message and in `errors()`.
+    """
+
+
 class Settings(BaseSettings):
     """Everything SIA reads from its environment."""
 
-    model_config = SettingsConfigDict(env_prefix="SIA_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a wrong value (a token pasted into the wrong variable) is never
+    # echoed in a validation error
+    model_config = SettingsConfigDict(env_prefix="SIA_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)
 
     environment: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///sia.db"
@@ -84,8 +95,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if value is not None and any(p in value.get_secret_value().lower()
                                          for p in PLACEHOLDERS):
-                raise ValueError(f"SIA_{name.upper()} holds a placeholder; set a real secret "
-                                 "in production")
+                raise SecretSettingError(f"SIA_{name.upper()} holds a placeholder; set a "
+                                         "real secret in production")
         return self
 
     def channel(self) -> str:

@@ -13,7 +13,7 @@ import time
 from email.utils import formatdate
 
 import pytest
-from notifiers.builders import alert_view, message  # type: ignore[import-not-found]
+from notifiers.builders import message  # type: ignore[import-not-found]
 from notifiers.servers import (  # type: ignore[import-not-found]
     WEBHOOK_SECRET,
     WebhookReceiver,
