@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
+    smtp_ssl: bool = False  # implicit TLS (SMTP over TLS, port 465 unless SIA_SMTP_PORT)
+    smtp_ca_file: str | None = None  # CA bundle to verify the SMTP server (default: system)
+    # a username and password over a connection with neither TLS option are refused
+    # unless this is true (e.g. a relay on the same host)
+    smtp_allow_plaintext_auth: bool = False
     email_to: str | None = None  # where alerts go when a rep has no address
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

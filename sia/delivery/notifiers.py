@@ -21,10 +21,15 @@ def notifiers_from(settings: Settings) -> dict[str, Notifier]:
         out["slack"] = build_notifier("slack", {"token": settings.slack_token,
                                                 "base_url": settings.slack_base_url})
     if settings.smtp_host:
+        # implicit TLS listens on 465 unless a port is given
+        port = 465 if settings.smtp_ssl and "smtp_port" not in settings.model_fields_set \
+            else settings.smtp_port
         out["email"] = build_notifier("email", {
-            "host": settings.smtp_host, "port": settings.smtp_port,
+            "host": settings.smtp_host, "port": port,
             "sender": settings.smtp_sender, "username": settings.smtp_username,
-            "password": settings.smtp_password, "starttls": settings.smtp_starttls})
+            "password": settings.smtp_password, "starttls": settings.smtp_starttls,
+            "ssl": settings.smtp_ssl, "cafile": settings.smtp_ca_file,
+            "allow_plaintext_auth": settings.smtp_allow_plaintext_auth})
     if settings.webhook_secret is not None:
         out["webhook"] = build_notifier("webhook", {"secret": settings.webhook_secret})
     return out

@@ -4,12 +4,19 @@ The Message-ID is derived from `message.message_id`, so a retried send carries t
 and mail clients and archives can drop the duplicate. Feedback links come from
 `message.feedback` (signed, expiring URLs built by `sia.notifiers.tokens.feedback_links`).
 SMTP 4xx replies, refused connections and timeouts are retryable; 5xx replies are not.
+
+Transport security: `ssl` is implicit TLS from the first byte (SMTP_SSL, usually port 465),
+`starttls` upgrades a plain connection (usually port 587); both verify the server's
+certificate (against `cafile` when given, else the system's CAs). A username and password
+over neither is refused when the notifier is built, unless `allow_plaintext_auth` says so
+(a relay on the same host, say): the password would cross the network in the clear.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+import os
 import smtplib
 import ssl as ssl_module
 from dataclasses import dataclass, field
@@ -35,6 +42,8 @@ class EmailSettings:
     starttls: bool = False
     ssl: bool = False
     timeout: float = 10.0
+    allow_plaintext_auth: bool = False
+    cafile: str | None = None
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -48,6 +57,15 @@ class EmailSettings:
             raise ValueError("username and password go together: give both or neither")
         if self.starttls and self.ssl:
             raise ValueError("choose starttls or ssl, not both")
+        if self.username is not None and not (self.starttls or self.ssl) \
+                and not self.allow_plaintext_auth:
+            raise ValueError("refusing to send the SMTP password over plain text: use ssl "
+                             "(implicit TLS, port 465) or starttls (port 587), or set "
+                             "allow_plaintext_auth (SIA_SMTP_ALLOW_PLAINTEXT_AUTH=true)")
+        if self.cafile is not None and not (self.starttls or self.ssl):
+            raise ValueError("cafile is for TLS: set ssl or starttls too")
+        if self.cafile is not None and not os.path.isfile(self.cafile):
+            raise ValueError(f"cafile {self.cafile!r} is not a file")
         if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) \
                 or self.timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
@@ -63,10 +81,13 @@ class EmailNotifier(Notifier):
 
     def __init__(self, host: str, port: int, sender: str, username: str | None = None,
                  password: str | None = None, starttls: bool = False, ssl: bool = False,
-                 timeout: float = 10) -> None:
+                 timeout: float = 10, allow_plaintext_auth: bool = False,
+                 cafile: str | None = None) -> None:
         self.settings = EmailSettings(host=host, port=port, sender=sender, username=username,
                                       password=password, starttls=starttls, ssl=ssl,
-                                      timeout=timeout)
+                                      timeout=timeout,
+                                      allow_plaintext_auth=allow_plaintext_auth,
+                                      cafile=cafile)
 
     def send(self, message: Message) -> str:
         """Deliver one email; return its Message-ID."""
@@ -101,12 +122,12 @@ class EmailNotifier(Notifier):
             smtp: smtplib.SMTP
             if s.ssl:
                 smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
-                                        context=ssl_module.create_default_context())
+                                        context=self._tls())
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
             with smtp:
                 if s.starttls:
-                    smtp.starttls(context=ssl_module.create_default_context())
+                    smtp.starttls(context=self._tls())
                 if s.username is not None and s.password is not None:
                     smtp.login(s.username, s.password)
                 smtp.send_message(mail, from_addr=s.sender, to_addrs=[address])
@@ -124,6 +145,9 @@ class EmailNotifier(Notifier):
             raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}",
                                 retryable=True) from exc
 
+    def _tls(self) -> ssl_module.SSLContext:
+        """A verifying TLS context (the configured CA file, else the system's)."""
+        return ssl_module.create_default_context(cafile=self.settings.cafile)
 
     def __repr__(self) -> str:
         return f"EmailNotifier({self.settings!r})"

@@ -14,6 +14,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+from sia.config import ConfigError
 from sia.notifiers.base import Notifier
 from sia.notifiers.console import ConsoleNotifier, ConsoleSettings
 from sia.notifiers.email import EmailNotifier, EmailSettings
@@ -30,8 +31,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-class NotifierSettingsError(ValueError):
-    """Settings that cannot build a notifier: unknown channel, missing or invalid setting."""
+class NotifierSettingsError(ConfigError):
+    """Settings that cannot build a notifier: unknown channel, missing or invalid setting
+    (a ConfigError, and so a ValueError: commands stop with the message, no traceback)."""
 
 
 def channels() -> list[str]:

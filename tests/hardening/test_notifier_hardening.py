@@ -9,13 +9,18 @@ Web API stand-in of tests/notifiers/slack_api.py.
 from __future__ import annotations
 
 import math
+import os
 import time
 from email.utils import formatdate
+from typing import Any
 
 import pytest
 from notifiers.builders import message  # type: ignore[import-not-found]
 from notifiers.servers import (  # type: ignore[import-not-found]
+    SMTP_PASSWORD,
+    SMTP_USER,
     WEBHOOK_SECRET,
+    SMTPServer,
     WebhookReceiver,
 )
 from notifiers.slack_api import (  # type: ignore[import-not-found]
@@ -78,3 +83,95 @@ def test_the_shared_rule_caps_whatever_the_transport() -> None:
         assert error is not None and error.retry_after == CAP
     error = error_for_status(503, retry_after="whenever", where="x")
     assert error is not None and error.retry_after is None
+
+
+# --- SMTP: no password over plain text; implicit TLS -----------------------------------------
+
+SENDER = "sia@alerts.example.test"
+RECIPIENT = "dana.reyes@example.test"
+
+
+def mail_settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
+    from sia.settings import Settings
+
+    for name in [n for n in os.environ if n.startswith("SIA_SMTP")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(f"SIA_{name.upper()}", value)
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_a_password_over_plain_text_is_refused_unless_allowed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sia.config import ConfigError
+    from sia.delivery.notifiers import notifiers_from
+    from sia.notifiers.email import EmailNotifier
+    from sia.notifiers.registry import build_notifier
+
+    # before: built, and the password crossed the network in the clear at the first send
+    with pytest.raises(ValueError, match="plain text"):
+        EmailNotifier("smtp.example.test", 25, SENDER, username=SMTP_USER,
+                      password=SMTP_PASSWORD)
+    with pytest.raises(ConfigError, match="SIA_SMTP_ALLOW_PLAINTEXT_AUTH") as caught:
+        build_notifier("email", {"host": "smtp.example.test", "port": 25, "sender": SENDER,
+                                 "username": SMTP_USER, "password": SMTP_PASSWORD})
+    assert SMTP_PASSWORD not in str(caught.value)
+    settings = mail_settings(monkeypatch, smtp_host="smtp.example.test",
+                             smtp_username=SMTP_USER, smtp_password=SMTP_PASSWORD)
+    with pytest.raises(ConfigError):  # `sia deliver` stops with the message, exit 2
+        notifiers_from(settings)
+    allowed = mail_settings(monkeypatch, smtp_host="127.0.0.1", smtp_username=SMTP_USER,
+                            smtp_password=SMTP_PASSWORD, smtp_allow_plaintext_auth="true")
+    assert notifiers_from(allowed)["email"].settings.allow_plaintext_auth  # type: ignore[attr-defined]
+
+
+def test_implicit_tls_logs_in_and_sends_over_tls() -> None:
+    from sia.notifiers.email import EmailNotifier
+
+    with SMTPServer(auth=True, tls="implicit") as server:
+        mailer = EmailNotifier("127.0.0.1", server.port, SENDER, username=SMTP_USER,
+                               password=SMTP_PASSWORD, ssl=True, cafile=server.cafile,
+                               timeout=2)
+        mailer.send(message("alert", address=RECIPIENT, channel="email"))
+        assert len(server.messages) == 1
+        plain = EmailNotifier("127.0.0.1", server.port, SENDER, timeout=1)
+        with pytest.raises(DeliveryError):  # the port speaks TLS only
+            plain.send(message("alert", address=RECIPIENT, channel="email"))
+
+
+def test_starttls_logs_in_after_the_upgrade() -> None:
+    from sia.notifiers.email import EmailNotifier
+
+    with SMTPServer(auth=True, tls="starttls") as server:
+        mailer = EmailNotifier("127.0.0.1", server.port, SENDER, username=SMTP_USER,
+                               password=SMTP_PASSWORD, starttls=True, cafile=server.cafile,
+                               timeout=2)
+        mailer.send(message("alert", address=RECIPIENT, channel="email"))
+        assert len(server.messages) == 1
+
+
+def test_an_untrusted_certificate_is_a_permanent_error() -> None:
+    from sia.notifiers.email import EmailNotifier
+
+    with SMTPServer(auth=True, tls="implicit") as server:
+        mailer = EmailNotifier("127.0.0.1", server.port, SENDER, username=SMTP_USER,
+                               password=SMTP_PASSWORD, ssl=True, timeout=2)  # system CAs
+        with pytest.raises(DeliveryError) as caught:
+            mailer.send(message("alert", address=RECIPIENT, channel="email"))
+        assert not caught.value.retryable and "certificate" in caught.value.reason
+        assert server.messages == []
+
+
+def test_smtp_ssl_is_a_setting_and_defaults_to_port_465(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sia.delivery.notifiers import notifiers_from
+
+    implicit = notifiers_from(mail_settings(monkeypatch, smtp_host="smtp.example.test",
+                                            smtp_ssl="true", smtp_username=SMTP_USER,
+                                            smtp_password=SMTP_PASSWORD))["email"]
+    assert (implicit.settings.ssl, implicit.settings.port) == (True, 465)  # type: ignore[attr-defined]
+    chosen = notifiers_from(mail_settings(monkeypatch, smtp_host="smtp.example.test",
+                                          smtp_ssl="true", smtp_port="2465"))["email"]
+    assert chosen.settings.port == 2465  # type: ignore[attr-defined]
+    plain = notifiers_from(mail_settings(monkeypatch, smtp_host="smtp.example.test"))["email"]
+    assert (plain.settings.ssl, plain.settings.port) == (False, 25)  # type: ignore[attr-defined]

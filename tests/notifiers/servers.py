@@ -7,13 +7,16 @@ import email
 import email.policy
 import json
 import socket
+import ssl
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -23,6 +26,8 @@ from sia.notifiers.webhook import verify_signature
 SMTP_USER = "sia-mailer"
 SMTP_PASSWORD = "smtp-password-for-tests"
 WEBHOOK_SECRET = b"webhook-secret-for-tests"
+DATA = Path(__file__).parent / "data"
+TEST_CA = DATA / "test-ca.pem"  # signs the server certificate: what a client must trust
 
 
 def free_port() -> int:
@@ -58,6 +63,16 @@ class SMTPCapture:
         return "250 2.0.0 Ok: queued"
 
 
+class _ImplicitTLSController(Controller):
+    """aiosmtpd warns that AUTH is allowed without STARTTLS; on an implicit-TLS port the
+    whole connection is TLS, so the warning does not apply."""
+
+    def factory(self) -> SMTP:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
+
+
 def _authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
                    auth_data: Any) -> AuthResult:
     ok = (isinstance(auth_data, LoginPassword) and auth_data.login == SMTP_USER.encode()
@@ -66,17 +81,30 @@ def _authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism
 
 
 class SMTPServer:
-    """A running aiosmtpd server on 127.0.0.1; `auth=True` requires SMTP_USER/SMTP_PASSWORD."""
+    """A running aiosmtpd server on 127.0.0.1; `auth=True` requires SMTP_USER/SMTP_PASSWORD.
 
-    def __init__(self, auth: bool = False) -> None:
+    `tls="implicit"`: TLS from the first byte (as on port 465); `tls="starttls"`: STARTTLS
+    offered (as on 587). With TLS, AUTH is only accepted over it. The certificate is signed
+    by TEST_CA (tests/notifiers/data).
+    """
+
+    def __init__(self, auth: bool = False,
+                 tls: Literal["implicit", "starttls"] | None = None) -> None:
         self.handler = SMTPCapture()
         kwargs: dict[str, Any] = {}
-        if auth:
+        if auth:  # (aiosmtpd counts only STARTTLS as TLS: implicit TLS is TLS throughout)
             kwargs = {"authenticator": _authenticator, "auth_required": True,
-                      "auth_require_tls": False}
+                      "auth_require_tls": tls == "starttls"}
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(DATA / "test-server.pem", DATA / "test-server.key")
+            kwargs["ssl_context" if tls == "implicit" else "tls_context"] = context
+            if tls == "starttls":
+                kwargs["require_starttls"] = True
+        self.cafile = str(TEST_CA)
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
-                                     **kwargs)
+        kind = _ImplicitTLSController if tls == "implicit" else Controller
+        self.controller = kind(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
 
     def __enter__(self) -> SMTPServer:
         self.controller.start()

@@ -37,10 +37,11 @@ def slack_harness() -> Iterator[checks.Harness]:
 
 
 def email_harness() -> Iterator[checks.Harness]:
-    with SMTPServer(auth=True) as server:
+    with SMTPServer(auth=True, tls="implicit") as server:  # a password goes over TLS only
         notifier = build_notifier("email", {
             "host": "127.0.0.1", "port": server.port, "sender": "sia@alerts.example.test",
-            "username": SMTP_USER, "password": SMTP_PASSWORD, "timeout": 2})
+            "username": SMTP_USER, "password": SMTP_PASSWORD, "timeout": 2, "ssl": True,
+            "cafile": server.cafile})
         yield checks.Harness(
             "email", notifier, "dana.reyes@example.test",
             deliveries=lambda: len(server.messages),
