@@ -91,6 +91,25 @@ class Settings(BaseSettings):
     # how often workers look for a configuration published with `sia publish-config`
     config_poll_seconds: float = Field(default=10.0, gt=0)
 
+    # the service (sia serve)
+    # events dated more than this past the wall clock are refused
+    event_max_ahead_hours: float = Field(default=24.0, ge=0)
+    # events dated more than this before the newest event are refused (reference data
+    # excepted): learning them would run decayed state backwards. Backfill history first.
+    event_max_late_days: float = Field(default=7.0, ge=0)
+    # "wall": the clock also moves with the wall clock, so absence is noticed when no
+    # event arrives; "event": only events move it (replays, tests)
+    serve_clock: Literal["wall", "event"] = "wall"
+    serve_tick_seconds: float = Field(default=30.0, gt=0)  # how often the wall clock is read
+    # the wall clock moves the engine at most this far past the newest event: a feed
+    # silent for longer is broken, not every customer lost
+    serve_clock_lead_days: float = Field(default=3.0, ge=0)
+    serve_snapshot_seconds: float = Field(default=60.0, gt=0)  # state saved this often
+    # events accepted but not yet learned beyond which POST /v1/events answers 429 and
+    # /readyz says not ready (they wait on disk in the journal, not in memory)
+    serve_max_backlog: int = Field(default=100_000, ge=1)
+    serve_deliver_seconds: float = Field(default=1.0, gt=0)  # delivery loop period
+
     @model_validator(mode="after")
     def _real_secrets_in_production(self) -> Settings:
         if self.environment != "production":

@@ -137,7 +137,7 @@ class ApiKeys:
     def authenticate(self, key: str, *, now: datetime | None = None) -> Principal | None:
         """The principal a presented key stands for; None for an unknown, malformed or
         revoked key."""
-        parts = key.split("_")
+        parts = key.split("_", 2)
         if len(parts) != 3 or parts[0] != "sia" or len(parts[1]) != 8:
             return None
         with Session(self.store.engine) as session:

@@ -1,10 +1,10 @@
-"""`sia deliver`, `sia routes test`, `sia snooze`, `sia mute`, `sia serve-feedback`."""
+"""`sia deliver`, `sia routes test`, `sia snooze`, `sia mute`."""
 
 from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,9 +20,6 @@ from sia.settings import get_settings
 
 DbOpt = Annotated[str, typer.Option(help="alert store (SQLite path or URL)")]
 RoutesOpt = Annotated[Path | None, typer.Option(help="routing.yaml (default: config/)")]
-
-SETTING = {"slack": "SIA_SLACK_TOKEN", "email": "SIA_SMTP_HOST",
-           "webhook": "SIA_WEBHOOK_SECRET", "console": "always on"}
 
 routes_app = typer.Typer(help="Inspect the routing tree.", no_args_is_help=True)
 
@@ -79,33 +76,21 @@ def register_delivery(app: typer.Typer) -> None:
         interval: Annotated[float, typer.Option(min=0.5)] = 5.0,
     ) -> None:
         """Route stored alerts and send what is due (wall-clock time)."""
-        from sia.delivery.notifiers import notifiers_from
-        from sia.delivery.service import Delivery
         from sia.feedback.relevance import Relevance
-        from sia.notifiers.base import FeedbackLinks
-        from sia.notifiers.tokens import feedback_links
+        from sia.service.delivery import build_delivery, waiting_notes
 
-        settings = get_settings()
         store = AlertStore(db_url(db))
-        secret = settings.feedback_secret.get_secret_value().encode()
-
-        def links(alert_id: str, rep_id: str | None) -> FeedbackLinks:
-            return feedback_links(settings.feedback_base_url, secret, alert_id, rep_id,
-                                  int(time.time()))
-
         try:
-            delivery = Delivery(store, _catalog(state), notifiers_from(settings),
-                                routes=routes, priority=Relevance.from_store(store).priority,
-                                links=links, max_attempts=settings.max_attempts)
+            delivery = build_delivery(store, _catalog(state), get_settings(), routes=routes,
+                                      priority=Relevance.from_store(store).priority)
         except ConfigError as exc:
             fail(str(exc))
         while True:
             stats = delivery.step(datetime.now(UTC))
             console.print(f"sent {stats.sent}, retrying {stats.retried}, dead-lettered "
                           f"{stats.dead}", highlight=False)
-            for channel, count in sorted(stats.waiting.items()):
-                errors.print(f"{count} due messages wait for the {channel} notifier: configure "
-                             f"it ({SETTING[channel]})", highlight=False)
+            for note in waiting_notes(stats):
+                errors.print(note, highlight=False)
             if not follow:
                 break
             time.sleep(interval)
@@ -113,18 +98,16 @@ def register_delivery(app: typer.Typer) -> None:
 
     def _hold(kind: str, scope: str, target: str, who: str, why: str, days: float,
               rep: str | None, db: str) -> None:
-        from sia.delivery.dispatcher import snooze
+        from sia.service.holds import hold
 
         now = datetime.now(UTC)
         try:
-            number = snooze(AlertStore(db_url(db)), scope=scope, target=target, who=who,
-                            why=why, until=now + timedelta(days=days), now=now, rep_id=rep,
-                            kind=kind)
+            held = hold(AlertStore(db_url(db)), kind=kind, scope=scope, target=target, who=who,
+                        why=why, days=days, now=now, rep_id=rep)
         except ValueError as exc:
             fail(str(exc))
-        console.print(f"{kind} {number}: {scope} {target} until "
-                      f"{(now + timedelta(days=days)):%Y-%m-%d %H:%M} UTC ({who}: {why})",
-                      highlight=False)
+        console.print(f"{kind} {held.hold_id}: {scope} {target} until "
+                      f"{held.until:%Y-%m-%d %H:%M} UTC ({who}: {why})", highlight=False)
 
     @app.command("snooze")
     def snooze_cmd(
@@ -151,25 +134,3 @@ def register_delivery(app: typer.Typer) -> None:
     ) -> None:
         """Drop alerts until a date, without a notice."""
         _hold("mute", scope, target, who, why, days, rep, db)
-
-    @app.command("serve-feedback")
-    def serve_feedback(
-        db: DbOpt = "sia.db",
-        host: Annotated[str, typer.Option()] = "127.0.0.1",
-        port: Annotated[int, typer.Option()] = 8080,
-    ) -> None:
-        """Serve the Slack interactivity endpoint and the email feedback links."""
-        from sia.delivery.dispatcher import ensure_tables
-        from sia.feedback.server import FeedbackServer
-
-        settings = get_settings()
-        store = AlertStore(db_url(db))
-        ensure_tables(store)
-        signing = settings.slack_signing_secret
-        server = FeedbackServer(
-            store, feedback_secret=settings.feedback_secret.get_secret_value().encode(),
-            slack_signing_secret=signing.get_secret_value().encode() if signing else None,
-            host=host, port=port)
-        console.print(f"feedback endpoint on {server.url} (/slack/interactivity, "
-                      "/feedback/email)", highlight=False)
-        server.serve_forever()

@@ -15,6 +15,7 @@ from sia.cli.delivery import register_delivery
 from sia.cli.imports import import_app
 from sia.cli.kafka import register_kafka
 from sia.cli.measure import register_measure
+from sia.cli.serve import register_serve
 from sia.detectors.base import registered
 from sia.engine.engine import FILE_CHUNK
 from sia.engine.snapshot import SnapshotError
@@ -28,6 +29,7 @@ app = typer.Typer(help="SIA: sales-intelligence alerting over CRM event streams.
                   pretty_exceptions_show_locals=False)
 app.add_typer(import_app, name="import")
 register_measure(app)
+register_serve(app)
 register_delivery(app)
 register_kafka(app)
 

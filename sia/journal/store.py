@@ -173,7 +173,7 @@ class Journal:
             missing = [i for i in rows if i not in seqs]
             stored = dict(session.execute(select(JournalEntry.event_id, JournalEntry.digest)
                                           .where(JournalEntry.event_id.in_(missing)))
-                          .tuples().all()) if missing else {}
+                          .all()) if missing else {}
             if publish is not None and seqs:
                 publish([e for e in _first_of_each(events) if e.event_id in seqs])
             results: list[Accepted] = []
@@ -218,7 +218,7 @@ class Journal:
         with Session(self.engine) as session:
             return list(session.execute(
                 select(JournalEntry.seq, JournalEntry.body).where(JournalEntry.seq > seq)
-                .order_by(JournalEntry.seq).limit(limit)).tuples())
+                .order_by(JournalEntry.seq).limit(limit)).all())
 
     def customer_events(self, customer_id: str, *, types: Sequence[str] = ("order",),
                         limit: int = 10) -> list[str]:

@@ -44,6 +44,10 @@ class RecordResult:
                 "reason": self.reason}
 
 
+class ReceiverUnavailable(RuntimeError):
+    """The receiver cannot take events now; nothing was recorded (retry later)."""
+
+
 class Receiver(Protocol):
     """Where valid events go: the journal (embedded) or Kafka (scale-out)."""
 
@@ -60,6 +64,10 @@ class Receiver(Protocol):
 
     def clock(self) -> datetime | None:
         """The newest event time accepted so far."""
+        ...
+
+    def close(self) -> None:
+        """Release what it holds (a producer)."""
         ...
 
 
@@ -90,6 +98,9 @@ class JournalReceiver:
     def clock(self) -> datetime | None:
         """Newest accepted event time."""
         return self.journal.clock
+
+    def close(self) -> None:
+        """Nothing to release: the journal is closed with the runtime."""
 
 
 def validate(item: Any, *, index: int, limits: TimeLimits, now: datetime,

@@ -92,10 +92,12 @@ class LiveEngine:
         self.lock = threading.RLock()
         self.stats = LiveStats()
         self.cursor = 0  # journal seq learned through
+        self.stored_through = 0  # ... and whose alerts are stored
         self._saved_cursor = -1
         self._saved_clock: datetime | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._learned = threading.Condition()
         self._thread: threading.Thread | None = None
         detectors, self.policy = pipeline()
         self.driver = self._restore(detectors)
@@ -116,7 +118,7 @@ class LiveEngine:
         end = blob.index(b"\n", len(MAGIC))
         header = json.loads(blob[len(MAGIC):end])
         engine = Engine.restore(blob[end + 1:], detectors=detectors)
-        self.cursor = self._saved_cursor = int(header["journal_seq"])
+        self.cursor = self._saved_cursor = self.stored_through = int(header["journal_seq"])
         next_tick = header.get("next_tick")
         log.info("resumed from %s: journal seq %d, clock %s", self.state_path, self.cursor,
                  engine.clock)
@@ -155,6 +157,12 @@ class LiveEngine:
         if self._thread is not None:
             self._thread.join(timeout)
         self.snapshot()
+
+    def wait_for(self, seq: int, timeout: float) -> bool:
+        """Wait until every journal event through `seq` is learned and its alerts stored;
+        False on timeout."""
+        with self._learned:
+            return self._learned.wait_for(lambda: self.stored_through >= seq, timeout)
 
     def lag(self) -> int:
         """Events accepted but not yet learned."""
@@ -200,6 +208,9 @@ class LiveEngine:
             self.stats.rejected += len(rejects)
             self.journal.keep_rejects(rejects, source="engine")
         self._store(alerts)
+        with self._learned:
+            self.stored_through = rows[-1][0]
+            self._learned.notify_all()
         return len(rows)
 
     def tick(self) -> int:

@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-import sia.access.keys  # noqa: F401  (the API keys, on the store's metadata)
+import sia.access.keys
 import sia.delivery.tables  # noqa: F401  (the outbox tables, on the store's metadata)
 from sia.alerts import schema
 from sia.alerts.store import AlertStore, Base

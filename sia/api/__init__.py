@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI at the edge, calling the same use cases as the CLI."""

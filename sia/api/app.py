@@ -1,0 +1,80 @@
+"""The SIA HTTP app: one router per resource, one authorization table, and a lifespan
+that starts the live engine and delivery with the server and stops them after the
+last request (then saves the state).
+
+`create_app(runtime)` takes a service already opened (`sia.service.runtime`): the app
+knows nothing of Kafka, files or the terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
+
+import sia
+from sia.api.deps import authorize
+from sia.api.metrics import Metrics, time_requests
+from sia.api.routes import alerts, customers, events, feedback, keys, ops
+from sia.events.models import EVENT_ADAPTER
+from sia.service.runtime import Runtime
+
+log = logging.getLogger("sia.api")
+DESCRIPTION = """SIA learns each customer's and each rep's normal behaviour from the events
+a CRM posts, and tells salespeople when something is worth acting on.
+
+Every call but the probes and the signed feedback endpoints needs an API key:
+`Authorization: Bearer KEY` (`sia keys create --role crm --name my-crm`). Roles: `crm`
+posts events; `rep` reads its own alerts and gives feedback; `manager` reads a team's
+alerts; `admin` may do everything, and manages keys."""
+
+
+def create_app(runtime: Runtime | None) -> FastAPI:
+    """The app around a running service (None: only to describe the API)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is None:
+            yield
+            return
+        if runtime.dev:
+            log.warning("DEV MODE: no API key is checked; every request acts as an admin. "
+                        "Never expose this server beyond localhost.")
+        runtime.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(runtime.stop)
+
+    app = FastAPI(title="SIA", version=sia.__version__, description=DESCRIPTION,
+                  lifespan=lifespan, dependencies=[Depends(authorize)])
+    app.state.runtime = runtime
+    app.state.metrics = Metrics(runtime) if runtime is not None else None
+    app.middleware("http")(time_requests)
+    for module in (ops, events, alerts, customers, feedback, keys):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated description, with the event contract in its components (the events
+    route reads its body itself, one record at a time)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        event = EVENT_ADAPTER.json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(event.pop("$defs", {}))
+        components["Event"] = event
+        schema["components"]["securitySchemes"] = {
+            "apiKey": {"type": "http", "scheme": "bearer",
+                       "description": "An API key from `sia keys create`."}}
+        schema["security"] = [{"apiKey": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema

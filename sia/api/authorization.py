@@ -1,0 +1,45 @@
+"""Which role may call which route: one table for the whole API.
+
+Every route the app serves must be in this table (a test fails for one that is not), so
+a new route cannot ship without someone deciding who may call it. `PUBLIC` routes take
+no key: probes, the API description, and the feedback endpoints that carry a signature
+of their own (Slack's request signing, signed email links).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sia.access.keys import Role
+
+PUBLIC: Final = frozenset[Role]()  # no key needed
+ANY_KEY: Final = frozenset[Role]({"crm", "rep", "manager", "admin"})
+READERS: Final = frozenset[Role]({"rep", "manager", "admin"})
+
+ROUTE_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
+    # operations
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("GET", "/v1/status"): ANY_KEY,
+    # ingestion
+    ("POST", "/v1/events"): frozenset({"crm", "admin"}),
+    ("GET", "/v1/rejects"): frozenset({"crm", "admin"}),
+    # reading
+    ("GET", "/v1/alerts"): READERS,
+    ("GET", "/v1/alerts/{alert_id}"): READERS,
+    ("GET", "/v1/customers/{customer_id}"): READERS,
+    # feedback
+    ("POST", "/v1/alerts/{alert_id}/feedback"): READERS,
+    ("POST", "/slack/interactivity"): PUBLIC,  # Slack's request signature
+    ("GET", "/feedback/email"): PUBLIC,  # a signed, expiring link
+    ("POST", "/feedback/email"): PUBLIC,
+    # keys
+    ("GET", "/v1/keys"): frozenset({"admin"}),
+    ("POST", "/v1/keys"): frozenset({"admin"}),
+    ("DELETE", "/v1/keys/{key_id}"): frozenset({"admin"}),
+}

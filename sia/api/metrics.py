@@ -1,0 +1,123 @@
+"""/metrics: Prometheus text, names prefixed `sia_`.
+
+Request latency and ingestion outcomes are counted here as they happen; the engine's
+and the delivery loop's figures are read from their own counters at each scrape (a
+collector), so the core never imports prometheus_client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from sia.service.ingest import RecordResult
+from sia.service.runtime import Runtime
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def reason_class(reason: str | None) -> str:
+    """A few stable labels for why records are refused (reasons themselves vary)."""
+    text = reason or ""
+    if text.startswith("not valid JSON"):
+        return "json"
+    if text.startswith("conflict"):
+        return "conflict"
+    if "ahead of the" in text:
+        return "too_far_ahead"
+    if "behind the stream's clock" in text:
+        return "too_late"
+    return "contract"
+
+
+class Metrics:
+    """The app's registry and the metrics it updates itself."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Histogram(
+            "sia_http_request_duration_seconds", "HTTP request latency",
+            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.received = Counter("sia_events_received_total",
+                                "Event records received, by outcome", ["status"],
+                                registry=self.registry)
+        self.rejected = Counter("sia_events_rejected_total",
+                                "Event records rejected, by reason", ["reason"],
+                                registry=self.registry)
+        self.registry.register(_RuntimeCollector(runtime))
+
+
+class _RuntimeCollector(Collector):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Any]:
+        rt = self.runtime
+        yield _gauge("sia_journal_lag_events", "Accepted events not yet learned",
+                     rt.backlog())
+        live = rt.live
+        if live is not None:
+            stats = live.stats
+            yield _counter("sia_engine_events", "Events the live engine learned", stats.events)
+            yield _counter("sia_engine_busy_seconds", "Seconds the live engine spent learning",
+                           stats.busy_seconds)
+            rate = stats.events / stats.busy_seconds if stats.busy_seconds else 0.0
+            yield _gauge("sia_engine_events_per_second",
+                         "Events learned per second of learning", rate)
+            alerts = CounterMetricFamily("sia_alerts", "Alerts raised, by detector",
+                                         labels=["detector"])
+            for detector, count in sorted(stats.alerts.items()):
+                alerts.add_metric([detector], count)
+            yield alerts
+            yield _counter("sia_alerts_history", "Alerts about old events kept as history",
+                           stats.history)
+            yield _counter("sia_engine_rejected", "Journal events the engine refused",
+                           stats.rejected)
+            yield _gauge("sia_engine_up", "1 while the engine loop runs without error",
+                         0.0 if stats.error else 1.0)
+        if rt.delivery is not None:
+            deliveries = CounterMetricFamily("sia_deliveries", "Delivery attempts, by outcome",
+                                             labels=["outcome"])
+            for outcome in ("sent", "retried", "dead"):
+                deliveries.add_metric([outcome], rt.delivery.totals.outcomes[outcome])
+            yield deliveries
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def count_results(app: FastAPI, results: Sequence[RecordResult]) -> None:
+    """Count one request's records by outcome and reason."""
+    metrics: Metrics = app.state.metrics
+    for result in results:
+        metrics.received.labels(result.status).inc()
+        if result.status == "rejected":
+            metrics.rejected.labels(reason_class(result.reason)).inc()
+
+
+async def time_requests(request: Request,
+                        call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Middleware: a latency histogram by route template (never the raw path)."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        route = request.scope.get("route")
+        metrics: Metrics | None = request.app.state.metrics
+        if metrics is not None:
+            metrics.requests.labels(request.method, getattr(route, "path", "unmatched"),
+                                    str(status)).observe(time.perf_counter() - started)

@@ -1,0 +1,237 @@
+"""`sia serve`, `sia keys`, `sia openapi`: SIA as a running service."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import socket
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sia.cli.common import build, console, errors, fail
+from sia.config import ConfigError
+from sia.engine.snapshot import SnapshotError
+from sia.settings import Settings, get_settings
+
+DataDirOpt = Annotated[Path, typer.Option(
+    "--data-dir", help="where the service keeps its journal, alerts, keys and state")]
+DEFAULT_DATA = Path("sia-data")
+DEFAULT_SECRET = "dev-only-feedback-secret"
+
+keys_app = typer.Typer(help="API keys for `sia serve`: create, list, revoke.",
+                       no_args_is_help=True)
+
+
+def register_serve(app: typer.Typer) -> None:
+    """Add the service commands."""
+    app.command()(serve)
+    app.command()(openapi)
+    app.add_typer(keys_app, name="keys")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def feedback_secret(settings: Settings, data_dir: Path) -> Settings:
+    """The settings with a real feedback secret: SIA_FEEDBACK_SECRET when set (a
+    placeholder is refused), else one made at random on first start and kept in the data
+    folder (mode 0600), so feedback links can never be forged with a public default."""
+    if "feedback_secret" in settings.model_fields_set:
+        if settings.feedback_secret.get_secret_value() == DEFAULT_SECRET:
+            fail("SIA_FEEDBACK_SECRET holds the public default: set a secret of your own "
+                 "(for example `openssl rand -hex 32`), or unset it to let SIA make one")
+        return settings
+    path = data_dir / "secrets" / "feedback.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    from pydantic import SecretStr
+
+    return settings.model_copy(update={"feedback_secret": SecretStr(path.read_text().strip())})
+
+
+def serve(
+    data_dir: DataDirOpt = DEFAULT_DATA,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port to listen on")] = 8000,
+    config: Annotated[Path | None, typer.Option(
+        help="detectors.yaml (default: config/)")] = None,
+    policy: Annotated[Path | None, typer.Option(help="policy.yaml (default: config/)")] = None,
+    routes: Annotated[Path | None, typer.Option(help="routing.yaml (default: config/)")] = None,
+    kafka: Annotated[str | None, typer.Option(
+        help="front door for a Kafka deployment: accepted events go to the events topic "
+             "at this bootstrap address, and `sia worker`s learn from them")] = None,
+    clock: Annotated[str | None, typer.Option(
+        help="wall (default): absence is noticed as time passes; event: only events move "
+             "the clock (SIA_SERVE_CLOCK)")] = None,
+    dev: Annotated[bool, typer.Option(
+        help="development only, on localhost: no API keys are checked")] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Run SIA as a service: the ingestion API, the live engine and delivery (FastAPI on
+    uvicorn). With no options: SQLite files under ./sia-data, on 127.0.0.1:8000."""
+    import uvicorn
+
+    from sia.api.app import create_app
+    from sia.api.logs import log_config
+    from sia.service.runtime import DataDir, open_runtime
+    from sia.service.state import Locked
+
+    if dev and not _loopback(host):
+        fail(f"--dev turns API keys off: it listens on localhost only, not {host}")
+    if clock not in (None, "wall", "event"):
+        fail(f"--clock {clock!r}: use wall or event")
+    settings = get_settings()
+    if clock is not None:
+        settings = settings.model_copy(update={"serve_clock": clock})
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = DataDir(data_dir).lock()
+    try:
+        lock.acquire()
+    except Locked as exc:
+        fail(str(exc))
+    try:
+        settings = feedback_secret(settings, data_dir)
+        build(config, policy)  # a configuration error stops here, naming file and key
+
+        def pipeline() -> Any:
+            return build(config, policy)
+
+        receiver = _kafka_receiver(kafka, settings) if kafka else None
+        try:
+            runtime = open_runtime(settings, data_dir, pipeline=pipeline, routes=routes,
+                                   dev=dev, receiver=receiver)
+        except (ConfigError, SnapshotError) as exc:
+            fail(str(exc))
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(runtime), host=host, port=port, log_config=log_config(log_level),
+            timeout_graceful_shutdown=30, access_log=True))
+        _banner(host, port, data_dir, dev, kafka)
+        server.run()
+    finally:
+        lock.release()
+
+
+def _banner(host: str, port: int, data_dir: Path, dev: bool, kafka: str | None) -> None:
+    where = f"http://{host}:{port}"
+    mode = f"front door for Kafka at {kafka}" if kafka else "embedded"
+    errors.print(f"SIA serving on {where} ({mode}; data in {data_dir}); API docs at "
+                 f"{where}/docs", highlight=False)
+    if dev:
+        errors.print("[bold red]DEV MODE[/]: no API key is checked, every request acts as an "
+                     "admin. Never expose this server.", highlight=False)
+    else:
+        errors.print(f"Create a key: sia keys create --role crm --name my-crm --data-dir "
+                     f"{data_dir}", highlight=False)
+
+
+def _kafka_receiver(bootstrap: str, settings: Settings) -> Any:
+    """A receiver factory that hands accepted events to Kafka (see
+    sia/transports/kafka/receiver.py)."""
+    from sia.transports.kafka.receiver import kafka_receiver
+
+    host, _, port = bootstrap.removeprefix("kafka://").partition(":")
+    try:
+        socket.create_connection((host, int(port or 9092)), timeout=5).close()
+    except (OSError, ValueError) as exc:
+        fail(f"cannot reach Kafka at {bootstrap}: {exc}")
+    return kafka_receiver(bootstrap, settings)
+
+
+def openapi(
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write here, not to "
+                                                                      "stdout")] = None,
+) -> None:
+    """Write the HTTP API's OpenAPI description (JSON)."""
+    from sia.api.app import create_app
+
+    spec = json.dumps(create_app(None).openapi(), indent=2, sort_keys=True)
+    if output is None:
+        typer.echo(spec)
+    else:
+        output.write_text(spec + "\n", encoding="utf-8")
+        console.print(f"OpenAPI description written to {output}", highlight=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="crm, rep, manager or admin")],
+    name: Annotated[str, typer.Option(help="who or what uses it (shown in audit trails)")],
+    team: Annotated[str | None, typer.Option(help="manager keys: the team they see")] = None,
+    rep: Annotated[str | None, typer.Option(help="rep keys: the rep id they read")] = None,
+    data_dir: DataDirOpt = DEFAULT_DATA,
+) -> None:
+    """Create a key; it is printed once, as the last line, and works at once."""
+    from sia.access.keys import KeyProblem
+    from sia.service.runtime import open_keys
+
+    keys, store = open_keys(data_dir, get_settings())
+    try:
+        key, info = keys.create(role=role, name=name, team=team, rep_id=rep)
+    except KeyProblem as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    scope = f", team {info.team}" if info.team else (f", rep {info.rep_id}" if info.rep_id
+                                                      else "")
+    typer.echo(f"created {info.role} key {info.key_id} ({info.name}{scope}); it is shown "
+               "once, keep it:")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDirOpt = DEFAULT_DATA,
+              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every key (never the keys themselves), revoked ones marked."""
+    from sia.service.runtime import open_keys
+
+    keys, store = open_keys(data_dir, get_settings())
+    try:
+        infos = keys.list()
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps([_key_json(i) for i in infos], indent=2))
+        return
+    for i in infos:
+        state = f"revoked {i.revoked_at:%Y-%m-%d}" if i.revoked_at else (
+            f"last used {i.last_used_at:%Y-%m-%d %H:%M}" if i.last_used_at else "never used")
+        scope = i.team or i.rep_id or "-"
+        typer.echo(f"{i.key_id}  {i.role:<8} {scope:<16} {i.name}  ({state})")
+    if not infos:
+        typer.echo(f"no keys in {data_dir}: create one with `sia keys create`")
+
+
+def _key_json(info: Any) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+            for k, v in info.__dict__.items()}
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id (sia keys list)")],
+                data_dir: DataDirOpt = DEFAULT_DATA) -> None:
+    """Revoke a key: it stops working at once, also on a running server."""
+    from sia.access.keys import KeyProblem
+    from sia.service.runtime import open_keys
+
+    keys, store = open_keys(data_dir, get_settings())
+    try:
+        info = keys.revoke(key_id)
+    except KeyProblem as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    typer.echo(f"revoked {info.role} key {info.key_id} ({info.name})")
+

@@ -1,0 +1,161 @@
+"""A running SIA service: its data folder, stores, receiver, live engine and delivery.
+
+`sia serve` opens a `Runtime` and hands it to the HTTP app, which starts it when it
+starts and stops it when it stops. The folder holds everything that must survive a
+restart; a lock on it keeps a second `sia serve` away:
+
+    sia-data/
+      sia.lock         held while a server runs (pid inside)
+      journal.db       accepted events, in order, and rejects (SQLite)
+      sia.db           alerts, deliveries, feedback, API keys (unless SIA_DATABASE_URL)
+      state/engine.snap  what the live engine learned, through which journal seq
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sia.access.keys import ApiKeys
+from sia.alerts.store import AlertStore
+from sia.engine.admission import TimeLimits
+from sia.journal import Journal
+from sia.service.delivery import DeliveryLoop, build_delivery
+from sia.service.feedback import FeedbackDesk
+from sia.service.ingest import JournalReceiver, Receiver
+from sia.service.live import LiveEngine, LiveOptions, Pipeline
+from sia.service.state import FileLock
+from sia.settings import Settings
+
+log = logging.getLogger("sia.service")
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """Where a service keeps its files."""
+
+    root: Path
+
+    @property
+    def journal_url(self) -> str:
+        """The journal's SQLite file."""
+        return f"sqlite:///{(self.root / 'journal.db').resolve()}"
+
+    def store_url(self, settings: Settings) -> str:
+        """SIA_DATABASE_URL when set, else the folder's sia.db."""
+        if "database_url" in settings.model_fields_set:
+            return settings.database_url
+        return f"sqlite:///{(self.root / 'sia.db').resolve()}"
+
+    @property
+    def state(self) -> Path:
+        """The live engine's snapshot."""
+        return self.root / "state" / "engine.snap"
+
+    def lock(self) -> FileLock:
+        """The lock a running server holds."""
+        return FileLock(self.root / "sia.lock", what=f"data folder {self.root}")
+
+
+def open_keys(data_dir: Path, settings: Settings) -> tuple[ApiKeys, AlertStore]:
+    """The API keys of a data folder (for `sia keys`, with or without a server)."""
+    folder = DataDir(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = AlertStore(folder.store_url(settings))
+    return ApiKeys(store), store
+
+
+def time_limits(settings: Settings) -> TimeLimits:
+    """How far ahead and behind events may be dated (SIA_EVENT_MAX_*)."""
+    return TimeLimits(max_ahead=timedelta(hours=settings.event_max_ahead_hours),
+                      max_late=timedelta(days=settings.event_max_late_days))
+
+
+@dataclass
+class Runtime:
+    """Everything a running service holds, started and stopped together."""
+
+    settings: Settings
+    data_dir: Path
+    store: AlertStore
+    journal: Journal
+    keys: ApiKeys
+    receiver: Receiver
+    feedback: FeedbackDesk
+    limits: TimeLimits
+    live: LiveEngine | None = None
+    delivery: DeliveryLoop | None = None
+    dev: bool = False
+    mode: str = "embedded"  # or "kafka"
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start the live engine and the delivery loop."""
+        if self.live is not None:
+            self.live.start()
+        if self.delivery is not None:
+            self.delivery.start()
+        log.info("SIA service started (%s mode, data in %s)", self.mode, self.data_dir)
+
+    def stop(self) -> None:
+        """Stop delivering, learn what is in hand, save the state, close the stores."""
+        if self.delivery is not None:
+            self.delivery.stop()
+        if self.live is not None:
+            self.live.stop()
+        for hook in self.on_stop:
+            hook()
+        self.receiver.close()
+        self.journal.close()
+        self.store.close()
+        log.info("SIA service stopped; state saved")
+
+    def backlog(self) -> int:
+        """Accepted events not yet learned."""
+        return self.receiver.backlog()
+
+
+def open_runtime(settings: Settings, data_dir: Path, *, pipeline: Pipeline,
+                 routes: Path | None = None, dev: bool = False,
+                 receiver: Callable[[Journal], Receiver] | None = None) -> Runtime:
+    """Open a data folder's stores and build the service around them.
+
+    Without `receiver` the service is embedded: events go to the journal and a live
+    engine in this process learns from it. With one (Kafka), the journal only keeps
+    event ids (duplicates) and rejects, and workers elsewhere learn. Raises ConfigError
+    for a bad configuration, SnapshotError for state that cannot be resumed.
+    """
+    folder = DataDir(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = AlertStore(folder.store_url(settings))
+    journal = Journal(folder.journal_url)
+    signing = settings.slack_signing_secret
+    desk = FeedbackDesk(store, feedback_secret=settings.feedback_secret.get_secret_value()
+                        .encode(), slack_signing_secret=signing.get_secret_value().encode()
+                        if signing else None)
+    common: dict[str, Any] = {"settings": settings, "data_dir": data_dir, "store": store,
+                              "journal": journal, "keys": ApiKeys(store), "feedback": desk,
+                              "limits": time_limits(settings), "dev": dev}
+    if receiver is not None:
+        return Runtime(receiver=receiver(journal), mode="kafka", **common)
+    delivery: DeliveryLoop | None = None
+    live = LiveEngine(journal=journal, store=store, state_path=folder.state, pipeline=pipeline,
+                      options=live_options(settings))
+    delivery = DeliveryLoop(build_delivery(store, live.engine.catalog, settings, routes=routes,
+                                           priority=desk.priority),
+                            interval=settings.serve_deliver_seconds)
+    live.on_alerts = delivery.wake
+    return Runtime(receiver=JournalReceiver(journal, backlog=live.lag, wake=live.wake),
+                   live=live, delivery=delivery, **common)
+
+
+def live_options(settings: Settings) -> LiveOptions:
+    """The live engine's clock, snapshots and history cut-off from settings."""
+    return LiveOptions(clock=settings.serve_clock, tick_seconds=settings.serve_tick_seconds,
+                       clock_lead=timedelta(days=settings.serve_clock_lead_days),
+                       history_after=timedelta(days=settings.delivery_max_age_days),
+                       snapshot_seconds=settings.serve_snapshot_seconds)
