@@ -162,7 +162,20 @@ class DeliveryWorker:
                               row.rep_id, row.timezone)
         return Message(message_id=row.message_id, recipient=recipient,
                        kind=row.kind, subject=row.subject,  # type: ignore[arg-type]
-                       alerts=views, text=row.text, feedback=links)
+                       alerts=views, text=row.text, feedback=links,
+                       maybe_delivered=self._maybe_delivered(session, row))
+
+    @staticmethod
+    def _maybe_delivered(session: Session, row: OutboxMessage) -> bool:
+        """Whether the last attempt may have reached the receiver although it failed: no
+        HTTP refusal (a timeout, a lost connection, a notifier bug) or a 5xx."""
+        if row.attempts == 0:
+            return False
+        last = session.scalars(select(DeliveryAttempt).where(
+            DeliveryAttempt.message_id == row.message_id)
+            .order_by(DeliveryAttempt.id.desc()).limit(1)).first()
+        return last is not None and not last.ok and (
+            last.status_code is None or last.status_code >= 500)
 
 
 def view(alert: AlertRecord) -> AlertView:

@@ -72,18 +72,24 @@ class Message:
     alerts: tuple[AlertView, ...] = ()
     text: str = ""  # for notices (e.g. "your snooze of customer X ended")
     feedback: dict[str, FeedbackLinks] = field(default_factory=dict)  # by alert_id
+    # an earlier attempt may have reached the receiver (it timed out, the connection was
+    # lost, a 5xx): a notifier that can look (Slack) checks before sending again
+    maybe_delivered: bool = False
 
 
 class DeliveryError(Exception):
     """A send failed; `retryable` says whether trying again can help."""
 
     def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None,
-                 status: int | None = None) -> None:
+                 status: int | None = None, maybe_delivered: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after  # seconds the receiver asked us to wait (429)
         self.status = status
+        # the request may have been carried out although it failed (timeout after sending,
+        # connection reset, 5xx): a retry must not blindly send again
+        self.maybe_delivered = maybe_delivered
 
 
 def error_for_status(status: int, body: str = "", retry_after: str | None = None,

@@ -10,13 +10,25 @@ characters in the header, 3,000 in a section.
 
 slack-sdk's own retry handlers are switched off (`retry_handlers=[]`): whether and when to
 try again is the delivery worker's decision, from the DeliveryError raised here.
+
+Once means once: every post carries the SIA message id in its message metadata
+(``{"event_type": "sia_message", "event_payload": {"message_id": ...}}``). A post that
+failed ambiguously (timed out, connection lost after sending, HTTP 5xx, Slack's
+internal_error) may have been made; before posting such a message again (the worker says
+so with `Message.maybe_delivered`, and the notifier remembers its own), the channel's
+recent history (`conversations.history` with `include_all_metadata`, the last
+`HISTORY_LOOKBACK_S`) is searched for that id, and a post found there is the receipt.
+That needs the history scopes (channels:history, groups:history, im:history); without
+them the message is posted again (at least once) and a warning says why.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
@@ -42,7 +54,13 @@ from sia.notifiers.console import (
     truncate,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_BLOCKS = 50
+METADATA_EVENT = "sia_message"  # event_type of the metadata on every SIA post
+HISTORY_LOOKBACK_S = 3 * 86_400.0  # a retry comes within a day (the Retry-After cap)
+HISTORY_PAGE = 200  # messages per conversations.history page
+HISTORY_PAGES = 5  # at most this many pages are searched
 MAX_SECTION = 3000
 SEVERITY_ICON = {"high": ":red_circle:", "medium": ":large_orange_circle:",
                  "low": ":large_yellow_circle:"}
@@ -52,6 +70,9 @@ FEEDBACK_BUTTONS = (("Useful", "useful", "sia_useful"),
 # `ok: false` errors where trying again later can succeed; every other error is permanent
 RETRYABLE_ERRORS = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error",
                               "service_unavailable", "request_timeout", "team_added_to_org"})
+# `ok: false` errors after which the post may have been made anyway (Slack: "it's possible
+# some aspect of the operation succeeded before the error was raised")
+MAYBE_DONE_ERRORS = frozenset({"internal_error", "fatal_error", "request_timeout"})
 
 
 @dataclass(frozen=True)
@@ -93,19 +114,70 @@ class SlackNotifier(Notifier):
             retry_handlers=[],  # no hidden retries: the delivery worker decides
         )
         self._dm_channels: dict[str, str] = {}
+        self._uncertain: set[str] = set()  # message ids whose post failed ambiguously
 
     def send(self, message: Message) -> str:
-        """Post once (after opening the DM for a user id); return the message ts."""
+        """Post once (after opening the DM for a user id); return the message ts. A message
+        that may have been posted already is looked for in the channel first."""
         channel = self._channel_for(message.recipient.address)
-        response = self._call("chat.postMessage", lambda: self._client.chat_postMessage(
-            channel=channel,
-            text=_fit(mrkdwn_escape(render_text(message).strip() or self.headline(message)),
-                      self.max_body),
-            blocks=self.blocks(message),
-            unfurl_links=False,
-            unfurl_media=False,
-        ))
+        if message.maybe_delivered or message.message_id in self._uncertain:
+            found = self.find_posted(channel, message.message_id)
+            if found is not None:
+                self._uncertain.discard(message.message_id)
+                return found
+        try:
+            response = self._call("chat.postMessage", lambda: self._client.chat_postMessage(
+                channel=channel,
+                text=_fit(mrkdwn_escape(render_text(message).strip()
+                                        or self.headline(message)), self.max_body),
+                blocks=self.blocks(message),
+                metadata=metadata_for(message),
+                unfurl_links=False,
+                unfurl_media=False,
+                link_names=False,  # "@here" in data stays text; mentions need <!here>
+                parse="none",
+            ))
+        except DeliveryError as exc:
+            if exc.maybe_delivered:
+                self._uncertain.add(message.message_id)
+            raise
+        self._uncertain.discard(message.message_id)
         return str(response.get("ts") or "")
+
+    def find_posted(self, channel: str, message_id: str) -> str | None:
+        """The ts of a post carrying `message_id` in the channel's recent history, or None.
+
+        A transient failure of the search raises a retryable DeliveryError (the message is
+        not posted blind); a permanent one (a missing history scope) logs a warning and
+        gives None, so the message is posted again rather than never.
+        """
+        oldest = f"{time.time() - HISTORY_LOOKBACK_S:.6f}"
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            def page(at: str | None = cursor) -> SlackResponse:
+                return self._client.conversations_history(
+                    channel=channel, oldest=oldest, limit=HISTORY_PAGE,
+                    include_all_metadata=True, cursor=at)
+
+            try:
+                response = self._call("conversations.history", page)
+            except DeliveryError as exc:
+                if exc.retryable:
+                    raise DeliveryError(f"{exc.reason} (looking for an earlier post of "
+                                        f"{message_id} before posting it again)",
+                                        retryable=True, retry_after=exc.retry_after,
+                                        status=exc.status) from exc
+                log.warning("cannot look for an earlier post of %s in %s (%s); posting it "
+                            "again", message_id, channel, exc.reason)
+                return None
+            for item in response.get("messages") or []:
+                if isinstance(item, dict) and _carries(item, message_id):
+                    return str(item.get("ts") or "")
+            meta = response.get("response_metadata") or {}
+            cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
+            if not response.get("has_more") or not cursor:
+                break
+        return None
 
     def blocks(self, message: Message) -> list[dict[str, Any]]:
         """The Block Kit blocks for `message`, at most 50."""
@@ -156,8 +228,11 @@ class SlackNotifier(Notifier):
         except SlackApiError as exc:
             raise api_error(method, exc.response) from exc
         except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out
+            # refused: never sent; reset, timed out, a broken answer: it may have been done
             raise DeliveryError(f"Slack {method}: {type(exc).__name__}: {exc}",
-                                retryable=True) from exc
+                                retryable=True,
+                                maybe_delivered=not isinstance(exc, ConnectionRefusedError)
+                                ) from exc
         except SlackClientError as exc:  # the request could not be built: will not improve
             raise DeliveryError(f"Slack {method}: {exc}", retryable=False) from exc
 
@@ -179,12 +254,28 @@ def api_error(method: str, response: SlackResponse) -> DeliveryError:
         error = error_for_status(status, code, None if retry_after is None else str(retry_after),
                                  where=where)
         if error is not None:
+            error.maybe_delivered = status >= 500
             return error
     meta = data.get("response_metadata")
     details = (meta.get("messages") if isinstance(meta, dict) else None) or data.get("errors")
     details = details if isinstance(details, list) else []
     extra = f" ({one_line('; '.join(map(str, details)), 300)})" if details else ""
-    return DeliveryError(f"{where}: {code}{extra}", retryable=code in RETRYABLE_ERRORS)
+    return DeliveryError(f"{where}: {code}{extra}", retryable=code in RETRYABLE_ERRORS,
+                         maybe_delivered=code in MAYBE_DONE_ERRORS)
+
+
+def metadata_for(message: Message) -> dict[str, Any]:
+    """The message metadata of a post: SIA's message id (what a retry looks for)."""
+    return {"event_type": METADATA_EVENT,
+            "event_payload": {"message_id": message.message_id, "kind": message.kind}}
+
+
+def _carries(item: dict[str, Any], message_id: str) -> bool:
+    meta = item.get("metadata")
+    if not isinstance(meta, dict) or meta.get("event_type") != METADATA_EVENT:
+        return False
+    payload = meta.get("event_payload")
+    return isinstance(payload, dict) and payload.get("message_id") == message_id
 
 
 def is_user_id(address: str) -> bool:

@@ -8,10 +8,13 @@ Web API stand-in of tests/notifiers/slack_api.py.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
+from datetime import timedelta
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,3 +178,140 @@ def test_smtp_ssl_is_a_setting_and_defaults_to_port_465(
     assert chosen.settings.port == 2465  # type: ignore[attr-defined]
     plain = notifiers_from(mail_settings(monkeypatch, smtp_host="smtp.example.test"))["email"]
     assert (plain.settings.ssl, plain.settings.port) == (False, 25)  # type: ignore[attr-defined]
+
+
+# --- Slack: a post that may have gone through is looked for, not made again ----------------
+
+def slack_notifier(api: SlackAPI, timeout: float = 0.5) -> SlackNotifier:
+    return SlackNotifier(TOKEN, base_url=api.base_url, timeout=timeout)
+
+
+def posts_of(api: SlackAPI, message_id: str) -> list[dict[str, Any]]:
+    return [m for m in api.history.get(CHANNEL, [])
+            if (m.get("metadata") or {}).get("event_payload", {}).get("message_id")
+            == message_id]
+
+
+def test_every_post_carries_its_message_id_in_the_metadata(slack_api: SlackAPI) -> None:
+    slack_notifier(slack_api).send(message("alert", address=CHANNEL, message_id="m-17"))
+    (posted,) = slack_api.posted()
+    # before: no metadata, so nothing to recognise a post by
+    assert posted["metadata"] == {"event_type": "sia_message",
+                                  "event_payload": {"message_id": "m-17", "kind": "alert"}}
+
+
+@pytest.mark.parametrize("failure", [
+    Failure(stall=True, after=True),  # timed out after Slack posted
+    Failure(drop=True, after=True),  # connection reset after the post
+    Failure(500, "<html>oops</html>", after=True),  # a 5xx after the post
+    Failure(200, {"ok": False, "error": "internal_error"}, after=True)])
+def test_a_post_that_may_have_gone_through_is_not_made_twice(
+        slack_api: SlackAPI, failure: Failure) -> None:
+    slack = slack_notifier(slack_api)
+    mine = message("alert", address=CHANNEL, message_id="m-ambiguous")
+    slack_api.fail_next(failure)
+    with pytest.raises(DeliveryError) as caught:
+        slack.send(mine)
+    assert caught.value.retryable and caught.value.maybe_delivered
+    (first,) = posts_of(slack_api, "m-ambiguous")
+    receipt = slack.send(mine)  # the retry, in the same process
+    # before: posted again, the rep saw the alert twice
+    assert receipt == first["ts"] and len(posts_of(slack_api, "m-ambiguous")) == 1
+    history = slack_api.calls_to("conversations.history")
+    assert history and history[0].params["include_all_metadata"] in ("1", "true", True)
+
+
+def test_a_retry_in_another_process_looks_before_posting(slack_api: SlackAPI) -> None:
+    mine = message("alert", address=CHANNEL, message_id="m-other-process")
+    slack_api.fail_next(Failure(stall=True, after=True))
+    with pytest.raises(DeliveryError):
+        slack_notifier(slack_api).send(mine)
+    later = slack_notifier(slack_api)  # `sia deliver` again: a new notifier knows nothing
+    receipt = later.send(dataclasses.replace(mine, maybe_delivered=True))
+    assert receipt == posts_of(slack_api, "m-other-process")[0]["ts"]
+    assert len(slack_api.posted()) == 1
+
+
+def test_a_post_that_never_went_out_is_posted_on_the_retry(slack_api: SlackAPI) -> None:
+    slack = slack_notifier(slack_api)
+    mine = message("alert", address=CHANNEL, message_id="m-lost")
+    slack_api.drop_next()  # dropped before Slack did anything
+    with pytest.raises(DeliveryError):
+        slack.send(mine)
+    assert posts_of(slack_api, "m-lost") == []
+    slack.send(mine)
+    assert len(posts_of(slack_api, "m-lost")) == 1
+
+
+def test_the_search_reads_past_the_first_page(slack_api: SlackAPI,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import sia.notifiers.slack as slack_module
+
+    monkeypatch.setattr(slack_module, "HISTORY_PAGE", 2)
+    slack = slack_notifier(slack_api)
+    mine = message("alert", address=CHANNEL, message_id="m-paged")
+    slack_api.fail_next(Failure(stall=True, after=True))
+    with pytest.raises(DeliveryError):
+        slack.send(mine)
+    for i in range(5):  # later posts push it to the third page
+        slack.send(message("alert", address=CHANNEL, message_id=f"m-later-{i}"))
+    slack.send(mine)
+    assert len(posts_of(slack_api, "m-paged")) == 1
+    assert len(slack_api.calls_to("conversations.history")) == 3
+
+
+def test_a_failed_search_does_not_post_blind(slack_api: SlackAPI) -> None:
+    slack = slack_notifier(slack_api)
+    mine = message("alert", address=CHANNEL, message_id="m-search-fails")
+    slack_api.fail_next(Failure(stall=True, after=True))
+    with pytest.raises(DeliveryError):
+        slack.send(mine)
+    slack_api.server_error_next(503)  # conversations.history is down
+    with pytest.raises(DeliveryError) as caught:
+        slack.send(mine)
+    assert caught.value.retryable and "looking for an earlier post" in caught.value.reason
+    assert len(posts_of(slack_api, "m-search-fails")) == 1
+
+
+def test_without_the_history_scope_the_message_is_posted_again_with_a_warning(
+        slack_api: SlackAPI, caplog: pytest.LogCaptureFixture) -> None:
+    slack_api.history_scope = False
+    mine = message("alert", address=CHANNEL, message_id="m-no-scope")
+    receipt = slack_notifier(slack_api).send(dataclasses.replace(mine, maybe_delivered=True))
+    assert receipt and len(posts_of(slack_api, "m-no-scope")) == 1  # at least once
+    assert "missing_scope" in caplog.text
+
+
+def test_the_worker_says_when_a_message_may_have_been_delivered(
+        slack_api: SlackAPI, tmp_path: Path) -> None:
+    from delivery.conftest import T0, alert, catalog  # type: ignore[import-not-found]
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from sia.alerts.store import AlertStore
+    from sia.delivery.service import Delivery
+    from sia.delivery.tables import DeliveryAttempt, OutboxMessage
+    from sia.delivery.worker import DeliveryWorker
+
+    routes = tmp_path / "routing.yaml"
+    routes.write_text('receivers:\n  sales: {kind: slack_channel, channel: "' + CHANNEL
+                      + '"}\nroute:\n  receivers: [sales]\n  quiet_hours: null\n')
+    store = AlertStore(f"sqlite:///{tmp_path / 'sia.db'}")
+
+    def deliver(now_minutes: float) -> Any:
+        worker = DeliveryWorker(store, {"slack": slack_notifier(slack_api)})  # a new process
+        d = Delivery(store, catalog(), {}, routes=routes, worker=worker)
+        return d.step(T0 + timedelta(minutes=now_minutes))
+
+    store.add([alert("C1", 0)])
+    deliver(0)
+    slack_api.fail_next(Failure(stall=True, after=True))
+    assert deliver(15).retried == 1
+    assert deliver(120).sent == 1
+    with Session(store.engine) as session:
+        (sent,) = session.scalars(select(OutboxMessage)).all()
+        tries = session.scalars(select(DeliveryAttempt)).all()
+    assert [t.ok for t in tries] == [False, True]
+    assert len(slack_api.posted()) == 1  # before: 2, the alert shown twice
+    assert sent.receipt == slack_api.history[CHANNEL][0]["ts"]
+    store.close()

@@ -1,18 +1,28 @@
 """A local stand-in for the Slack Web API methods SIA calls, on 127.0.0.1.
 
-It implements `auth.test`, `conversations.open` and `chat.postMessage` with the response
-shapes documented at https://docs.slack.dev/reference/methods/ : HTTP 200 with
-``{"ok": true, ...}`` or ``{"ok": false, "error": "<code>"}``; 429 with ``Retry-After`` when
-rate limited. It checks the bearer token (``not_authed`` / ``invalid_auth``), validates
-Block Kit against Slack's documented limits (``invalid_blocks``), records every request,
-and can be told to answer the next calls with a rate limit, a 500, an ``ok: false`` error,
-a dropped connection or a stall (for client timeouts).
+It implements `auth.test`, `conversations.open`, `chat.postMessage` and
+`conversations.history` with the response shapes documented at
+https://docs.slack.dev/reference/methods/ : HTTP 200 with ``{"ok": true, ...}`` or
+``{"ok": false, "error": "<code>"}``; 429 with ``Retry-After`` when rate limited. It checks
+the bearer token (``not_authed`` / ``invalid_auth``), validates Block Kit against Slack's
+documented limits (``invalid_blocks``) and message metadata (``invalid_metadata_format``),
+keeps every posted message per channel, records every request, and can be told to answer
+the next calls with a rate limit, a 500, an ``ok: false`` error, a dropped connection or a
+stall (for client timeouts); with ``after=True`` the call is carried out first (the post is
+made) and only the answer is lost or replaced, as when a timeout hits after Slack posted.
+
+`conversations.history` answers as documented: ``messages`` newest first (``type``,
+``user`` or ``bot_id``, ``text``, ``ts``; ``metadata`` only with ``include_all_metadata``),
+``has_more``, ``pin_count`` and ``response_metadata.next_cursor``; ``oldest``, ``latest``,
+``inclusive``, ``limit`` and ``cursor`` apply. GET and POST are both accepted (slack-sdk
+calls it with GET). Scopes can be withheld (``missing_scope``) with `history_scope`.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +54,7 @@ class Failure:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without an answer
     stall: bool = False  # hold the request until the server stops (client times out)
+    after: bool = False  # carry the call out first, then answer like this
 
 
 class SlackAPI:
@@ -54,8 +65,10 @@ class SlackAPI:
         self.users = {USER, "W0SIAGRID"}
         self.channels = {CHANNEL, "#sales", "sales"}
         self.calls: list[Call] = []
+        self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, oldest first
+        self.history_scope = True  # False: conversations.history answers missing_scope
         self._failures: deque[Failure] = deque()
-        self._ts = 1_709_280_000_000_100
+        self._ts = int(time.time() * 1_000_000)  # message ts: now, in microseconds, rising
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -132,7 +145,8 @@ class SlackAPI:
         if auth != f"Bearer {self.token}":
             return {"ok": False, "error": "invalid_auth"}
         handler = {"auth.test": self._auth_test, "conversations.open": self._conversations_open,
-                   "chat.postMessage": self._chat_post_message}.get(call.method)
+                   "chat.postMessage": self._chat_post_message,
+                   "conversations.history": self._conversations_history}.get(call.method)
         if handler is None:
             return {"ok": False, "error": "unknown_method"}
         return handler(call.params)
@@ -171,12 +185,58 @@ class SlackAPI:
         if problems:
             return {"ok": False, "error": "invalid_blocks", "errors": problems,
                     "response_metadata": {"messages": [f"[ERROR] {p}" for p in problems]}}
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        if metadata is not None and not (
+                isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
+                and isinstance(metadata.get("event_payload"), dict)):
+            return {"ok": False, "error": "invalid_metadata_format"}
         with self._lock:
             self._ts += 1
             ts = f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"
-        return {"ok": True, "channel": channel, "ts": ts,
-                "message": {"type": "message", "subtype": "bot_message", "text": text,
-                            "ts": ts, "bot_id": "B0SIA", "blocks": blocks or []}}
+            message = {"type": "message", "subtype": "bot_message", "text": text,
+                       "ts": ts, "bot_id": "B0SIA", "blocks": blocks or []}
+            if metadata is not None:
+                message["metadata"] = metadata
+            self.history.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = params.get("channel")
+        if not channel:
+            return {"ok": False, "error": "invalid_arguments"}
+        if channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        if not self.history_scope:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:history",
+                    "provided": "chat:write,im:write"}
+        try:
+            limit = max(1, min(int(params.get("limit") or 100), 999))
+            oldest = float(params.get("oldest") or 0)
+            latest = float(params.get("latest") or "inf")
+            start = int(params.get("cursor") or 0)
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        inclusive = _flag(params.get("inclusive"))
+        with_metadata = _flag(params.get("include_all_metadata"))
+
+        def within(ts: str) -> bool:
+            return oldest <= float(ts) <= latest if inclusive else oldest < float(ts) < latest
+
+        with self._lock:
+            kept = [m for m in reversed(self.history.get(channel, [])) if within(m["ts"])]
+        page = kept[start:start + limit]
+        more = start + limit < len(kept)
+        shown = [{k: v for k, v in m.items() if with_metadata or k != "metadata"}
+                 for m in page]
+        return {"ok": True, "messages": shown, "has_more": more, "pin_count": 0,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+
+def _flag(value: Any) -> bool:
+    """A boolean API argument as Slack reads it: true, 1 (slack-sdk sends "1")."""
+    return value is True or str(value).lower() in ("1", "true")
 
 
 def block_kit_problems(blocks: list[dict[str, Any]]) -> list[str]:
@@ -239,6 +299,9 @@ def _handler_for(api: SlackAPI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def do_GET(self) -> None:  # read methods: slack-sdk sends their arguments in the URL
+            self.do_POST()
+
         def do_POST(self) -> None:  # Slack accepts POST for every method
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode("utf-8")
@@ -253,6 +316,8 @@ def _handler_for(api: SlackAPI) -> type[BaseHTTPRequestHandler]:
             with api._lock:
                 api.calls.append(call)
             failure = api._take_failure()
+            if failure is not None and failure.after:
+                api.answer(call)  # done: only the answer goes wrong
             if failure is not None and failure.drop:
                 self.close_connection = True
                 self.connection.close()
