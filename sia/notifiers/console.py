@@ -3,11 +3,19 @@
 This module also holds the plain-text form of a message (`render_text`) and the length
 helpers (`one_line`, `truncate`) that the other notifiers reuse for their fallbacks, so a
 message reads the same in a terminal, an email's text part and a Slack notification.
+
+Text from data (customer and product names, ids) is shown as it is, with one exception
+(`shown`, applied by every human-facing renderer: console, email, Slack): control
+characters (NUL, ESC sequences that recolour or rewrite a terminal) become U+FFFD and
+bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069, which make
+"gpj.exe" read "exe.jpg") are dropped. Markup escaping is each notifier's own (Slack
+mrkdwn, HTML): plain text is not escaped.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import textwrap
 from dataclasses import dataclass, field
@@ -20,8 +28,19 @@ from sia.notifiers.base import AlertView, Channel, FeedbackLinks, Message, Notif
 log = logging.getLogger(__name__)
 
 ELLIPSIS = "…"
+_BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e"
+                                        "\u2066\u2067\u2068\u2069"))
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SEVERITY_LABEL = {"high": "HIGH", "medium": "MEDIUM", "low": "LOW"}
 EVIDENCE_SHOWN = 5
+
+
+def shown(text: str) -> str:
+    """Text from data, safe to show a person: line breaks kept (CR LF, CR, U+2028 become
+    LF), tabs kept, other control characters replaced by U+FFFD, bidi overrides dropped."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n") \
+        .replace("\u2029", "\n")
+    return _CONTROLS.sub("\ufffd", text.translate(_BIDI_CONTROLS))
 
 
 def truncate(text: str, limit: int) -> str:
@@ -65,6 +84,11 @@ def alert_context(alert: AlertView, timezone: str) -> str:
 def render_alert(alert: AlertView, timezone: str, links: FeedbackLinks | None = None,
                  width: int = 100) -> str:
     """Plain-text block for one alert: severity and title, explanation, action, evidence."""
+    return shown(_render_alert(alert, timezone, links, width))
+
+
+def _render_alert(alert: AlertView, timezone: str, links: FeedbackLinks | None,
+                  width: int) -> str:
     label = SEVERITY_LABEL.get(alert.severity, alert.severity.upper())
     lines = [f"[{label}] {one_line(alert.title, 300)}"]
     for paragraph in alert.explanation.splitlines() or [""]:
@@ -83,9 +107,9 @@ def render_alert(alert: AlertView, timezone: str, links: FeedbackLinks | None = 
 
 def render_text(message: Message, *, links: bool = False, heading: bool = True) -> str:
     """The whole message as plain text; `links` adds the email feedback URLs per alert."""
-    blocks = [one_line(message.subject, 1000)] if heading else []
+    blocks = [one_line(shown(message.subject), 1000)] if heading else []
     if message.text.strip():
-        blocks.append(message.text.strip())
+        blocks.append(shown(message.text.strip()))
     if message.kind == "digest" and message.alerts:
         blocks.append(f"{len(message.alerts)} alerts in this digest.")
     tz = message.recipient.timezone
@@ -125,7 +149,8 @@ class ConsoleNotifier(Notifier):
         who = message.recipient.name or message.recipient.address
         if message.recipient.rep_id:
             who += f" (rep {message.recipient.rep_id})"
-        subject = one_line(message.subject, self.max_subject)
+        who = one_line(shown(who), 300)
+        subject = one_line(shown(message.subject), self.max_subject)
         head = f"{rule}\nSIA {message.kind} for {who}\n{subject}"
         body = truncate(render_text(message, links=True, heading=False), self.max_body)
         try:

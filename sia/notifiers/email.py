@@ -25,7 +25,14 @@ from email.utils import formataddr, formatdate
 from typing import ClassVar
 
 from sia.notifiers.base import AlertView, Channel, DeliveryError, FeedbackLinks, Message, Notifier
-from sia.notifiers.console import alert_context, one_line, render_text, short_evidence, truncate
+from sia.notifiers.console import (
+    alert_context,
+    one_line,
+    render_text,
+    short_evidence,
+    shown,
+    truncate,
+)
 
 SEVERITY_COLOUR = {"high": "#b42318", "medium": "#b54708", "low": "#475467"}
 
@@ -102,9 +109,9 @@ class EmailNotifier(Notifier):
     def compose(self, message: Message) -> EmailMessage:
         """The email for `message` (without sending it): headers, text part, HTML part."""
         mail = EmailMessage()
-        mail["Subject"] = one_line(message.subject, self.max_subject)
+        mail["Subject"] = one_line(shown(message.subject), self.max_subject)
         mail["From"] = self.settings.sender
-        mail["To"] = formataddr((one_line(message.recipient.name, 200),
+        mail["To"] = formataddr((one_line(shown(message.recipient.name), 200),
                                  message.recipient.address))
         mail["Date"] = formatdate(localtime=False, usegmt=True)
         mail["Message-ID"] = message_id_header(message.message_id, self.settings.sender)
@@ -169,9 +176,14 @@ def message_id_header(message_id: str, sender: str) -> str:
     return f"<sia.{digest}@{domain}>"
 
 
+def _e(text: str, quote: bool = True) -> str:
+    """Text from data as HTML that shows it literally (html.escape, after `shown`)."""
+    return html.escape(shown(text), quote=quote)
+
+
 def render_html(message: Message) -> str:
     """The HTML part; every piece of text from an alert is escaped."""
-    e = html.escape
+    e = _e
     parts = ["<!doctype html><html><body style=\"font-family:sans-serif;max-width:640px\">",
              f"<h2>{e(one_line(message.subject, 1000))}</h2>"]
     if message.text.strip():
@@ -187,7 +199,7 @@ def render_html(message: Message) -> str:
 
 
 def _alert_html(alert: AlertView, timezone: str, links: FeedbackLinks | None) -> str:
-    e = html.escape
+    e = _e
     colour = SEVERITY_COLOUR.get(alert.severity, "#475467")
     explanation = "<br>".join(e(line) for line in alert.explanation.splitlines())
     rows = [

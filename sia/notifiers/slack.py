@@ -51,6 +51,7 @@ from sia.notifiers.console import (
     one_line,
     render_text,
     short_evidence,
+    shown,
     truncate,
 )
 
@@ -190,14 +191,14 @@ class SlackNotifier(Notifier):
         if message.kind == "digest" and message.alerts:
             blocks.append(_context(f"Digest of {len(message.alerts)} alerts"))
         tz = message.recipient.timezone
-        for shown, alert in enumerate(message.alerts):
+        for index, alert in enumerate(message.alerts):
             alert_blocks = alert_to_blocks(alert, tz)
-            if shown:
+            if index:
                 alert_blocks.insert(0, {"type": "divider"})
-            remaining = len(message.alerts) - shown - 1
+            remaining = len(message.alerts) - index - 1
             room = MAX_BLOCKS - len(blocks) - (1 if remaining else 0)
             if len(alert_blocks) > room:
-                blocks.append(_overflow(message.alerts[shown:]))
+                blocks.append(_overflow(message.alerts[index:]))
                 break
             blocks.extend(alert_blocks)
         return blocks
@@ -205,7 +206,7 @@ class SlackNotifier(Notifier):
     def headline(self, message: Message) -> str:
         """The header text: the subject on one line, cut to Slack's 150 characters; Slack
         refuses an empty header, so a message without a subject gets a generic one."""
-        return one_line(message.subject, self.max_subject) or f"SIA {message.kind}"
+        return one_line(shown(message.subject), self.max_subject) or f"SIA {message.kind}"
 
     def _channel_for(self, address: str) -> str:
         address = address.strip()
@@ -305,8 +306,10 @@ def alert_to_blocks(alert: AlertView, timezone: str) -> list[dict[str, Any]]:
 
 
 def mrkdwn_escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn reserves (&, <, >)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text from data as mrkdwn that shows it literally: the three characters Slack reserves
+    escaped (&, <, >), so "<!channel>", "<@U123>" or "<https://x|y>" in a customer's name
+    are text, not a mention or a link; control characters and bidi overrides neutralised."""
+    return shown(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _section(text: str) -> dict[str, Any]:

@@ -315,3 +315,81 @@ def test_the_worker_says_when_a_message_may_have_been_delivered(
     assert len(slack_api.posted()) == 1  # before: 2, the alert shown twice
     assert sent.receipt == slack_api.history[CHANNEL][0]["ts"]
     store.close()
+
+
+# --- text from CRM data: no markup, mentions, links or control characters -------------------
+
+EVIL = ("Acme <!channel> <!here> <@U0SIAREP1> <#C0SIASALES> <https://evil.example|click here> "
+        "<script>alert(1)</script> R&D &lt;b&gt; \u202egpj.exe\u202c \x00nul \x1b[31mred\x1b[0m")
+CONTROL = ("\x00", "\x1b", "\u202e", "\u202c")
+
+
+def evil_message(channel: str, address: str) -> Any:
+    from notifiers.builders import alert_view  # type: ignore[import-not-found]
+
+    alert = alert_view(1, title=f"{EVIL} orders dropped", explanation=f"{EVIL}\nline two",
+                       action=f"Call {EVIL}", subject_id=f"C1 {EVIL}",
+                       evidence=(f"ev {EVIL}",))
+    return message("group", alerts=(alert, alert_view(2, title=EVIL)), channel=channel,
+                   address=address, subject=f"{EVIL} subject", text=EVIL)
+
+
+def slack_texts(posted: dict[str, Any]) -> list[str]:
+    texts = [posted["text"]]
+    for block in posted["blocks"]:
+        if "text" in block:
+            texts.append(block["text"]["text"])
+        texts += [e["text"] for e in block.get("elements", []) if e.get("type") == "mrkdwn"]
+    return texts
+
+
+def test_slack_shows_data_literally_never_as_mentions_links_or_controls(
+        slack_api: SlackAPI) -> None:
+    slack_notifier(slack_api).send(evil_message("slack", CHANNEL))
+    (posted,) = slack_api.posted()
+    assert posted["link_names"] in (False, "0", 0) and posted["parse"] == "none"
+    mrkdwn = slack_texts(posted)
+    header = mrkdwn.pop(1)  # the header block is plain_text; the rest is mrkdwn
+    for text in mrkdwn:  # every mrkdwn field, and the notification text
+        for injected in ("<!channel>", "<!here>", "<@U0SIAREP1>", "<#C0SIASALES>",
+                         "<https://", "<script>"):
+            assert injected not in text
+        assert all(c not in text for c in CONTROL)
+    body = "\n".join(mrkdwn)
+    assert "&lt;!channel&gt;" in body and "&lt;@U0SIAREP1&gt;" in body
+    assert "R&amp;D" in body and "&amp;lt;b&amp;gt;" in body  # shown as written
+    assert "Acme" in header and all(c not in header for c in CONTROL)  # plain_text
+
+
+def test_email_html_is_escaped_and_every_part_is_free_of_controls(
+        smtp_server: SMTPServer) -> None:
+    from sia.notifiers.email import EmailNotifier
+
+    mailer = EmailNotifier("127.0.0.1", smtp_server.port, SENDER, timeout=2)
+    mailer.send(evil_message("email", RECIPIENT))
+    (mail,) = smtp_server.messages
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    rich = mail.get_body(preferencelist=("html",)).get_content()
+    assert "<script>" not in rich and "&lt;script&gt;" in rich and "R&amp;D" in rich
+    assert "<script>alert(1)</script>" in text and "R&D" in text  # plain text: as written
+    for part in (text, rich, str(mail["Subject"])):
+        assert all(c not in part for c in CONTROL)  # before: NUL, ESC and U+202E got through
+
+
+def test_the_console_cannot_be_rewritten_by_data() -> None:
+    import io
+
+    from sia.notifiers.console import ConsoleNotifier
+
+    out = io.StringIO()
+    ConsoleNotifier(out).send(evil_message("console", "-"))
+    written = out.getvalue()
+    assert all(c not in written for c in CONTROL)  # before: ESC sequences reached the terminal
+    assert "<!channel>" in written and "R&D" in written  # plain text is not escaped
+
+
+def test_the_webhook_keeps_data_as_it_is(receiver: WebhookReceiver) -> None:
+    hook = WebhookNotifier(WEBHOOK_SECRET, timeout=2)
+    hook.send(evil_message("webhook", receiver.url))
+    body = receiver.received[0].json()
+    assert body["alerts"][1]["title"] == EVIL  # data for machines: JSON-escaped, unchanged
