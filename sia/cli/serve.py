@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging.config
 import os
 import secrets
 import socket
@@ -93,6 +94,7 @@ def serve(
         fail(f"--dev turns API keys off: it listens on localhost only, not {host}")
     if clock not in (None, "wall", "event"):
         fail(f"--clock {clock!r}: use wall or event")
+    logging.config.dictConfig(log_config(log_level))  # before the stores open: they log too
     settings = get_settings()
     if clock is not None:
         settings = settings.model_copy(update={"serve_clock": clock})

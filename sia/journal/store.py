@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -40,8 +40,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sia.alerts.store import NAMING, UtcDateTime
 from sia.events.models import Event
 
-Status = Literal["accepted", "duplicate", "conflict"]
+Status = Literal["accepted", "duplicate", "conflict", "refused"]
 Publish = Callable[[list[Event]], None]
+Refuse = Callable[[Event, datetime | None], str | None]  # why a new event cannot be taken
 CONFLICT = ("conflict: this event_id was already accepted with other content (an event id "
             "names one event for good; send a change under a new id)")
 
@@ -82,11 +83,12 @@ class StoredReject(_Base):
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """What the journal made of one event."""
+    """What the journal made of one event (a refused one says why)."""
 
     event_id: str
     status: Status
     seq: int | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +105,6 @@ def canonical(event: Event) -> str:
     """The event's canonical JSON: what is stored, and what its digest is taken of."""
     return json.dumps(event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False)
-
-
-def _first_of_each(events: Sequence[Event]) -> Iterator[Event]:
-    seen: set[str] = set()
-    for item in events:
-        if item.event_id not in seen:
-            seen.add(item.event_id)
-            yield item
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -137,67 +131,88 @@ class Journal:
 
     def record(self, events: Sequence[Event], rejects: Sequence[RejectEntry] = (), *,
                source: str = "", now: datetime | None = None,
-               publish: Publish | None = None,
+               publish: Publish | None = None, refuse: Refuse | None = None,
                positions: Sequence[int] | None = None) -> list[Accepted]:
         """Append new events and keep rejects, in one transaction committed before
         returning; one outcome per event, in order.
 
-        `publish` is handed the newly accepted events before the commit (a Kafka front
-        door sends them there): if it raises, nothing is recorded and the error
-        propagates, so an event is never marked accepted without having been handed on.
-        `positions` are the events' places in their request (kept with a conflict).
+        An event whose id the journal holds is a duplicate (same content) or a conflict
+        (other content), whenever it comes. For a new one, `refuse(event, clock)` (clock:
+        the newest event time before it) may say why it cannot be taken (too late): it is
+        then kept as a reject. `publish` is handed the newly accepted events before the
+        commit (a Kafka front door sends them on): if it raises, nothing is recorded and
+        the error propagates, so an event is never marked accepted without having been
+        handed on. `positions` are the events' places in their request.
         """
         now = now or datetime.now(UTC)
-        rows: dict[str, dict[str, Any]] = {}
-        outcomes: list[tuple[str, str, str | None]] = []  # (event id, digest, in-batch repeat)
-        bodies: list[str] = []
-        for item in events:
-            body = canonical(item)
-            bodies.append(body)
-            digest = hashlib.sha256(body.encode()).hexdigest()
-            first = rows.get(item.event_id)
-            if first is not None:
-                outcomes.append((item.event_id, digest, first["digest"]))
-                continue
-            rows[item.event_id] = {
-                "event_id": item.event_id, "digest": digest, "type": item.type,
-                "customer_id": getattr(item, "customer_id", None),
-                "occurred_at": item.occurred_at, "received_at": now, "source": source,
-                "body": body}
-            outcomes.append((item.event_id, digest, None))
+        places = list(positions) if positions is not None else list(range(len(events)))
+        bodies = [canonical(e) for e in events]
+        digests = [hashlib.sha256(b.encode()).hexdigest() for b in bodies]
+        kept = [RejectEntry(r.position, r.event_id, r.reason, r.raw) for r in rejects]
         with Session(self.engine) as session, session.begin():
+            known = self._digests(session, {e.event_id for e in events})
+            plan: list[tuple[str, str | None]] = []  # (status or "new", reason)
+            rows: dict[str, dict[str, Any]] = {}
+            clock = self.clock
+            for event, body, digest, place in zip(events, bodies, digests, places,
+                                                  strict=True):
+                earlier = known.get(event.event_id)
+                if earlier is not None:
+                    plan.append(("duplicate" if earlier == digest else "conflict", None))
+                    continue
+                reason = refuse(event, clock) if refuse is not None else None
+                if reason is not None:
+                    plan.append(("refused", reason))
+                    kept.append(RejectEntry(place, event.event_id, reason, body))
+                    continue
+                known[event.event_id] = digest
+                rows[event.event_id] = {
+                    "event_id": event.event_id, "digest": digest, "type": event.type,
+                    "customer_id": getattr(event, "customer_id", None),
+                    "occurred_at": event.occurred_at, "received_at": now, "source": source,
+                    "body": body}
+                plan.append(("new", None))
+                if clock is None or event.occurred_at > clock:
+                    clock = event.occurred_at
             seqs: dict[str, int] = {}
             if rows:
                 inserted = session.execute(self._insert_new(), list(rows.values()))
                 seqs = {event_id: seq for seq, event_id in inserted}
-            missing = [i for i in rows if i not in seqs]
-            stored = dict(session.execute(select(JournalEntry.event_id, JournalEntry.digest)
-                                          .where(JournalEntry.event_id.in_(missing)))
-                          .all()) if missing else {}
+            raced = self._digests(session, {i for i in rows if i not in seqs})
             if publish is not None and seqs:
-                publish([e for e in _first_of_each(events) if e.event_id in seqs])
+                publish([e for e, (status, _) in zip(events, plan, strict=True)
+                         if status == "new" and e.event_id in seqs])
             results: list[Accepted] = []
-            conflicts: list[RejectEntry] = []
-            for position, (event_id, digest, repeat_of) in enumerate(outcomes):
-                seq = seqs.get(event_id) if repeat_of is None else None
-                if seq is not None:
-                    results.append(Accepted(event_id, "accepted", seq))
+            for event, body, digest, place, (status, reason) in zip(
+                    events, bodies, digests, places, plan, strict=True):
+                if status == "new" and event.event_id in seqs:
+                    results.append(Accepted(event.event_id, "accepted", seqs[event.event_id]))
                     continue
-                earlier = repeat_of if repeat_of is not None else stored.get(event_id)
-                if earlier == digest:
-                    results.append(Accepted(event_id, "duplicate"))
-                else:
-                    results.append(Accepted(event_id, "conflict"))
-                    conflicts.append(RejectEntry(
-                        positions[position] if positions is not None else position,
-                        event_id, CONFLICT, bodies[position]))
+                if status == "new":  # another writer stored this id meanwhile
+                    status = "duplicate" if raced.get(event.event_id) == digest else "conflict"
+                if status == "conflict":
+                    kept.append(RejectEntry(place, event.event_id, CONFLICT, body))
+                    reason = CONFLICT
+                results.append(Accepted(event.event_id, status, reason=reason))  # type: ignore[arg-type]
             session.add_all(StoredReject(received_at=now, source=source, position=r.position,
                                          event_id=r.event_id, reason=r.reason, raw=r.raw)
-                            for r in [*rejects, *conflicts])
+                            for r in kept)
         newest = max((r["occurred_at"] for i, r in rows.items() if i in seqs), default=None)
         if newest is not None and (self.clock is None or newest > self.clock):
             self.clock = newest
         return results
+
+    def _digests(self, session: Session, event_ids: set[str]) -> dict[str, str]:
+        """The stored digest of each of these ids the journal holds."""
+        if not event_ids:
+            return {}
+        found: dict[str, str] = {}
+        ids = sorted(event_ids)
+        for i in range(0, len(ids), 500):  # SQLite caps the parameters of one statement
+            found.update(session.execute(select(JournalEntry.event_id, JournalEntry.digest)
+                                         .where(JournalEntry.event_id.in_(ids[i:i + 500])))
+                         .all())
+        return found
 
     def _insert_new(self) -> Insert:
         table = _Base.metadata.tables[JournalEntry.__tablename__]

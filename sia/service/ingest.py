@@ -21,8 +21,8 @@ from pydantic import ValidationError
 from sia.engine.admission import TimeLimits, time_problem
 from sia.events.models import EVENT_ADAPTER, Customer, Event, Product, Rep
 from sia.events.reader import explain_validation_error
-from sia.journal import Journal, RejectEntry
-from sia.journal.store import CONFLICT, Publish
+from sia.journal import Accepted, Journal, RejectEntry
+from sia.journal.store import CONFLICT, Publish, Refuse
 
 Outcome = Literal["accepted", "duplicate", "rejected"]
 _REFERENCE = (Customer, Product, Rep)
@@ -52,10 +52,10 @@ class Receiver(Protocol):
     """Where valid events go: the journal (embedded) or Kafka (scale-out)."""
 
     def receive(self, events: Sequence[Event], rejects: Sequence[RejectEntry], *,
-                source: str, positions: Sequence[int]) -> list[str]:
-        """Record the events (durably, before returning) and keep the rejects; one status
-        per event: accepted, duplicate or conflict. `positions`: each event's index in
-        its request."""
+                source: str, positions: Sequence[int], refuse: Refuse) -> list[Accepted]:
+        """Record the events (durably, before returning) and keep the rejects; one outcome
+        per event: accepted, duplicate, conflict, or refused (by `refuse`, with why).
+        `positions`: each event's index in its request."""
         ...
 
     def backlog(self) -> int:
@@ -83,13 +83,13 @@ class JournalReceiver:
         self._publish = publish
 
     def receive(self, events: Sequence[Event], rejects: Sequence[RejectEntry], *,
-                source: str, positions: Sequence[int]) -> list[str]:
+                source: str, positions: Sequence[int], refuse: Refuse) -> list[Accepted]:
         """Commit to the journal, then wake the engine."""
         outcomes = self.journal.record(events, rejects, source=source, publish=self._publish,
-                                       positions=positions)
+                                       positions=positions, refuse=refuse)
         if self._wake is not None and any(o.status == "accepted" for o in outcomes):
             self._wake()
-        return [o.status for o in outcomes]
+        return outcomes
 
     def backlog(self) -> int:
         """Events the live engine has yet to learn."""
@@ -103,10 +103,10 @@ class JournalReceiver:
         """Nothing to release: the journal is closed with the runtime."""
 
 
-def validate(item: Any, *, index: int, limits: TimeLimits, now: datetime,
-             clock: datetime | None) -> Event | RejectEntry:
+def validate(item: Any, *, index: int, limits: TimeLimits, now: datetime
+             ) -> Event | RejectEntry:
     """One record (a decoded JSON value, or text that did not decode) as an event, or a
-    reject saying why not."""
+    reject saying why not: the contract, and not too far ahead of the wall clock."""
     if isinstance(item, _Unreadable):
         return RejectEntry(index, None, f"not valid JSON: {item.reason}", item.text)
     try:
@@ -118,12 +118,20 @@ def validate(item: Any, *, index: int, limits: TimeLimits, now: datetime,
     if ahead is not None:
         return RejectEntry(index, event.event_id, ahead.replace("stream's clock", "wall clock"),
                            _raw(item))
-    if not isinstance(event, _REFERENCE):
-        late = time_problem(event.occurred_at, clock=clock,
-                            limits=TimeLimits(max_ahead=_NEVER, max_late=limits.max_late))
-        if late is not None:
-            return RejectEntry(index, event.event_id, late, _raw(item))
     return event
+
+
+def lateness(limits: TimeLimits) -> Refuse:
+    """Why a new event is too late for the stream (reference data never is: its newest
+    record simply wins)."""
+    late = TimeLimits(max_ahead=_NEVER, max_late=limits.max_late)
+
+    def refuse(event: Event, clock: datetime | None) -> str | None:
+        if isinstance(event, _REFERENCE):
+            return None
+        return time_problem(event.occurred_at, clock=clock, limits=late)
+
+    return refuse
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,30 +150,29 @@ def unreadable(text: str, reason: str) -> Any:
 def ingest(items: Sequence[Any], *, receiver: Receiver, source: str, limits: TimeLimits,
            now: datetime | None = None) -> list[RecordResult]:
     """Validate every record and hand the valid ones to the receiver; one result per
-    record, in order."""
+    record, in order. A repeat of an accepted event is a duplicate however late it comes;
+    a new event too far behind the stream is refused."""
     now = now or datetime.now(UTC)
-    clock = receiver.clock()
     events: list[Event] = []
     positions: list[int] = []
     rejects: list[RejectEntry] = []
     results: list[RecordResult | None] = [None] * len(items)
     for index, item in enumerate(items):
-        checked = validate(item, index=index, limits=limits, now=now, clock=clock)
+        checked = validate(item, index=index, limits=limits, now=now)
         if isinstance(checked, RejectEntry):
             rejects.append(checked)
             results[index] = RecordResult(index, checked.event_id, "rejected", checked.reason)
             continue
         events.append(checked)
         positions.append(index)
-        if not isinstance(checked, _REFERENCE) and (clock is None or checked.occurred_at > clock):
-            clock = checked.occurred_at  # later records of the request are late against it
-    statuses = receiver.receive(events, rejects, source=source, positions=positions) \
-        if events or rejects else []
-    for index, event, status in zip(positions, events, statuses, strict=True):
-        if status == "conflict":
-            results[index] = RecordResult(index, event.event_id, "rejected", CONFLICT)
+    outcomes = receiver.receive(events, rejects, source=source, positions=positions,
+                                refuse=lateness(limits)) if events or rejects else []
+    for index, event, outcome in zip(positions, events, outcomes, strict=True):
+        if outcome.status in ("accepted", "duplicate"):
+            results[index] = RecordResult(index, event.event_id, outcome.status)
         else:
-            results[index] = RecordResult(index, event.event_id, status)  # type: ignore[arg-type]
+            results[index] = RecordResult(index, event.event_id, "rejected",
+                                          outcome.reason or CONFLICT)
     return [r for r in results if r is not None]
 
 

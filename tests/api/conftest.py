@@ -115,11 +115,14 @@ class Process:
     url: str
     log: Path
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        """Send `sig` and wait for the exit code."""
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> bool:
+        """Send `sig`, wait for the process to end; True when it shut down cleanly
+        (uvicorn raises the signal again after its graceful shutdown, so the exit status
+        is the signal's)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        return code in (0, -sig) and "state saved" in self.log.read_text()
 
 
 def start_process(data_dir: Path, *args: str, env: dict[str, str] | None = None,

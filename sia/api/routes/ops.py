@@ -68,11 +68,13 @@ async def status(service: Service, who: Caller) -> dict[str, Any]:
         live = service.live
         if live is not None:
             with live.lock:
-                clock, cursor = live.engine.clock, live.cursor
+                engine = live.engine
+                clock, cursor = engine.clock, live.cursor
+                observed, duplicates = engine.observed, engine.duplicates
             stats = live.stats
             out["engine"] = {
                 "clock": clock.isoformat() if clock else None, "journal_seq": cursor,
-                "events": stats.events, "rejected": stats.rejected,
+                "learned": observed, "duplicates": duplicates, "events": stats.events, "rejected": stats.rejected,
                 "alerts": dict(stats.alerts), "stored": stats.stored,
                 "history": stats.history, "snapshots": stats.snapshots,
                 "events_per_second": round(stats.events / stats.busy_seconds)

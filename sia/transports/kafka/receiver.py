@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from sia.events.models import Event
-from sia.journal import Journal, RejectEntry
+from sia.journal import Accepted, Journal, RejectEntry
+from sia.journal.store import Refuse
 from sia.service.ingest import JournalReceiver, Receiver, ReceiverUnavailable
 from sia.settings import Settings
 from sia.transports.kafka.producer import messages_for
@@ -89,9 +90,10 @@ class KafkaReceiver:
         self._journal = JournalReceiver(journal, publish=publisher.publish)
 
     def receive(self, events: Sequence[Event], rejects: Sequence[RejectEntry], *,
-                source: str, positions: Sequence[int]) -> list[str]:
+                source: str, positions: Sequence[int], refuse: Refuse) -> list[Accepted]:
         """Recorded and sent together, or neither."""
-        return self._journal.receive(events, rejects, source=source, positions=positions)
+        return self._journal.receive(events, rejects, source=source, positions=positions,
+                                     refuse=refuse)
 
     def backlog(self) -> int:
         """The workers learn; this process keeps no backlog of its own."""
