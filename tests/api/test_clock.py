@@ -13,7 +13,7 @@ import pytest
 from sia.cli.demo import DATASETS, load
 from sia.events.models import Event
 
-from .conftest import serving, server_settings
+from .conftest import server_settings, serving
 from .test_live import all_alerts, post_all, shifted
 
 
