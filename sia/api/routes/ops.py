@@ -74,7 +74,8 @@ async def status(service: Service, who: Caller) -> dict[str, Any]:
             stats = live.stats
             out["engine"] = {
                 "clock": clock.isoformat() if clock else None, "journal_seq": cursor,
-                "learned": observed, "duplicates": duplicates, "events": stats.events, "rejected": stats.rejected,
+                "learned": observed, "duplicates": duplicates, "events": stats.events,
+                "rejected": stats.rejected,
                 "alerts": dict(stats.alerts), "stored": stats.stored,
                 "history": stats.history, "snapshots": stats.snapshots,
                 "events_per_second": round(stats.events / stats.busy_seconds)
