@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 import sia
+from sia.api.authorization import PUBLIC, ROUTE_ROLES
 from sia.api.deps import authorize
 from sia.api.metrics import Metrics, time_requests
 from sia.api.routes import alerts, customers, events, feedback, keys, ops
@@ -76,5 +77,38 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             "apiKey": {"type": "http", "scheme": "bearer",
                        "description": "An API key from `sia keys create`."}}
         schema["security"] = [{"apiKey": []}]
+        _document_errors(schema)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/Problem"}}}}
+
+
+def _document_errors(schema: dict[str, Any]) -> None:
+    """The answers every route can give besides its own: 401 and 403 where a key is
+    needed (from the authorization table), 400 for a body that does not parse, and 422
+    either as FastAPI's field list or as one message."""
+    components = schema["components"]["schemas"]
+    components["Problem"] = {"type": "object", "required": ["detail"],
+                             "properties": {"detail": {}}, "title": "Problem"}
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            if ROUTE_ROLES.get((method.upper(), path)) != PUBLIC:
+                responses.setdefault("401", _problem("No API key, or an unknown or "
+                                                     "revoked one."))
+                responses.setdefault("403", _problem("The key's role may not call this."))
+            else:
+                operation["security"] = []
+            if "requestBody" in operation:
+                responses.setdefault("400", _problem("A body that does not parse."))
+            invalid = responses.get("422")
+            if invalid is not None:
+                content = invalid.setdefault("content", {}).setdefault("application/json", {})
+                documented = content.get("schema")
+                content["schema"] = {"anyOf": [documented, {"$ref": "#/components/schemas/"
+                                                                    "Problem"}]} \
+                    if documented else {"$ref": "#/components/schemas/Problem"}

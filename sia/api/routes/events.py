@@ -151,8 +151,7 @@ def _retry_after(service: Service, excess: int) -> int:
 
 @router.get("/v1/rejects", response_model=RejectPage)
 async def list_rejects(service: Service, who: Caller,
-                       cursor: str | None = Query(default=None, max_length=20,
-                                                  pattern=r"^[0-9]+$"),
+                       cursor: str | None = Query(default=None, pattern=r"^[0-9]{1,18}$"),
                        limit: int = Query(default=100, ge=1, le=1000)) -> RejectPage:
     """Rejected records, newest first: a crm key sees what it sent, an admin key all."""
     source = source_of(who) if who.role == "crm" else None

@@ -5,6 +5,7 @@ links, so opening one records nothing)."""
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
@@ -22,7 +23,12 @@ LABELS = {"useful": "Useful", "not_useful": "Not useful", "done": "Done",
 
 @router.post("/slack/interactivity", responses={
     401: {"description": "Forged or stale request."},
-    400: {"description": "Not an interactivity payload."}})
+    400: {"description": "Not an interactivity payload."},
+    404: {"description": "A button about an alert that is not in the store."},
+    503: {"description": "Slack feedback is not configured."}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "properties": {"payload": {"type": "string"}}}}}}})
 async def slack(request: Request, service: Service) -> dict[str, int]:
     """Slack's block_actions: the Useful / Not useful / Snooze buttons."""
     body = await read_limited(request, MAX_FORM)
@@ -48,7 +54,12 @@ def _page(title: str, content: str, status: int = 200) -> HTMLResponse:
         status_code=status)
 
 
-@router.get("/feedback/email", response_class=HTMLResponse)
+LINK_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A link that is forged, expired or malformed (an HTML page)."},
+    404: {"description": "The alert is not in the store (an HTML page)."}}
+
+
+@router.get("/feedback/email", response_class=HTMLResponse, responses=LINK_ERRORS)
 async def email_page(service: Service,
                      token: str = Query(default="", max_length=4000)) -> HTMLResponse:
     """The page an email's feedback link opens: a button to confirm."""
@@ -62,7 +73,10 @@ async def email_page(service: Service,
     return _page("Your feedback on this alert", form)
 
 
-@router.post("/feedback/email", response_class=HTMLResponse)
+@router.post("/feedback/email", response_class=HTMLResponse, responses=LINK_ERRORS,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/x-www-form-urlencoded": {"schema": {
+                     "type": "object", "properties": {"token": {"type": "string"}}}}}}})
 async def email_confirm(request: Request, service: Service) -> HTMLResponse:
     """Record what a confirmed link asks for."""
     from urllib.parse import parse_qs
