@@ -2,10 +2,18 @@
 
 Field names are a public contract: CRM mappings and other tools depend on them.
 Models are frozen so detectors cannot mutate what they observe.
+
+Bounds (README, "Events"): every amount is finite and at most a limit (`LIMITS`, from
+SIA_EVENT_* settings), so that any arithmetic of bounded amounts stays finite; ids and
+free text are limited in length and refuse control characters (`_ID_PATTERN`,
+`_LABEL_PATTERN`, `_TEXT_PATTERN`). All of them are constraints compiled into
+pydantic-core: they cost nothing on the hot path of `parse_event`.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime
 from functools import cached_property
 from operator import attrgetter
@@ -17,13 +25,77 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationError,
     field_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SCHEMA_VERSION: Final = 1
 _DAY: Final = 86_400.0  # seconds; the same as sia.detectors.rhythm.DAY
 
-Id = Annotated[str, Field(min_length=1, max_length=200)]
+
+class ContractLimits(BaseSettings):
+    """Upper bounds of amounts in events, from SIA_EVENT_* settings (environment or
+    `.env`), read once when this module is imported.
+
+    The defaults leave room for any real sale in any currency (a unit price of a
+    trillion covers capital goods priced in currencies of 40,000 to the dollar; the
+    largest line in a year of UCI Online Retail is 80,995 units, the dearest unit
+    £38,970) while keeping every product of bounded amounts far inside floating point:
+    a line is at most 1e21, an order of `max_lines` lines 1e25, its square 1e50 (floats
+    reach 1e308). The ceilings are what the detectors are tested to take.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SIA_EVENT_", env_file=".env",
+                                      extra="ignore", frozen=True)
+
+    max_quantity: float = Field(default=1e9, gt=0, le=1e12)  # units on one line
+    max_price: float = Field(default=1e12, gt=0, le=1e15)  # unit_price, list_price, unit_cost
+    max_amount: float = Field(default=1e15, gt=0, le=1e18)  # an opportunity's amount
+    max_lines: int = Field(default=10_000, ge=1, le=100_000)  # lines of one order or return
+
+
+LIMITS: Final = ContractLimits()
+
+# Characters refused in ids: every control (Unicode category Cc), format character (Cf:
+# bidirectional overrides and isolates, zero-width characters, the byte order mark,
+# soft hyphen, ...) and line or paragraph separator (Zl, Zp), as of Unicode 14
+# (Python 3.11's; tests/hardening checks the list against `unicodedata`). Written with
+# escapes that Python's `re` and pydantic-core's Rust regex read alike.
+_CC = r"\x00-\x1f\x7f-\x9f"
+_BIDI = r"\u202a-\u202e\u2066-\u2069"  # embeddings, overrides, isolates
+_SEPARATORS = r"\u2028\u2029"
+_CF = (r"\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+       r"\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+       r"\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+       r"\U000e0020-\U000e007f")
+_ID_REFUSED = f"{_CC}{_CF}{_SEPARATORS}"
+# one line of free text (names, segments, ...): no controls, no bidirectional overrides
+# or isolates (text that reads otherwise than it is), no line breaks; other format
+# characters (zero-width joiners, left-to-right marks) are parts of real names
+_LABEL_REFUSED = f"{_CC}{_BIDI}{_SEPARATORS}"
+# several lines (an interaction's summary): tabs and line breaks too
+_TEXT_REFUSED = rf"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}"
+_ID_PATTERN: Final = f"^[^{_ID_REFUSED}]+$"
+_LABEL_PATTERN: Final = f"^[^{_LABEL_REFUSED}]*$"
+_TEXT_PATTERN: Final = f"^[^{_TEXT_REFUSED}]*$"
+# what each pattern is, and the characters it refuses (only read to explain a refusal)
+_PATTERNS: Final = {_ID_PATTERN: ("an id", _ID_REFUSED),
+                    _LABEL_PATTERN: ("one line of text", _LABEL_REFUSED),
+                    _TEXT_PATTERN: ("text", _TEXT_REFUSED)}
+
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=_ID_PATTERN)]
+Label = Annotated[str, Field(max_length=200, pattern=_LABEL_PATTERN)]  # segment, team, ...
+Name = Annotated[str, Field(max_length=500, pattern=_LABEL_PATTERN)]
+Email = Annotated[str, Field(max_length=254, pattern=_LABEL_PATTERN)]
+Summary = Annotated[str, Field(max_length=10_000, pattern=_TEXT_PATTERN)]
+Quantity = Annotated[float, Field(gt=0, le=LIMITS.max_quantity, allow_inf_nan=False)]
+Price = Annotated[float, Field(ge=0, le=LIMITS.max_price, allow_inf_nan=False)]
+# customer attributes: flat, scalar values (they are shown, not computed with)
+AttributeValue = (Annotated[str, Field(max_length=1000, pattern=_LABEL_PATTERN)] | bool
+                  | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+                  | Annotated[float, Field(allow_inf_nan=False)] | None)
 Channel = Literal["call", "email", "meeting", "ticket", "web_visit", "quote_request", "other"]
 Stage = Literal["prospecting", "engaging", "won", "lost"]
 
@@ -57,11 +129,11 @@ class OrderLine(_Model):
     """One product line of an order or a return."""
 
     product_id: Id
-    quantity: float = Field(gt=0, allow_inf_nan=False)
-    unit_price: float = Field(ge=0, allow_inf_nan=False, description="Net price paid per unit.")
-    list_price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    unit_cost: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    category: str | None = None
+    quantity: Quantity
+    unit_price: Price = Field(description="Net price paid per unit.")
+    list_price: Price | None = None
+    unit_cost: Price | None = None
+    category: Label | None = None
 
     @property
     def amount(self) -> float:
@@ -77,7 +149,7 @@ class _Transaction(EventBase):
     rep_id: Id | None = None
     order_id: Id
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
-    lines: list[OrderLine] = Field(min_length=1)
+    lines: list[OrderLine] = Field(min_length=1, max_length=LIMITS.max_lines)
 
     @cached_property
     def amount(self) -> float:
@@ -117,7 +189,7 @@ class Interaction(EventBase):
     channel: Channel
     sentiment: float | None = Field(default=None, ge=-1, le=1, allow_inf_nan=False)
     product_id: Id | None = None
-    summary: str | None = Field(default=None, max_length=10_000)
+    summary: Summary | None = None
 
 
 class Opportunity(EventBase):
@@ -129,7 +201,7 @@ class Opportunity(EventBase):
     rep_id: Id
     product_id: Id | None = None
     stage: Stage
-    amount: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    amount: float | None = Field(default=None, ge=0, le=LIMITS.max_amount, allow_inf_nan=False)
 
 
 class Customer(EventBase):
@@ -137,11 +209,11 @@ class Customer(EventBase):
 
     type: Literal["customer"] = "customer"
     customer_id: Id
-    name: str | None = None
-    segment: str | None = None
-    region: str | None = None
+    name: Name | None = None
+    segment: Label | None = None
+    region: Label | None = None
     owner_rep_id: Id | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[Label, AttributeValue] = Field(default_factory=dict, max_length=50)
 
 
 class Product(EventBase):
@@ -149,13 +221,13 @@ class Product(EventBase):
 
     type: Literal["product"] = "product"
     product_id: Id
-    name: str | None = None
-    category: str | None = None
-    list_price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    unit_cost: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    tier: str | None = None
-    upgrade_to: list[Id] = Field(default_factory=list)
-    substitutes: list[Id] = Field(default_factory=list)
+    name: Name | None = None
+    category: Label | None = None
+    list_price: Price | None = None
+    unit_cost: Price | None = None
+    tier: Label | None = None
+    upgrade_to: list[Id] = Field(default_factory=list, max_length=100)
+    substitutes: list[Id] = Field(default_factory=list, max_length=100)
     discontinued: bool = False
 
 
@@ -164,12 +236,12 @@ class Rep(EventBase):
 
     type: Literal["rep"] = "rep"
     rep_id: Id
-    name: str | None = None
-    team: str | None = None
+    name: Name | None = None
+    team: Label | None = None
     manager_id: Id | None = None
-    email: str | None = None
-    slack_user_id: str | None = None
-    timezone: str | None = None
+    email: Email | None = None
+    slack_user_id: Label | None = None
+    timezone: Label | None = None
 
 
 Event = Annotated[
@@ -181,10 +253,62 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 def parse_event(data: str | bytes | dict[str, Any]) -> Event:
-    """Validate one event from JSON text or a decoded object; raises pydantic.ValidationError."""
-    if isinstance(data, dict):
-        return EVENT_ADAPTER.validate_python(data)
-    return EVENT_ADAPTER.validate_json(data)
+    """Validate one event from JSON text or a decoded object; raises pydantic.ValidationError
+    (with a refused character named, not the pattern it fails)."""
+    try:
+        if isinstance(data, dict):
+            return EVENT_ADAPTER.validate_python(data)
+        return EVENT_ADAPTER.validate_json(data)
+    except ValidationError as exc:
+        raise _in_words(exc) from None
+
+
+def _in_words(exc: ValidationError) -> ValidationError:
+    """`exc` with what pydantic says obscurely said in words (only ever on the error
+    path): a mismatch of our text patterns names the character, where it is and what is
+    refused; an attribute value of none of the allowed types is one error, not four."""
+    errors = exc.errors(include_url=False)
+    if not any(e["type"] == "string_pattern_mismatch" or _attribute_member(e["loc"])
+               for e in errors):
+        return exc
+    # an attribute that is a string breaking a bound is said as such, else as one error
+    strings = {e["loc"][:3] for e in errors if _attribute_member(e["loc"])
+               and e["loc"][3] == "constrained-str"
+               and e["type"] in ("string_pattern_mismatch", "string_too_long")}
+    details: list[InitErrorDetails] = []
+    said: set[tuple[int | str, ...]] = set()
+    for error in errors:
+        loc, value = error["loc"], error.get("input")
+        if _attribute_member(loc):
+            if loc[:3] in said or (loc[:3] in strings and loc[3] != "constrained-str"):
+                continue
+            said.add(loc[:3])
+            if loc[:3] not in strings:
+                details.append({"type": PydanticCustomError(
+                    "attribute_value", "an attribute is a string, number, true, false or "
+                    "null (attributes are flat)"), "loc": loc[:3], "input": value})
+                continue
+            loc = loc[:3]
+        known = _PATTERNS.get((error.get("ctx") or {}).get("pattern", ""))
+        if error["type"] == "string_pattern_mismatch" and known is not None \
+                and isinstance(value, str):
+            kind, refused = known
+            found = re.search(f"[{refused}]", value.strip())
+            what = (f"U+{ord(found[0]):04X} ({unicodedata.name(found[0], 'a control character')})"
+                    f" at position {found.start()}" if found else "a refused character")
+            details.append({"type": PydanticCustomError(
+                "refused_character",
+                "{what} is not allowed in {kind} (no control characters, bidirectional "
+                "overrides or line separators)", {"what": what, "kind": kind}),
+                "loc": loc, "input": value})
+        else:
+            details.append({**error, "loc": loc})  # type: ignore[typeddict-unknown-key]
+    return ValidationError.from_exception_data(exc.title, details)
+
+
+def _attribute_member(loc: tuple[int | str, ...]) -> bool:
+    """`loc` is of one member of the union of attribute value types (not of a key)."""
+    return len(loc) == 4 and loc[1] == "attributes" and loc[3] != "[key]"
 
 
 def event_json_schema() -> dict[str, Any]:

@@ -24,8 +24,13 @@ ids = st.text(
     alphabet=st.characters(categories=("L", "N")) | st.sampled_from("-_.:/#@"),
     min_size=1, max_size=40,
 )
-# Free text, stripped as the models strip it (so a round trip is exact from the start).
-texts = st.text(max_size=60).map(str.strip)
+# Free text, stripped as the models strip it (so a round trip is exact from the start),
+# without what one line of text refuses: controls, line separators, bidirectional
+# embeddings, overrides and isolates (surrogates cannot be encoded at all).
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+texts = st.text(alphabet=st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp"),
+                                       exclude_characters=BIDI_CONTROLS),
+                max_size=60).map(str.strip)
 fixed_offsets: st.SearchStrategy[tzinfo] = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(
     lambda minutes: timezone(timedelta(minutes=minutes)) if minutes else UTC
 )
@@ -35,13 +40,9 @@ instants = st.datetimes(
 money = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
 quantities = st.floats(min_value=0, max_value=1e9, exclude_min=True, allow_nan=False,
                        allow_infinity=False)
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53)
-    | st.floats(allow_nan=False, allow_infinity=False) | texts,
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=10), children, max_size=3),
-    max_leaves=8,
-)
+# attribute values are flat: JSON scalars
+json_values = (st.none() | st.booleans() | st.integers(-(2**53), 2**53)
+               | st.floats(allow_nan=False, allow_infinity=False) | texts)
 
 
 def _base(kind: str) -> dict[str, st.SearchStrategy[Any]]:
@@ -84,7 +85,7 @@ STRATEGIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "customer": st.fixed_dictionaries(
         {**_base("customer"), "customer_id": ids},
         optional={"name": texts, "segment": texts, "region": texts, "owner_rep_id": ids,
-                  "attributes": st.dictionaries(st.text(max_size=10), json_values,
+                  "attributes": st.dictionaries(texts.filter(lambda t: len(t) <= 10), json_values,
                                                 max_size=4)},
     ),
     "product": st.fixed_dictionaries(
