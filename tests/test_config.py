@@ -38,7 +38,7 @@ def config_error(path: Path, *fragments: str) -> re.Pattern[str]:
 
 
 def test_no_file_gives_every_registered_detector_with_defaults(tmp_path: Path) -> None:
-    detectors = load_detectors(tmp_path / "missing.yaml")
+    detectors = load_detectors(tmp_path / "missing.yaml", required=False)  # as the default
     assert [d.name for d in detectors] == list(registered())
     for d in detectors:
         assert d.params == d.params_type()
@@ -54,8 +54,10 @@ def test_defaults_apply_to_keys_not_given(tmp_path: Path) -> None:
     assert cross_sell.params == CrossSellParams()
 
 
-def test_empty_file_enables_nothing(tmp_path: Path) -> None:
-    assert load_detectors(write(tmp_path, "")) == []
+def test_empty_file_is_an_error_not_a_run_without_detectors(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    with pytest.raises(ConfigError, match=config_error(path, "configures no detector")):
+        load_detectors(path)
 
 
 def test_misspelt_key_names_file_and_key(tmp_path: Path) -> None:
@@ -128,7 +130,10 @@ def test_enabled_subset_and_only(tmp_path: Path) -> None:
     assert [d.name for d in load_detectors(path)] == ["cross_sell", "drift"]
     (drift,) = load_detectors(path, only=["drift"])
     assert drift.name == "drift" and drift.params.min_orders == 4
-    assert load_detectors(path, only=["nothing"]) == []
+    with pytest.raises(ConfigError, match=config_error(path, "only", "unknown detector")):
+        load_detectors(path, only=["nothing"])
+    with pytest.raises(ConfigError, match=config_error(path, "none of up_sell is enabled")):
+        load_detectors(path, only=["up_sell"])
 
 
 OVERRIDES = """\

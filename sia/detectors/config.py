@@ -11,6 +11,11 @@ Layout::
       UK North: {cross_sell: {min_confidence: 0.3}}
 
 Team overrides beat segment overrides, which beat the defaults.
+
+A file that is absent is only fine when it is the default one (every registered detector
+then runs with its defaults); a path given explicitly must exist. A configuration that
+enables no detector (an empty file, `enabled:` or `enabled: []`, an `only` matching none)
+is an error, not a run that finds nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from sia.config import ConfigError, config_dir, load_yaml, mapping_at
+from sia.config import ConfigError, check_detector, config_dir, did_you_mean, load_yaml, mapping_at
 from sia.detectors.base import Detector, detector_class, registered
 
 _TOP_KEYS = {"enabled", "detectors", "segments", "teams"}
@@ -38,7 +43,8 @@ def _check_params(
     try:
         cls = detector_class(name)
     except KeyError as exc:
-        raise ConfigError(f"{path}: {where}{name}: {exc.args[0]}") from None
+        hint = did_you_mean(name, registered())
+        raise ConfigError(f"{path}: {where}{name}: {exc.args[0]}{hint}") from None
     fields = {f.name: f for f in dataclasses.fields(cls.params_type)}
     for key, value in values.items():
         if key not in fields:
@@ -87,10 +93,19 @@ def _check_combinations(path: Path, defaults: dict[str, Any],
 
 
 def load_detectors(
-    path: Path | None = None, *, only: list[str] | None = None
+    path: Path | None = None, *, only: list[str] | None = None, required: bool | None = None
 ) -> list[Detector[Any]]:
-    """Detectors configured by the file (all registered ones with defaults when no file)."""
+    """Detectors configured by the file (all registered ones with defaults when the default
+    file is absent).
+
+    `required`: whether an absent file is an error; by default it is when `path` was
+    given (a typo in --config must not run on defaults), and not for the default file.
+    """
+    if required is None:
+        required = path is not None
     path = path or default_detectors_file()
+    if not path.exists() and required:
+        raise ConfigError(f"{path}: no such file")
     data = load_yaml(path) if path.exists() else {"detectors": {n: {} for n in registered()}}
     unknown = set(data) - _TOP_KEYS
     if unknown:
@@ -103,8 +118,14 @@ def load_detectors(
             raise ConfigError(f"{path}: detectors.{name}: must be a mapping")
         _check_params(path, "detectors.", name, values)
     enabled = data.get("enabled", list(defaults))
+    if "enabled" in data and enabled in (None, []):
+        raise ConfigError(f"{path}: enabled: lists no detector, so SIA would find nothing; "
+                          "name the detectors to run, or leave the key out to run every "
+                          "one configured under detectors:")
     if not isinstance(enabled, list) or not all(isinstance(n, str) for n in enabled):
         raise ConfigError(f"{path}: enabled: must be a list of detector names")
+    for i, name in enumerate(enabled):
+        check_detector(name, path, f"enabled[{i}]")
     overrides: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
     for scope_key, scope in (("segments", "segment"), ("teams", "team")):
         for scope_name, per_detector in mapping_at(data, scope_key, path, "").items():
@@ -123,7 +144,15 @@ def load_detectors(
                 _check_params(path, where, name, values, defaults.get(name, {}))
                 overrides.setdefault(name, {})[(scope, str(scope_name))] = values
     _check_combinations(path, defaults, overrides)
+    for name in only or []:
+        check_detector(name, path, "only (the detectors asked for)")
     names = [n for n in enabled if only is None or n in only]
+    if not enabled:
+        raise ConfigError(f"{path}: configures no detector (no enabled: and nothing under "
+                          "detectors:), so SIA would find nothing")
+    if not names:
+        raise ConfigError(f"{path}: none of {', '.join(only or [])} is enabled here "
+                          f"(enabled: {', '.join(enabled)})")
     detectors = []
     for name in names:
         try:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sia.config import ConfigError
+from sia.config import ConfigError, check_detector
 from sia.findings import Finding
 
 
@@ -61,6 +61,9 @@ def parse_rules(raw: Any, path: Path) -> tuple[InhibitRule, ...]:
             raise ConfigError(f"{where}.for_days: must be a number in (0, 3650]")
         if source in targets:
             raise ConfigError(f"{where}.targets: a detector cannot inhibit itself")
+        check_detector(source, path, f"inhibit[{i}].source")
+        for j, target in enumerate(targets):
+            check_detector(target, path, f"inhibit[{i}].targets[{j}]")
         rules.append(InhibitRule(source, tuple(targets), tuple(kinds), float(days)))
     return tuple(rules)
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sia.config import ConfigError, config_dir, load_yaml, mapping_at
+from sia.config import ConfigError, check_detector, config_dir, load_yaml, mapping_at
 from sia.findings import Finding
 from sia.policy.cooldown import CooldownStore, MemoryCooldowns
 from sia.policy.inhibition import Inhibitor, InhibitRule, parse_rules
@@ -63,10 +63,19 @@ class PolicyConfig:
         return timedelta(days=days)
 
 
-def load_policy(path: Path | None = None) -> PolicyConfig:
-    """Read config/policy.yaml (defaults when absent), validating every value."""
+def load_policy(path: Path | None = None, *, required: bool = False) -> PolicyConfig:
+    """Read config/policy.yaml (defaults when absent), validating every value.
+
+    `required=True` (a path the user gave, e.g. --policy-file): an absent file is a
+    ConfigError naming it, not a run on defaults. By default an absent file means the
+    defaults, as a published configuration without a policy does. Every detector named
+    (min_score, cooldown_days, inhibit) must be registered; `default` is allowed in
+    min_score and cooldown_days.
+    """
     path = path or config_dir() / "policy.yaml"
     if not path.exists():
+        if required:
+            raise ConfigError(f"{path}: no such file")
         return PolicyConfig()
     data = load_yaml(path)
     unknown = set(data) - {"min_score", "cooldown_days", "inhibit"}
@@ -77,6 +86,7 @@ def load_policy(path: Path | None = None) -> PolicyConfig:
     for key, low, high in (("min_score", 0.0, 1.0), ("cooldown_days", 0.0, 3650.0)):
         values: dict[str, Any] = mapping_at(data, key, path, "")
         for name, value in values.items():
+            check_detector(name, path, f"{key}.{name}", also=("default",))
             if isinstance(value, bool) or not isinstance(value, int | float) \
                     or not low <= value <= high:
                 raise ConfigError(f"{path}: {key}.{name}: must be a number in [{low}, {high}], "

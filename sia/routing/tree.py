@@ -25,6 +25,11 @@ An alert goes down from the root: a node matches when each of its `match` keys h
 that matches unless that child says `continue: true`. The deepest matching nodes win; a
 node none of whose children match is itself the result. Children inherit receivers and
 the timing settings of their parent unless they set them; `continue` is per node.
+
+A `detector` matcher must name a registered detector (a typo would never match). A tree
+is at most MAX_DEPTH routes deep and MAX_NODES routes in all: a YAML alias that refers
+back to an enclosing route (a loop) or fans out (aliases of aliases) is a ConfigError
+naming the file and the place, not a RecursionError or a hang.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sia.config import ConfigError, config_dir, load_yaml
+from sia.config import ConfigError, check_detector, config_dir, load_yaml
 from sia.findings import Severity
 from sia.routing.receivers import (
     Receiver,
@@ -52,6 +57,8 @@ SETTING_KEYS = ("group_wait_minutes", "digest_below", "daily_budget", "quiet_hou
                 "digest_at")
 NODE_KEYS = frozenset({"name", "match", "receivers", "continue", "routes", *SETTING_KEYS})
 TOP_KEYS = ("receivers", "route", "team_channels")
+MAX_DEPTH = 32  # routes below the root
+MAX_NODES = 2_000  # routes in the whole tree
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
@@ -186,14 +193,33 @@ def load_routes(path: Path | None = None) -> Route:
                   "(put it on a child under routes)")
     if not root.get("receivers"):
         _fail(path, "route.receivers", "required on the root: a non-empty list of receivers")
-    return _node(root, "route", "", RouteSettings(), (), receivers, path)
+    try:
+        return _node(root, "route", "", RouteSettings(), (), receivers, path,
+                     walk=_Walk())
+    except RecursionError:  # a last resort: _Walk bounds the depth well before this
+        _fail(path, "route", "nested too deeply")
+
+
+class _Walk:
+    """What the parse has visited: the routes above the current one, and how many."""
+
+    def __init__(self) -> None:
+        self.above: list[int] = []  # ids of the enclosing route mappings
+        self.nodes = 0
 
 
 def _node(raw: Any, where: str, parent_path: str, inherited: RouteSettings,
           parent_receivers: tuple[Receiver, ...], defined: dict[str, Receiver],
-          path: Path, index: int | None = None) -> Route:
+          path: Path, index: int | None = None, *, walk: _Walk) -> Route:
     if not isinstance(raw, dict):
         _fail(path, where, "must be a mapping")
+    if id(raw) in walk.above:
+        _fail(path, where, "refers back to a route that encloses it (a YAML alias loop)")
+    if len(walk.above) > MAX_DEPTH:
+        _fail(path, where, f"routes nest more than {MAX_DEPTH} deep")
+    walk.nodes += 1
+    if walk.nodes > MAX_NODES:
+        _fail(path, where, f"more than {MAX_NODES} routes (YAML aliases repeating routes?)")
     for key in raw:
         if key not in NODE_KEYS:
             _fail(path, f"{where}.{key}", f"unknown key; known: {', '.join(sorted(NODE_KEYS))}")
@@ -214,13 +240,15 @@ def _node(raw: Any, where: str, parent_path: str, inherited: RouteSettings,
     if not isinstance(children, list):
         _fail(path, f"{where}.routes", "must be a list of routes")
     routes: list[Route] = []
+    walk.above.append(id(raw))
     for i, child in enumerate(children):
         node = _node(child, f"{where}.routes[{i}]", node_path, settings, receivers, defined,
-                     path, i)
+                     path, i, walk=walk)
         if any(sibling.path == node.path for sibling in routes):
             _fail(path, f"{where}.routes[{i}].name",
                   f"{node.path!r} is already the path of an earlier sibling")
         routes.append(node)
+    walk.above.pop()
     return Route(path=node_path, matcher=_matcher(raw.get("match"), path, f"{where}.match"),
                  receivers=receivers, settings=settings, continue_matching=go_on,
                  routes=tuple(routes))
@@ -261,6 +289,8 @@ def _matcher(raw: Any, path: Path, where: str) -> Matcher:
                 _fail(path, at, f"must be a value or a list of values, got {item!r}")
             if key == "severity":
                 _severity(item, path, at)
+            if key == "detector":
+                check_detector(item, path, at)
         values.append((str(key), tuple(str(item) for item in items)))
     at_least = None
     if "severity_at_least" in raw:
