@@ -1,4 +1,10 @@
-"""`sia import ...`: convert dataset and CRM exports into canonical JSON Lines events."""
+"""`sia import ...`: convert dataset and CRM exports into canonical JSON Lines events.
+
+An import that writes no event exits 1 (every row rejected, or none to read): a file of
+nothing must not pass for a conversion. `sia import csv` keeps each row it could not
+convert in a rejects file (JSON Lines: CSV file, line, reason, the row), as `sia replay`
+keeps bad records.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,10 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from sia.cli.common import console, fail
+from sia.cli.common import console, errors, fail
 from sia.config import ConfigError
 from sia.events.models import parse_event
+from sia.events.reader import RejectSink
 from sia.importers.online_retail import ImportReport, convert
 
 import_app = typer.Typer(help="Convert exports into canonical events (JSON Lines).",
@@ -39,9 +46,15 @@ def _open_for_write(output: Path) -> IO[str]:
     return output.open("w", encoding="utf-8")
 
 
-def _report(report: ImportReport, output: Path) -> None:
+def _report(report: ImportReport, output: Path, rejects: RejectSink | None = None) -> None:
     for line in report.lines():
         console.print(line, highlight=False)
+    if rejects is not None and rejects.count:
+        errors.print(f"{rejects.count:,} rows could not be converted; kept in {rejects.path}",
+                     highlight=False)
+    if report.events == 0:
+        fail(f"nothing imported: {report.rows:,} rows read, no event written to {output}",
+             code=1)
     console.print(f"wrote {output}", highlight=False)
 
 
@@ -64,6 +77,9 @@ def generic_csv(
     mapping: Annotated[Path, typer.Option("--mapping", "-m",
                                           help="column mapping, e.g. config/mappings/*.yaml")],
     output: OutOpt,
+    rejects: Annotated[Path, typer.Option(
+        help="where rows that could not be converted are kept (JSON Lines, appended)")]
+    = Path("sia-import-rejects.jsonl"),
 ) -> None:
     """Any CSV export, driven by a column-mapping file."""
     from sia.importers.csv_mapping import convert_with_mapping
@@ -71,11 +87,14 @@ def generic_csv(
     if not csv_file.exists():
         fail(f"{csv_file}: no such file")
     report = ImportReport()
+    sink = RejectSink(rejects)
     try:
-        _write(convert_with_mapping(csv_file, mapping, report), output)
+        _write(convert_with_mapping(csv_file, mapping, report, rejects=sink), output)
     except ConfigError as exc:
         fail(str(exc))
-    _report(report, output)
+    finally:
+        sink.close()
+    _report(report, output, sink)
 
 
 @import_app.command("superstore")

@@ -1,9 +1,16 @@
-"""Read JSON Lines event files: every bad record is reported, counted and kept, never dropped."""
+"""Read JSON Lines event files: every bad record is reported, counted and kept, never dropped.
+
+A file that cannot be read to its end (a truncated or corrupt `.gz`, a read error) ends
+with one more Reject, after every record read before the fault: its line is the one
+after the last complete line, its reason says the file ends early, and its raw text is
+empty. The records before it go on to the engine, so a replay stores their alerts.
+"""
 
 from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,9 +95,25 @@ def open_text(path: Path) -> IO[str]:
     return path.open("r", encoding="utf-8", errors="replace")
 
 
+TRUNCATED = "file ends early"  # how the reason of a Reject for an unreadable rest begins
+
+
 def read_lines(lines: Iterable[str], *, source: str) -> Iterator[Event | Reject]:
-    """Validate JSON lines; blank lines are skipped, line numbers start at 1."""
-    for number, raw in enumerate(lines, start=1):
+    """Validate JSON lines; blank lines are skipped, line numbers start at 1. A fault
+    reading on (see the module) ends the stream with a Reject for the line it hit."""
+    number = 0
+    iterator = iter(lines)
+    while True:
+        try:
+            raw = next(iterator)
+        except StopIteration:
+            return
+        except (EOFError, OSError, zlib.error) as exc:  # truncated or corrupt gzip, I/O
+            yield Reject(source, number + 1, f"{TRUNCATED}: cannot read past line {number} "
+                         f"({type(exc).__name__}: {exc}); the records before it were read",
+                         "", None)
+            return
+        number += 1
         text = raw.strip()
         if text:
             yield validate_line(text, source=source, line=number)

@@ -97,7 +97,10 @@ Every problem with the mapping raises `MappingError` naming the mapping file and
 including columns missing from the CSV header. Problems with rows never stop the import:
 a row that cannot be converted is skipped and counted in `report.skipped` under a reason
 that names its CSV line (the header is line 1). Only the first `MAX_LISTED_ROWS` such rows
-get a reason of their own; further ones are counted under one summary reason. Two groups
+get a reason of their own; further ones are counted under one summary reason. Given a
+`rejects` sink (sia.events.reader.RejectSink), every such row is also kept there, as a
+Reject with the CSV file, line, reason and the row (re-written as one CSV line), as
+`sia replay` keeps bad records; rows left out by `skip_when` are not rejects. Two groups
 or rows giving the same event_id are reported too (the later one is skipped), as an event
 id is processed only once downstream.
 
@@ -109,6 +112,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
+import json
 import math
 import operator
 import re
@@ -134,6 +139,7 @@ from sia.events.models import (
     Return,
     parse_event,
 )
+from sia.events.reader import Reject, RejectSink
 from sia.importers.online_retail import ImportReport
 
 MAX_LISTED_ROWS = 100
@@ -776,17 +782,20 @@ def _header(path: Path, mapping: ColumnMapping) -> list[str] | None:
 
 
 def convert_with_mapping(csv_path: Path, mapping_path: Path,
-                         report: ImportReport | None = None) -> Iterator[dict[str, Any]]:
+                         report: ImportReport | None = None, *,
+                         rejects: RejectSink | None = None) -> Iterator[dict[str, Any]]:
     """Canonical events (as dicts) from a CSV export, as the mapping file says, by time.
 
     The mapping is read and checked against the CSV header at once (MappingError); rows
-    are read when the result is iterated, with every skipped row counted in `report`.
+    are read when the result is iterated, with every skipped row counted in `report` and,
+    when given, kept in `rejects`.
     """
     mapping = load_mapping(mapping_path)
     header = _header(csv_path, mapping)
     if header is not None:
         mapping.check_header(header)
-    return _Converter(mapping, report if report is not None else ImportReport()).run(csv_path)
+    return _Converter(mapping, report if report is not None else ImportReport(),
+                      rejects, str(csv_path)).run(csv_path)
 
 
 @dataclass
@@ -802,15 +811,22 @@ class _Group:
 
 
 class _Converter:
-    def __init__(self, mapping: ColumnMapping, report: ImportReport) -> None:
+    def __init__(self, mapping: ColumnMapping, report: ImportReport,
+                 rejects: RejectSink | None = None, source: str = "") -> None:
         self.mapping = mapping
         self.report = report
+        self.rejects = rejects
+        self.source = source
         self.listed = 0
         self.sources = {spec.key: spec.source()
                         for spec in [*mapping.fields.values(), *mapping.lines.values()]}
 
-    def skip_row(self, line: int, reason: str, rows: int = 1) -> None:
-        """Count a row that cannot be converted, by line while there are few of them."""
+    def skip_row(self, line: int, reason: str, rows: int = 1, *, raw: str = "",
+                 event_id: str | None = None) -> None:
+        """Count a row that cannot be converted, by line while there are few of them; keep
+        it in the rejects sink, every one."""
+        if self.rejects is not None:
+            self.rejects.add(Reject(self.source, line, reason, raw, event_id))
         if self.listed < MAX_LISTED_ROWS:
             self.listed += 1
             self.report.skipped[f"line {line}: {reason}"] += rows
@@ -851,7 +867,7 @@ class _Converter:
                     return
                 except csv.Error as exc:
                     self.report.rows += 1
-                    self.skip_row(start, f"unreadable CSV: {exc}")
+                    self.skip_row(start, f"unreadable CSV: {exc}")  # the raw line is lost
                     continue
                 if not any(cell.strip() for cell in cells):
                     continue
@@ -860,10 +876,17 @@ class _Converter:
                     continue
                 self.report.rows += 1
                 if len(cells) != len(header):
-                    self.skip_row(start, f"{len(cells)} fields, the header has {len(header)}")
+                    self.skip_row(start, f"{len(cells)} fields, the header has {len(header)}",
+                                  raw=self.csv_line(cells))
                     continue
                 yield start, {name: cell.strip() for name, cell in zip(header, cells,
                                                                          strict=True)}
+
+    def csv_line(self, cells: list[str]) -> str:
+        """A row as one CSV line again (for the rejects file)."""
+        out = io.StringIO()
+        csv.writer(out, delimiter=self.mapping.delimiter, lineterminator="").writerow(cells)
+        return out.getvalue()
 
     def read_fields(self, specs: dict[str, ValueSpec], row: dict[str, str]) -> dict[str, Any]:
         values = {}
@@ -899,13 +922,14 @@ class _Converter:
             if rule is not None:
                 self.report.skipped[rule.reason] += 1
                 continue
+            raw = self.csv_line(list(row.values()))
             try:
                 event_type, event, line = self.convert_row(row)
             except _RowError as exc:
-                self.skip_row(line_no, str(exc))
+                self.skip_row(line_no, str(exc), raw=raw)
                 continue
             except ValidationError as exc:
-                self.skip_row(line_no, self.explain(exc, mapping.type_of(row)))
+                self.skip_row(line_no, self.explain(exc, mapping.type_of(row)), raw=raw)
                 continue
             key = (tuple(row[c] for c in mapping.group_by) if mapping.group_by
                    else (str(line_no),))
@@ -914,7 +938,8 @@ class _Converter:
                 event_id = str(event["event_id"])
                 if event_id in event_ids:
                     self.skip_row(line_no, f"duplicate event_id {event_id!r} (already made "
-                                           f"from line {event_ids[event_id]})")
+                                           f"from line {event_ids[event_id]})", raw=raw,
+                                  event_id=event_id)
                     continue
                 event_ids[event_id] = line_no
                 label = ", ".join(f"{c}={row[c]!r}" for c in mapping.group_by)
@@ -922,7 +947,8 @@ class _Converter:
             else:
                 problem = self.conflict(group, event_type, event)
                 if problem:
-                    self.skip_row(line_no, problem)
+                    self.skip_row(line_no, problem, raw=raw,
+                                  event_id=str(group.event.get("event_id")))
                     continue
                 group.rows += 1
                 group.event["occurred_at"] = min(group.event["occurred_at"],
@@ -956,7 +982,9 @@ class _Converter:
             except ValidationError as exc:
                 self.skip_row(group.first_line, f"the event of {group.rows} rows from here "
                                                 f"is invalid: {self.explain(exc, group.type)}",
-                              rows=group.rows)
+                              rows=group.rows, raw=json.dumps(event, default=str,
+                                                              ensure_ascii=False),
+                              event_id=str(event.get("event_id")))
                 continue
             ready.append(event)
         ready.sort(key=lambda e: e["occurred_at"])
