@@ -222,13 +222,41 @@ def test_routes_test_shows_who_gets_an_alert(sample_events: Path, tmp_path: Path
 
 
 def test_deliver_waits_for_unconfigured_channels_and_says_which(
-        sample_events: Path, tmp_path: Path) -> None:
+        sample_events: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sia.settings import get_settings
+
     db, state = tmp_path / "a.db", tmp_path / "s.snap"
     assert invoke("replay", str(sample_events), "--db", str(db), "--state", str(state))[0] == 0
-    code, text = invoke("deliver", "--db", str(db), "--state", str(state))
+    # the sample is from 2011: delivering it now reaches people only if told to, and
+    # without a group wait or quiet hours its messages are due at once
+    monkeypatch.setenv("SIA_DELIVERY_MAX_AGE_DAYS", str(365 * 100))
+    routes = tmp_path / "routing.yaml"
+    routes.write_text("receivers:\n  owner_rep: {kind: owner_rep}\n"
+                      "team_channels: {default: \"#sales\"}\n"
+                      "route: {receivers: [owner_rep], group_wait_minutes: 0, "
+                      "quiet_hours: null, digest_below: low}\n")
+    get_settings.cache_clear()
+    try:
+        code, text = invoke("deliver", "--db", str(db), "--state", str(state),
+                            "--routes", str(routes))
+    finally:
+        get_settings.cache_clear()
     assert code == 0, text
     assert "dead-lettered 0" in text
     assert "wait for the email notifier" in text and "SIA_SMTP_HOST" in text
+
+
+def test_deliver_after_a_replay_of_history_keeps_it_as_history(
+        sample_events: Path, tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    assert invoke("replay", str(sample_events), "--db", str(db))[0] == 0
+    code, text = invoke("deliver", "--db", str(db))
+    assert code == 0, text
+    assert "sent 0" in text and "wait for" not in text  # nothing routed to anyone
+    store = AlertStore(f"sqlite:///{db}")
+    statuses = {r.status for r in store.list(limit=100_000)}
+    store.close()
+    assert statuses == {"history"}
 
 
 def test_bench_measures_delivery_latency(sample_events: Path) -> None:
