@@ -89,6 +89,10 @@ def register_delivery(app: typer.Typer) -> None:
             stats = delivery.step(datetime.now(UTC))
             console.print(f"sent {stats.sent}, retrying {stats.retried}, dead-lettered "
                           f"{stats.dead}", highlight=False)
+            if stats.history:
+                console.print(f"{stats.history:,} alerts older than "
+                              f"{get_settings().delivery_max_age_days:g} days kept as history "
+                              "(not sent; SIA_DELIVERY_MAX_AGE_DAYS)", highlight=False)
             for note in waiting_notes(stats):
                 errors.print(note, highlight=False)
             if not follow:

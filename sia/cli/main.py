@@ -20,7 +20,7 @@ from sia.detectors.base import registered
 from sia.engine.engine import FILE_CHUNK
 from sia.engine.snapshot import SnapshotError
 from sia.events.models import event_json_schema
-from sia.events.reader import RejectedRecord, RejectSink, read_events, read_lines
+from sia.events.reader import TRUNCATED, RejectedRecord, RejectSink, read_events, read_lines
 from sia.policy import Alert
 
 # no local variables in tracebacks, whatever typer's version: they can hold secrets
@@ -99,12 +99,18 @@ def replay(
         errors.print(f"rejected {reject.describe()}", highlight=False, soft_wrap=True)
     if sink.count:
         errors.print(f"{sink.count} bad records kept in {rejects}", highlight=False)
+    last = sink.last
+    truncated = last is not None and last.reason.startswith(TRUNCATED)
+    if last is not None and truncated and last not in sink.first:
+        errors.print(f"rejected {last.describe()}", highlight=False, soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), indent=2))
     else:
         console.print(f"{summary.events:,} events ({summary.duplicates:,} duplicates ignored, "
                       f"{summary.rejects:,} rejected); alerts: {dict(summary.alerts)}; "
                       f"{summary.stored:,} new in {db}")
+    if truncated:  # what came before the cut is stored; the rest of the file is not read
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -133,11 +133,13 @@ class RejectSink:
         self.strict = strict
         self.count = 0
         self.first: list[Reject] = []
+        self.last: Reject | None = None
         self._handle: IO[str] | None = None
 
     def add(self, reject: Reject) -> None:
         """Keep a reject; in strict mode, fail the run with it."""
         self.count += 1
+        self.last = reject
         if len(self.first) < 20:
             self.first.append(reject)
         if self.path is not None:

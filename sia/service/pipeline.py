@@ -17,7 +17,8 @@ def build(config: Path | None = None, policy_file: Path | None = None,
     """Detectors and policy from the configuration files; raises ConfigError naming the
     file and the key."""
     detectors = load_detectors(config, only=only)
-    policy = Policy(load_policy(policy_file), cooldowns=cooldowns())
+    policy = Policy(load_policy(policy_file, required=policy_file is not None),
+                    cooldowns=cooldowns())
     return detectors, policy
 
 

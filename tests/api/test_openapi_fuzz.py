@@ -27,7 +27,7 @@ def test_the_live_api_keeps_its_description_under_fuzzing(tmp_path: Path) -> Non
              "--phases", "examples,coverage,fuzzing", "--generation-database", "none",
              "--request-timeout", "30", "--no-color", "--report", "json",
              "--report-json-path", str(report)],
-            capture_output=True, text=True, timeout=900)
+            capture_output=True, text=True, timeout=900, cwd=tmp_path)
     (tmp_path / "schemathesis.txt").write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     summary = json.loads(report.read_text()) if report.exists() else {}

@@ -100,8 +100,6 @@ def test_an_explicit_policy_file_that_does_not_exist_is_an_error(tmp_path: Path)
     assert load_policy(tmp_path / "absent.yaml") == PolicyConfig()
 
 
-@pytest.mark.xfail(strict=True, reason="sia/service/pipeline.py build() must pass "
-                   "required=policy_file is not None to load_policy (not this change's file)")
 def test_sia_replay_with_a_policy_file_that_does_not_exist_stops(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
