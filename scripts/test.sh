@@ -32,5 +32,7 @@ echo "== ruff"
 ruff check sia tests scripts
 echo "== mypy"
 mypy sia
+echo "== import layers"
+lint-imports --no-cache
 echo "== pytest"
 python -m pytest -q "$@"
