@@ -31,9 +31,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sia.detectors.base import Detector
-from sia.engine.engine import FILE_CHUNK, Engine, replay
+from sia.engine.engine import FILE_CHUNK, Engine
 from sia.events.models import Event, parse_event
 from sia.policy import Policy
+from sia.service.replay import alerts_of
 
 Factory = Callable[[], tuple[list[Detector[Any]], Policy]]
 
@@ -71,8 +72,8 @@ def _engine_run(events: Sequence[Event], factory: Factory) -> tuple[float, Engin
     _forget_derived(events)
     with _inputs_frozen():
         started = time.process_time()
-        for finding in replay(engine, events, chunk=FILE_CHUNK):
-            policy.admit(finding)
+        for _ in alerts_of(events, engine=engine, policy=policy, chunk=FILE_CHUNK):
+            pass
         return time.process_time() - started, engine
 
 
@@ -81,9 +82,9 @@ def _end_to_end(lines: Sequence[str], factory: Factory) -> float:
     engine = Engine(detectors)
     with _inputs_frozen():
         started = time.process_time()
-        for finding in replay(engine, (parse_event(line) for line in lines),
-                              chunk=FILE_CHUNK):
-            policy.admit(finding)
+        for _ in alerts_of((parse_event(line) for line in lines), engine=engine,
+                           policy=policy, chunk=FILE_CHUNK):
+            pass
         return time.process_time() - started
 
 

@@ -17,12 +17,13 @@ from typing import Any, Literal, TypeVar
 
 from sia.detectors.base import Detector
 from sia.detectors.rhythm import DAY
-from sia.engine.engine import Engine, replay
+from sia.engine.engine import Engine
 from sia.engine.partitions import replay_partitioned
 from sia.evaluation.judges import Evaluator, Judging, evaluator_for
 from sia.evaluation.outcomes import Outcomes
 from sia.events.models import Event
 from sia.policy import Alert, Policy
+from sia.service.replay import alerts_of
 
 
 @dataclass
@@ -107,11 +108,7 @@ def embedded(detectors: Sequence[Detector[Any]], policy: Policy) -> Alerting:
     """Alerts of one engine and one policy: the embedded deployment."""
 
     def alerts(events: Iterable[Event]) -> Iterator[Alert]:
-        engine = Engine(detectors)
-        for finding in replay(engine, events):
-            alert = policy.admit(finding)
-            if alert is not None:
-                yield alert
+        return alerts_of(events, engine=Engine(detectors), policy=policy)
 
     return alerts
 

@@ -18,6 +18,7 @@ from sia.engine.driver import Driver
 from sia.engine.engine import FILE_CHUNK, Engine
 from sia.events.models import Event
 from sia.events.reader import Reject, RejectSink
+from sia.findings import Finding
 from sia.policy import Alert, Policy
 from sia.service.state import state_lock, write_atomically
 
@@ -66,6 +67,29 @@ def _chunks(events: Iterator[Event], size: int) -> Iterator[list[Event]]:
         yield chunk
 
 
+def alerts_of(events: Iterable[Event], *, engine: Engine, policy: Policy,
+              chunk: int = 1, on_finding: Callable[[Finding], None] | None = None
+              ) -> Iterator[Alert]:
+    """The embedded run: events through the engine in event time (a tick at every day
+    boundary, and one after the last event), findings through policy; alerts as they
+    come. `chunk` events are learned together (the same findings; see
+    sia/engine/driver.py): 1 yields each alert right after its event."""
+    driver = Driver(engine)
+    for events_ in _chunks(iter(events), chunk):
+        for finding in driver.feed(events_):
+            if on_finding is not None:
+                on_finding(finding)
+            alert = policy.admit(finding)
+            if alert is not None:
+                yield alert
+    for finding in driver.finish():
+        if on_finding is not None:
+            on_finding(finding)
+        alert = policy.admit(finding)
+        if alert is not None:
+            yield alert
+
+
 def run(records: Iterable[Event | Reject], *, engine: Engine, policy: Policy,
         sink: RejectSink, store: AlertStore | None = None,
         on_alert: Callable[[Alert], None] | None = None,
@@ -77,7 +101,6 @@ def run(records: Iterable[Event | Reject], *, engine: Engine, policy: Policy,
     pass 1 for a live stream whose alerts must not wait for the next events."""
     summary = RunSummary()
     pending: list[Alert] = []
-    driver = Driver(engine)
 
     def flush() -> None:
         if store is not None and pending:
@@ -88,19 +111,15 @@ def run(records: Iterable[Event | Reject], *, engine: Engine, policy: Policy,
                 on_alert(alert)
         pending.clear()
 
-    def admit(findings: list[Any]) -> None:
-        for finding in findings:
-            summary.findings[finding.detector] += 1
-            alert = policy.admit(finding)
-            if alert is not None:
-                summary.alerts[finding.detector] += 1
-                pending.append(alert)
+    def found(finding: Finding) -> None:
+        summary.findings[finding.detector] += 1
+
+    for alert in alerts_of(_valid_events(records, sink, summary, on_record), engine=engine,
+                           policy=policy, chunk=chunk, on_finding=found):
+        summary.alerts[alert.finding.detector] += 1
+        pending.append(alert)
         if len(pending) >= batch:
             flush()
-
-    for events in _chunks(_valid_events(records, sink, summary, on_record), chunk):
-        admit(driver.feed(events))
-    admit(driver.finish())
     flush()
     summary.duplicates = engine.duplicates
     summary.suppressed = dict(policy.suppressed)
