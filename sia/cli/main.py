@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -131,21 +132,38 @@ def list_alerts(
     db: Annotated[str, typer.Option(help="alert store (SQLite path or URL)")] = "sia.db",
     detector: Annotated[str | None, typer.Option(help="only this detector")] = None,
     customer: Annotated[str | None, typer.Option(help="only this customer")] = None,
-    limit: Annotated[int, typer.Option(help="how many")] = 20,
+    rep: Annotated[str | None, typer.Option(help="only this rep's alerts")] = None,
+    team: Annotated[str | None, typer.Option(help="only this team's alerts")] = None,
+    severity: Annotated[str | None, typer.Option(help="low, medium or high")] = None,
+    since: Annotated[datetime | None, typer.Option(
+        help="only alerts at or after this time (e.g. 2011-11-01)",
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])] = None,
+    limit: Annotated[int, typer.Option(min=1, help="how many")] = 20,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Show stored alerts, newest first."""
+    """Show stored alerts, newest first (the same query as GET /v1/alerts)."""
+    from sia.service.alerts import AlertFilter
+    from sia.service.alerts import list_alerts as query
+
+    if detector is not None and detector not in registered():
+        fail(f"unknown detector {detector!r}; known: {', '.join(registered())}")
+    if severity is not None and severity not in ("low", "medium", "high"):
+        fail(f"--severity {severity!r}: use low, medium or high")
     store = AlertStore(db_url(db))
-    rows = store.list(detector=detector, subject_id=customer, limit=limit)
+    where = AlertFilter(detector=detector, customer=customer, rep_id=rep, team=team,
+                        severity=severity,
+                        since=since.replace(tzinfo=since.tzinfo or UTC) if since else None)
+    rows = query(store, where, limit=limit).items
     store.close()
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        typer.echo(json.dumps(rows, indent=2))
         return
     by_detector: dict[str, int] = defaultdict(int)
     for r in rows:
-        by_detector[r.detector] += 1
-        console.print(f"[bold]{r.occurred_at.date()} {r.detector}/{r.kind} {r.severity}[/] "
-                      f"{r.title}\n  {r.explanation}\n  [green]do:[/] {r.action}")
+        by_detector[r["detector"]] += 1
+        console.print(f"[bold]{r['occurred_at'][:10]} {r['detector']}/{r['kind']} "
+                      f"{r['severity']}[/] {r['title']}\n  {r['explanation']}\n  "
+                      f"[green]do:[/] {r['action']}")
     console.print(f"{len(rows)} alerts shown ({dict(by_detector)})")
 
 
