@@ -266,3 +266,20 @@ def test_bench_measures_delivery_latency(sample_events: Path) -> None:
     result = json.loads(text)
     assert result["delivery_messages"] > 0
     assert 0 < result["delivery_latency_ms_p50"] <= result["delivery_latency_ms_p99"]
+
+
+def test_alerts_lists_with_the_api_s_filters_and_refuses_unknown_detectors(
+        sample_events: Path, tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    assert invoke("replay", str(sample_events), "--db", str(db))[0] == 0
+    code, text = invoke("alerts", "--db", str(db), "--json", "--limit", "1000")
+    everything = json.loads(text)
+    rep = next(a["rep_id"] for a in everything if a["rep_id"])
+    code, text = invoke("alerts", "--db", str(db), "--json", "--rep", rep, "--limit", "1000")
+    mine = json.loads(text)
+    assert code == 0 and mine and {a["rep_id"] for a in mine} == {rep}
+    assert len(mine) == sum(1 for a in everything if a["rep_id"] == rep)
+    code, text = invoke("alerts", "--db", str(db), "--json", "--since", "2011-11-01")
+    assert code == 0 and all(a["occurred_at"] >= "2011-11-01" for a in json.loads(text))
+    code, text = invoke("alerts", "--db", str(db), "--detector", "drfit")
+    assert code == 2 and "unknown detector 'drfit'" in text
