@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+Source = Path | str  # where a configuration came from: a file, or e.g. "thresholds v3"
+
 
 class ConfigError(ValueError):
     """A configuration file is missing, malformed, or holds a wrong key or value."""
@@ -43,7 +45,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def mapping_at(data: dict[str, Any], key: str, path: Path, where: str) -> dict[str, Any]:
+def mapping_at(data: dict[str, Any], key: str, path: Source, where: str) -> dict[str, Any]:
     """data[key] as a mapping ({} when absent), else a ConfigError naming file and key."""
     value = data.get(key, {})
     if value is None:
@@ -59,7 +61,8 @@ def did_you_mean(name: object, known: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def check_detector(name: object, path: Path, where: str, *, also: Iterable[str] = ()) -> str:
+def check_detector(name: object, path: Source, where: str, *, also: Iterable[str] = ()
+                   ) -> str:
     """`name` if it is a registered detector (or one of `also`, e.g. "default"), else a
     ConfigError naming the file, the key and the known names (a typo never applies)."""
     from sia.detectors.base import registered  # the detectors import this module

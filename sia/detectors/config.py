@@ -24,7 +24,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from sia.config import ConfigError, check_detector, config_dir, did_you_mean, load_yaml, mapping_at
+from sia.config import (
+    ConfigError,
+    Source,
+    check_detector,
+    config_dir,
+    did_you_mean,
+    load_yaml,
+    mapping_at,
+)
 from sia.detectors.base import Detector, detector_class, registered
 
 _TOP_KEYS = {"enabled", "detectors", "segments", "teams"}
@@ -36,7 +44,7 @@ def default_detectors_file() -> Path:
 
 
 def _check_params(
-    path: Path, where: str, name: str, values: dict[str, Any],
+    path: Source, where: str, name: str, values: dict[str, Any],
     base: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Keys and types one by one (errors name the key), then ranges on the merged values."""
@@ -75,7 +83,7 @@ def _culprit(cls: type[Detector[Any]], values: dict[str, Any],
     return ""
 
 
-def _check_combinations(path: Path, defaults: dict[str, Any],
+def _check_combinations(path: Source, defaults: dict[str, Any],
                         overrides: dict[str, dict[tuple[str, str], dict[str, Any]]]) -> None:
     """A customer can be in a segment and a team at once: every pair must be valid too."""
     for name, scoped in overrides.items():
@@ -107,6 +115,14 @@ def load_detectors(
     if not path.exists() and required:
         raise ConfigError(f"{path}: no such file")
     data = load_yaml(path) if path.exists() else {"detectors": {n: {} for n in registered()}}
+    return detectors_from(data, source=path, only=only)
+
+
+def detectors_from(data: dict[str, Any], *, source: Source,
+                   only: list[str] | None = None) -> list[Detector[Any]]:
+    """Detectors configured by a mapping laid out as detectors.yaml (a file's contents,
+    or a version of the thresholds), validated key by key; errors name `source`."""
+    path = source
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise ConfigError(

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sia.config import ConfigError, check_detector
+from sia.config import ConfigError, Source, check_detector
 from sia.findings import Finding
 
 
@@ -32,7 +31,7 @@ class InhibitRule:
             not self.source_kinds or finding.kind in self.source_kinds)
 
 
-def parse_rules(raw: Any, path: Path) -> tuple[InhibitRule, ...]:
+def parse_rules(raw: Any, path: Source) -> tuple[InhibitRule, ...]:
     """Rules from the `inhibit:` list of policy.yaml, each checked with its position."""
     if raw is None:
         return ()

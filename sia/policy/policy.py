@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sia.config import ConfigError, check_detector, config_dir, load_yaml, mapping_at
+from sia.config import ConfigError, Source, check_detector, config_dir, load_yaml, mapping_at
 from sia.findings import Finding
 from sia.policy.cooldown import CooldownStore, MemoryCooldowns
 from sia.policy.inhibition import Inhibitor, InhibitRule, parse_rules
@@ -77,7 +77,12 @@ def load_policy(path: Path | None = None, *, required: bool = False) -> PolicyCo
         if required:
             raise ConfigError(f"{path}: no such file")
         return PolicyConfig()
-    data = load_yaml(path)
+    return policy_from(load_yaml(path), source=path)
+
+
+def policy_from(data: dict[str, Any], *, source: Source) -> PolicyConfig:
+    """The policy of a mapping laid out as policy.yaml, validated; errors name `source`."""
+    path = source
     unknown = set(data) - {"min_score", "cooldown_days", "inhibit"}
     if unknown:
         raise ConfigError(f"{path}: {sorted(unknown)[0]}: unknown key; known: cooldown_days, "
