@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +20,7 @@ from sia.importers.online_retail import convert
 from sia.policy import Policy
 
 if TYPE_CHECKING:
+    from sia.evaluation.http_bench import HttpBenchOptions
     from sia.evaluation.kafka_bench import KafkaBench
 
 ConfigOpt = Annotated[Path | None, typer.Option(help="detectors.yaml (default: config/)")]
@@ -152,11 +154,23 @@ def register_measure(app: typer.Typer) -> None:
     def bench(
         events_file: Annotated[Path | None, typer.Option(
             "--events", help="events file (default: the full online retail dataset)")] = None,
+        sample: Annotated[bool, typer.Option(
+            "--sample", help="the bundled online retail sample instead (a quick run)")] = False,
         repeat: Annotated[int, typer.Option(min=1, max=10)] = 3,
         delivery: Annotated[bool, typer.Option(
             help="also measure detection-to-send latency at a steady event rate")] = False,
-        rate: Annotated[float, typer.Option(help="events a second for --delivery")] = 200.0,
-        seconds: Annotated[float, typer.Option(help="length of the --delivery run")] = 30.0,
+        rate: Annotated[float, typer.Option(
+            help="events a second for --delivery and --http's event-to-send run")] = 200.0,
+        seconds: Annotated[float, typer.Option(
+            help="length of the --delivery run, and of --http's paced runs")] = 30.0,
+        http: Annotated[bool, typer.Option(
+            "--http", help="measure real `sia serve` processes over HTTP: events/s accepted "
+            "beside the engine's, latency at half its capacity, event to send through a "
+            "webhook")] = False,
+        clients: Annotated[int, typer.Option(
+            min=1, max=64, help="--http: concurrent clients")] = 4,
+        batches: Annotated[str, typer.Option(
+            help="--http: events per request to measure, one after the other")] = "100,500",
         kafka: Annotated[bool, typer.Option(
             "--kafka", help="measure through Kafka (SIA_KAFKA_BROKER): raw aiokafka, a "
             "no-op Faust agent and real sia workers, in one run")] = False,
@@ -174,13 +188,28 @@ def register_measure(app: typer.Typer) -> None:
         --kafka: through Kafka and real workers)."""
         from sia.evaluation.bench import bench as run_bench
 
+        if http and (kafka or delivery):
+            fail("--http measures its own event-to-send latency: not with --kafka or "
+                 "--delivery")
         build(config, policy_file)  # fail early on a bad configuration
 
         def factory() -> tuple[list[Detector[Any]], Policy]:
             return build(config, policy_file)
 
         kafka_bench = _kafka_bench(workers, partitions, config, policy_file) if kafka else None
-        events, source = _bench_events(events_file)
+        sizes = _batches(batches) if http else ()
+        events, source = _bench_events(events_file, sample)
+        if http:
+            from sia.evaluation.http_bench import HttpBenchOptions
+
+            options = HttpBenchOptions(
+                batches=sizes, clients=clients, repeat=repeat, paced_seconds=seconds,
+                delivery_rate=rate, delivery_seconds=seconds, config=config,
+                policy_file=policy_file)
+            result = _http_run(events, factory, options)
+            result["source"] = source
+            _print_result(result, as_json)
+            return
         if kafka_bench is not None:
             result = _kafka_run(events, kafka_bench, reference=reference)
             result["source"] = source
@@ -207,16 +236,49 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
             console.print(f"{key}: {value}", highlight=False)
 
 
-def _bench_events(events_file: Path | None) -> tuple[list[Event], str]:
-    """The events to bench and where they came from (default: full online retail)."""
+def _bench_events(events_file: Path | None, sample: bool = False) -> tuple[list[Event], str]:
+    """The events to bench and where they came from (default: full online retail;
+    `sample`: the bundled sample)."""
     if events_file is not None:
+        if sample:
+            fail("--events and --sample: choose one")
         return load_events(events_file, Path("sia-rejects.jsonl")), str(events_file)
-    dataset = default_online_retail()
+    if sample:
+        from sia.cli.demo import sample_path
+
+        dataset: Path | None = sample_path()
+    else:
+        dataset = default_online_retail()
     if dataset is None:
-        fail("online retail dataset not found: pass --events FILE or set SIA_DATASETS "
-             "to the folder holding online_retail/online_retail.csv.gz")
+        fail("online retail dataset not found: pass --events FILE, --sample (the bundled "
+             "sample), or set SIA_DATASETS to the folder holding "
+             "online_retail/online_retail.csv.gz")
     with console.status("importing the online retail dataset"):
         return [parse_event(e) for e in convert(dataset)], str(dataset)
+
+
+def _batches(text: str) -> tuple[int, ...]:
+    """'100,500' -> (100, 500): --http's batch sizes (1 to 1,000 events a request)."""
+    try:
+        sizes = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        fail(f"--batches {text!r}: use sizes separated by commas, e.g. 100,500")
+    if not sizes or min(sizes) < 1 or max(sizes) > 1000:
+        fail(f"--batches {text!r}: every size must be from 1 to 1,000 events")
+    return sizes
+
+
+def _http_run(events: list[Event], factory: Callable[[], tuple[list[Detector[Any]], Policy]],
+              options: HttpBenchOptions) -> dict[str, Any]:
+    """`sia bench --http`: see sia.evaluation.http_bench."""
+    from sia.evaluation.http_bench import BenchFailed, run
+
+    with console.status(f"benchmarking {len(events):,} events over HTTP") as status:
+        try:
+            return run(events, factory, options,
+                       progress=lambda what: status.update(f"{len(events):,} events: {what}"))
+        except (BenchFailed, ValueError) as exc:
+            fail(str(exc))
 
 
 def _kafka_bench(workers: str, partitions: int | None, config: Path | None,
