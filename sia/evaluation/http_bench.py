@@ -21,6 +21,9 @@ GIL), fed over HTTP by httpx clients in threads of this process, in one run:
   fixed schedule (request i due i * 100 / rate s after the start); send-to-answer
   latency, and due-to-answer latency (when the server falls behind, a request waits
   for a free client after it was due: that wait counts in the second only);
+- paced_share_of_http: the same at half the events/s the first ingest run accepted
+  with the engine learning (what the server sustains, not the engine alone): a
+  diagnostic, never used for a goal;
 - event_to_send: a server with a webhook receiver (routing: every alert at once, no
   grouping wait, digest, budget or quiet hours; SIA_SERVE_DELIVER_SECONDS small) and a
   local HTTP receiver in this process. Events are moved a whole number of days so the
@@ -31,7 +34,8 @@ GIL), fed over HTTP by httpx clients in threads of this process, in one run:
   the request that raised it: the first paced request holding an event at or after the
   alert's time (an alert at a day boundary is raised by the first event past it).
   Latency: from that request being sent (and, separately, answered) to the receiver
-  getting the message.
+  getting the message; `stages_ms` splits it with the server's own times (its store,
+  read after it stopped): request sent -> alert stored -> message planned -> received.
 
 The servers read event time only (SIA_SERVE_CLOCK=event): the stream is history
 replayed in seconds, which a wall clock would tick past. Ingestion accepts events up
@@ -488,11 +492,11 @@ def ingest(lines: Sequence[str], batch: int, folder: Path, template: Path,
 
 
 def paced(lines: Sequence[str], rate: float, folder: Path, template: Path,
-          options: HttpBenchOptions) -> dict[str, Any]:
+          options: HttpBenchOptions, name: str = "paced") -> dict[str, Any]:
     """Batches of `paced_batch` at `rate` events/s from `clients` clients."""
     count = min(len(lines), max(int(rate * options.paced_seconds), options.paced_batch))
     requests = bodies(lines[:count], options.paced_batch)
-    with running("paced", folder, template, options) as server:
+    with running(name, folder, template, options) as server:
         posted = post(server, requests, clients=options.clients,
                       interval=options.paced_batch / rate, timeout=options.timeout)
         lag = server.status()["lag"]
@@ -577,6 +581,7 @@ def event_to_send(events: Sequence[Event], folder: Path, template: Path,
     warm_end = times[warm - 1]
     # history cut-off just before the paced window (an hour's margin for the run itself)
     max_age = (now - times[warm]) / timedelta(days=1) + 1 / 24
+    wall_minus_perf = time.time() - time.perf_counter()
     receiver = Receiver()
     routes = folder / "routing.yaml"
     routes.write_text(ROUTES.format(url=receiver.url))
@@ -586,12 +591,9 @@ def event_to_send(events: Sequence[Event], folder: Path, template: Path,
     try:
         with running("event-to-send", folder, template, options, env=env,
                      routes=routes) as server:
-            post(server, bodies(lines[:warm], 1000), clients=1, timeout=options.timeout)
-            server.wait_learned(options.timeout)
-            receiver.quiet(2.0, 60.0)
-            warm_messages = len(receiver.arrivals)
-            requests = bodies(measured, options.delivery_batch)
-            posted = post(server, requests, clients=options.clients,
+            warm_messages = _warm_up(server, receiver, lines[:warm], options)
+            posted = post(server, bodies(measured, options.delivery_batch),
+                          clients=options.clients,
                           interval=options.delivery_batch / options.delivery_rate,
                           timeout=options.timeout)
             server.wait_learned(options.timeout)
@@ -603,23 +605,48 @@ def event_to_send(events: Sequence[Event], folder: Path, template: Path,
     newest = list(itertools.accumulate(
         (max(times[warm + i:warm + i + options.delivery_batch])
          for i in range(0, size, options.delivery_batch)), max))
-    traced = trace(arrivals, posted, newest, warm_end)
+    traced, from_warm_up, untraced = trace(arrivals, posted, newest, warm_end)
     return {"rate_events_per_s": options.delivery_rate, "batch": options.delivery_batch,
             "clients": options.clients, "warm_up_events": warm, **_counts(posted, size),
             "achieved_events_per_s": round(posted.total("accepted") / posted.seconds, 1),
             "history_cut_off_days": round(max_age, 3),
             "deliver_every_s": options.deliver_every,
-            "warm_up_messages_sent": warm_messages, "messages": len(arrivals), **traced,
+            "warm_up_messages_sent": warm_messages, "messages": len(arrivals),
+            "alerts_traced": len(traced), "alerts_from_warm_up": from_warm_up,
+            "alerts_untraced": untraced,
+            "latency_ms_from_request_sent": latency_ms([t.arrived - t.request.sent
+                                                        for t in traced]),
+            "latency_ms_from_request_answered": latency_ms([t.arrived - t.request.answered
+                                                            for t in traced]),
+            "stages_ms": stages(traced, folder / "event-to-send" / "sia.db", wall_minus_perf),
             "delivery": status.get("delivery"), **_engine_of(status)}
 
 
+def _warm_up(server: Server, receiver: Receiver, lines: Sequence[str],
+             options: HttpBenchOptions) -> int:
+    """Post the warm-up fast (one client, in order), wait until it is learned and its
+    messages (if any) are sent; how many messages that was."""
+    post(server, bodies(lines, 1000), clients=1, timeout=options.timeout)
+    server.wait_learned(options.timeout)
+    receiver.quiet(2.0, 60.0)
+    return len(receiver.arrivals)
+
+
+@dataclass(frozen=True, slots=True)
+class Traced:
+    """A received alert, the message that carried it and the request that raised it."""
+
+    message_id: str
+    arrived: float
+    request: Sent
+
+
 def trace(arrivals: Sequence[tuple[float, dict[str, Any]]], posted: Posted,
-          newest: Sequence[datetime], warm_end: datetime) -> dict[str, Any]:
-    """Each received alert's latency from the request that raised it: the first request
-    whose newest event is at or after the alert's time. Alerts dated within the warm-up
-    are left out (counted)."""
-    from_sent: list[float] = []
-    from_answered: list[float] = []
+          newest: Sequence[datetime], warm_end: datetime) -> tuple[list[Traced], int, int]:
+    """Each received alert with the request that raised it: the first request whose
+    newest event is at or after the alert's time. Returns them, and how many alerts were
+    dated within the warm-up (left out) or after every request (untraced)."""
+    traced: list[Traced] = []
     warm_up = untraced = 0
     for arrived, message in arrivals:
         for alert in message.get("alerts", []):
@@ -630,13 +657,34 @@ def trace(arrivals: Sequence[tuple[float, dict[str, Any]]], posted: Posted,
             elif index >= len(posted.requests):
                 untraced += 1
             else:
-                request = posted.requests[index]
-                from_sent.append(arrived - request.sent)
-                from_answered.append(arrived - request.answered)
-    return {"alerts_traced": len(from_sent), "alerts_from_warm_up": warm_up,
-            "alerts_untraced": untraced,
-            "latency_ms_from_request_sent": latency_ms(from_sent),
-            "latency_ms_from_request_answered": latency_ms(from_answered)}
+                traced.append(Traced(message["message_id"], arrived, posted.requests[index]))
+    return traced, warm_up, untraced
+
+
+def stages(traced: Sequence[Traced], store: Path, wall_minus_perf: float) -> dict[str, Any]:
+    """Where the time goes, from the server's own store (read after it stopped): request
+    sent -> alert stored (the earliest in its message) -> message planned (routed) ->
+    message received. Server times are UTC wall clock, turned into this process's
+    perf_counter with `wall_minus_perf`."""
+    from sqlalchemy import create_engine, select
+
+    from sia.delivery.tables import OutboxMessage
+
+    engine = create_engine(f"sqlite:///{store}")
+    try:
+        with engine.connect() as connection:
+            rows = {m: (d.timestamp() - wall_minus_perf, c.timestamp() - wall_minus_perf)
+                    for m, d, c in connection.execute(select(
+                        OutboxMessage.message_id, OutboxMessage.detected_at,
+                        OutboxMessage.created_at))}
+    finally:
+        engine.dispose()
+    found = [(t, rows[t.message_id]) for t in traced if t.message_id in rows]
+    return {
+        "request_sent_to_alert_stored": latency_ms([s - t.request.sent for t, (s, _) in found]),
+        "alert_stored_to_message_planned": latency_ms([p - s for _, (s, p) in found]),
+        "message_planned_to_received": latency_ms([t.arrived - p for t, (_, p) in found]),
+        "alerts": len(found)}
 
 
 # -- the whole run ----------------------------------------------------------------------
@@ -710,6 +758,11 @@ def run(events: Sequence[Event], factory: Factory, options: HttpBenchOptions | N
         progress(f"paced at {rate:,.0f} events/s")
         result["paced"] = paced(lines, rate, folder, template, options)
         result["paced"]["share_of_engine"] = options.paced_share
+        first = result["ingest"][str(options.batches[0])]["accepted_events_per_s"]
+        progress(f"paced at {options.paced_share * first:,.0f} events/s")
+        result["paced_share_of_http"] = paced(lines, options.paced_share * first, folder,
+                                              template, options, "paced-http")
+        result["paced_share_of_http"]["share_of_http_ingest"] = options.paced_share
         progress(f"event to send at {options.delivery_rate:g} events/s")
         result["event_to_send"] = event_to_send(events, folder, template, options)
     result["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
