@@ -13,15 +13,16 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 import sia.access.keys
-import sia.delivery.tables  # noqa: F401  (the outbox tables, on the store's metadata)
+import sia.delivery.tables
+import sia.thresholds.versions  # noqa: F401  (threshold versions, on the same metadata)
 from sia.alerts import schema
 from sia.alerts.store import AlertStore, Base
 
 from .conftest import alert
 
-HEAD = "0002"
+HEAD = "0003"
 TABLES = {"alerts", "messages", "snoozes", "alert_routes", "delivery_attempts", "feedback",
-          "api_keys"}
+          "api_keys", "threshold_versions"}
 
 
 def differences(url: str) -> list[object]:

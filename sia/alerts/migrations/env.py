@@ -11,8 +11,10 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
-import sia.access.keys  # the API keys live on the same metadata
-import sia.delivery.tables  # noqa: F401  (the outbox tables live on the same metadata)
+# every table lives on the store's metadata: importing their modules puts them there
+import sia.access.keys
+import sia.delivery.tables
+import sia.thresholds.versions  # noqa: F401
 from sia.alerts.store import Base
 
 config = context.config
