@@ -107,14 +107,10 @@ def serve(
     try:
         settings = feedback_secret(settings, data_dir)
         build(config, policy)  # a configuration error stops here, naming file and key
-
-        def pipeline() -> Any:
-            return build(config, policy)
-
-        receiver = _kafka_receiver(kafka, settings) if kafka else None
+        receiver, running = _kafka_parts(kafka, settings) if kafka else (None, None)
         try:
-            runtime = open_runtime(settings, data_dir, pipeline=pipeline, routes=routes,
-                                   dev=dev, receiver=receiver)
+            runtime = open_runtime(settings, data_dir, config=config, policy=policy,
+                                   routes=routes, dev=dev, receiver=receiver, running=running)
         except (ConfigError, SnapshotError) as exc:
             fail(str(exc))
         server = uvicorn.Server(uvicorn.Config(
@@ -139,9 +135,10 @@ def _banner(host: str, port: int, data_dir: Path, dev: bool, kafka: str | None) 
                      f"{data_dir}", highlight=False)
 
 
-def _kafka_receiver(bootstrap: str, settings: Settings) -> Any:
-    """A receiver factory that hands accepted events to Kafka (see
-    sia/transports/kafka/receiver.py)."""
+def _kafka_parts(bootstrap: str, settings: Settings) -> tuple[Any, Any]:
+    """What a front door for Kafka needs: a receiver factory that hands accepted events
+    to Kafka (sia/transports/kafka/receiver.py), and, with SIA_REDIS_URL, one that
+    publishes threshold versions to the workers (sia/transports/kafka/thresholds.py)."""
     from sia.transports.kafka.receiver import kafka_receiver
 
     host, _, port = bootstrap.removeprefix("kafka://").partition(":")
@@ -149,7 +146,20 @@ def _kafka_receiver(bootstrap: str, settings: Settings) -> Any:
         socket.create_connection((host, int(port or 9092)), timeout=5).close()
     except (OSError, ValueError) as exc:
         fail(f"cannot reach Kafka at {bootstrap}: {exc}")
-    return kafka_receiver(bootstrap, settings)
+    running = None
+    if settings.redis_url:
+        import redis as redis_lib
+
+        from sia.transports.kafka.thresholds import KafkaRunning
+
+        client = redis_lib.Redis.from_url(settings.redis_url)
+
+        def running(versions: Any) -> Any:
+            return KafkaRunning(client, settings.kafka_app_id, versions)
+    else:
+        errors.print("SIA_REDIS_URL is not set: threshold changes are recorded here but not "
+                     "published to the workers", highlight=False)
+    return kafka_receiver(bootstrap, settings), running
 
 
 def openapi(

@@ -121,6 +121,16 @@ class Policy:
             self.inhibitor.note(r.detector, r.kind, r.subject_kind, r.subject_id,
                                 r.occurred_at)
 
+    def reconfigure(self, config: PolicyConfig, recent: Iterable[RecentAlert]) -> None:
+        """New thresholds and cooldowns, keeping the cooldowns running; new inhibition
+        rules start from the recent alerts (`recent`, as the store gives them)."""
+        old, self.config = self.config, config
+        if config.inhibit != old.inhibit:
+            self.inhibitor = Inhibitor(config.inhibit)
+            for r in recent:
+                self.inhibitor.note(r.detector, r.kind, r.subject_kind, r.subject_id,
+                                    r.occurred_at)
+
     def admit(self, finding: Finding) -> Alert | None:
         """An alert for the finding, or None when policy holds it back."""
         if finding.score < self.config.min_score_for(finding.detector):

@@ -33,13 +33,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from sia.alerts.store import AlertStore
+from sia.config import ConfigError
 from sia.detectors.base import Detector
 from sia.engine.driver import Driver
 from sia.engine.engine import Engine
 from sia.engine.snapshot import SnapshotError
 from sia.events.models import Event, parse_event
 from sia.journal import Journal, RejectEntry
-from sia.policy import Alert, Policy
+from sia.policy import Alert, Policy, PolicyConfig
 from sia.service.state import write_atomically
 
 log = logging.getLogger("sia.live")
@@ -224,6 +225,38 @@ class LiveEngine:
             alerts = self._admit(self.driver.tick_until(target))
         self._store(alerts)
         return len(alerts)
+
+    def reconfigure(self, detectors: list[Detector[Any]], policy: PolicyConfig, *,
+                    check_only: bool = False) -> None:
+        """New thresholds for the running engine, keeping everything it learned (raises
+        ConfigError for a change it cannot take without relearning: a threshold that
+        shapes what was learned across customers, or another set of detectors).
+        `check_only`: raise or return, changing nothing."""
+        with self.lock:
+            learned = {d.name: d for d in self.engine.detectors}
+            if sorted(learned) != sorted(d.name for d in detectors):
+                raise ConfigError(
+                    f"the engine runs {', '.join(sorted(learned))}; enabling or disabling a "
+                    "detector needs a restart (and a replay to teach it the history)")
+            for configured in detectors:
+                current = learned[configured.name]
+                for key in sorted(configured.global_params):
+                    was, now = getattr(current.params, key), getattr(configured.params, key)
+                    if was != now:
+                        raise ConfigError(
+                            f"{configured.name}.{key}: {was} -> {now} shapes what was learned "
+                            "across all customers, so it cannot change while the engine "
+                            "runs: replay the events with the new value to rebuild")
+            if check_only:
+                return
+            for configured in detectors:
+                current = learned[configured.name]
+                current.params = configured.params
+                current.set_overrides(configured.overrides)
+            self.policy.reconfigure(policy, self.store.recent_alerts())
+            changed = getattr(self.engine, "mark_changed", None)
+            if changed is not None:  # the engine keeps a rollback checkpoint: renew it
+                changed()
 
     def _admit(self, findings: Sequence[Any]) -> list[Alert]:
         admitted = (self.policy.admit(f) for f in findings)

@@ -22,14 +22,18 @@ from typing import Any
 
 from sia.access.keys import ApiKeys
 from sia.alerts.store import AlertStore
+from sia.detectors.base import Detector
 from sia.engine.admission import TimeLimits
 from sia.journal import Journal
+from sia.policy import PolicyConfig
 from sia.service.delivery import DeliveryLoop, build_delivery
 from sia.service.feedback import FeedbackDesk
 from sia.service.ingest import JournalReceiver, Receiver
-from sia.service.live import LiveEngine, LiveOptions, Pipeline
+from sia.service.live import LiveEngine, LiveOptions
 from sia.service.state import FileLock
+from sia.service.thresholds import Running, ThresholdDesk, config_from_files
 from sia.settings import Settings
+from sia.thresholds.versions import Versions
 
 log = logging.getLogger("sia.service")
 
@@ -86,6 +90,7 @@ class Runtime:
     keys: ApiKeys
     receiver: Receiver
     feedback: FeedbackDesk
+    thresholds: ThresholdDesk
     limits: TimeLimits
     live: LiveEngine | None = None
     delivery: DeliveryLoop | None = None
@@ -119,34 +124,56 @@ class Runtime:
         return self.receiver.backlog()
 
 
-def open_runtime(settings: Settings, data_dir: Path, *, pipeline: Pipeline,
-                 routes: Path | None = None, dev: bool = False,
-                 receiver: Callable[[Journal], Receiver] | None = None) -> Runtime:
+class LiveRunning:
+    """Thresholds applied to the live engine of this process."""
+
+    def __init__(self, live: LiveEngine) -> None:
+        self.live = live
+
+    def check(self, detectors: list[Detector[Any]], policy: PolicyConfig) -> None:
+        """Refuse what the engine cannot take without relearning."""
+        self.live.reconfigure(detectors, policy, check_only=True)
+
+    def apply(self, detectors: list[Detector[Any]], policy: PolicyConfig,
+              version: int) -> str:
+        """Swap them in, keeping what was learned."""
+        self.live.reconfigure(detectors, policy)
+        return "applied to the live engine"
+
+
+def open_runtime(settings: Settings, data_dir: Path, *, config: Path | None = None,
+                 policy: Path | None = None, routes: Path | None = None, dev: bool = False,
+                 receiver: Callable[[Journal], Receiver] | None = None,
+                 running: Callable[[Versions], Running] | None = None) -> Runtime:
     """Open a data folder's stores and build the service around them.
 
-    Without `receiver` the service is embedded: events go to the journal and a live
-    engine in this process learns from it. With one (Kafka), the journal only keeps
-    event ids (duplicates) and rejects, and workers elsewhere learn. Raises ConfigError
-    for a bad configuration, SnapshotError for state that cannot be resumed.
+    The thresholds are the store's newest version; the configuration files (`config`,
+    `policy`, default config/) are version 1 of a new store. Without `receiver` the
+    service is embedded: events go to the journal and a live engine in this process
+    learns from it. With one (Kafka), the journal only keeps event ids (duplicates) and
+    rejects, workers elsewhere learn, and `running` publishes thresholds to them. Raises
+    ConfigError for a bad configuration, SnapshotError for state that cannot be resumed.
     """
     folder = DataDir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     store = AlertStore(folder.store_url(settings))
+    desk = ThresholdDesk(Versions(store), seed=config_from_files(config, policy))
     journal = Journal(folder.journal_url)
     signing = settings.slack_signing_secret
-    desk = FeedbackDesk(store, feedback_secret=settings.feedback_secret.get_secret_value()
-                        .encode(), slack_signing_secret=signing.get_secret_value().encode()
-                        if signing else None)
+    feedback = FeedbackDesk(store, feedback_secret=settings.feedback_secret.get_secret_value()
+                            .encode(), slack_signing_secret=signing.get_secret_value()
+                            .encode() if signing else None)
     common: dict[str, Any] = {"settings": settings, "data_dir": data_dir, "store": store,
-                              "journal": journal, "keys": ApiKeys(store), "feedback": desk,
-                              "limits": time_limits(settings), "dev": dev}
+                              "journal": journal, "keys": ApiKeys(store), "feedback": feedback,
+                              "thresholds": desk, "limits": time_limits(settings), "dev": dev}
     if receiver is not None:
+        desk.running = running(desk.versions) if running is not None else None
         return Runtime(receiver=receiver(journal), mode="kafka", **common)
-    delivery: DeliveryLoop | None = None
-    live = LiveEngine(journal=journal, store=store, state_path=folder.state, pipeline=pipeline,
-                      options=live_options(settings))
+    live = LiveEngine(journal=journal, store=store, state_path=folder.state,
+                      pipeline=desk.pipeline, options=live_options(settings))
+    desk.running = LiveRunning(live)
     delivery = DeliveryLoop(build_delivery(store, live.engine.catalog, settings, routes=routes,
-                                           priority=desk.priority),
+                                           priority=feedback.priority),
                             interval=settings.serve_deliver_seconds)
     live.on_alerts = delivery.wake
     return Runtime(receiver=JournalReceiver(journal, backlog=live.lag, wake=live.wake),

@@ -82,8 +82,12 @@ def publish(redis: Any, app_id: str, detectors_file: Path, policy_file: Path) ->
         raise ConfigError(f"{detectors_file}: no such file")
     load_detectors(detectors_file)
     load_policy(policy_file)
-    detectors = detectors_file.read_text()
-    policy = policy_file.read_text() if policy_file.is_file() else ""
+    return publish_texts(redis, app_id, detectors_file.read_text(),
+                         policy_file.read_text() if policy_file.is_file() else "")
+
+
+def publish_texts(redis: Any, app_id: str, detectors: str, policy: str) -> Published:
+    """Publish two validated configuration texts and announce their version."""
     published = Published(version_of(detectors, policy), detectors, policy,
                           datetime.now(UTC).isoformat(timespec="seconds"))
     redis.set(key(app_id), json.dumps(published.__dict__))

@@ -21,7 +21,6 @@ import pytest
 import uvicorn
 
 from sia.api.app import create_app
-from sia.service.pipeline import build
 from sia.service.runtime import Runtime, open_runtime
 from sia.settings import Settings
 
@@ -82,8 +81,8 @@ def serving(data_dir: Path, settings: Settings | None = None, *, dev: bool = Fal
             routes: Path | None = None,
             receiver: Callable[[Any], Any] | None = None) -> Iterator[Server]:
     """A real uvicorn serving a runtime opened on `data_dir`, in a thread."""
-    runtime = open_runtime(settings or server_settings(), data_dir, pipeline=lambda: build(),
-                           routes=routes, dev=dev, receiver=receiver)
+    runtime = open_runtime(settings or server_settings(), data_dir, routes=routes, dev=dev,
+                           receiver=receiver)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
