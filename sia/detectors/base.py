@@ -10,6 +10,7 @@ team and segment through `ctx.params`.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -101,6 +102,7 @@ class Detector(ABC, Generic[P]):
         self.params: P = self.params_type(**thresholds)  # type: ignore[assignment]
         self._scoped: dict[tuple[str | None, str | None], P] = {}
         self._overrides: dict[tuple[str, str], dict[str, Any]] = {}
+        _UNCLAIMED.add(self)
 
     def set_overrides(self, overrides: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
         """Install per-team or per-segment thresholds: {("team"|"segment", name): {key: value}}."""
@@ -172,6 +174,31 @@ class Detector(ABC, Generic[P]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params})"
+
+
+# Detectors built (not restored from a snapshot) and not handed to an engine yet: they
+# have learned nothing, so an engine can roll back to them by building them again
+# (sia/engine/engine.py) instead of pickling them, which on Python 3.11 would move every
+# object they hold from its inline attribute values to a dictionary: 4 to 5% slower.
+_UNCLAIMED: weakref.WeakSet[Detector[Any]] = weakref.WeakSet()
+
+
+def claim(detector: Detector[Any]) -> bool:
+    """True when `detector` was built and not claimed yet (it has learned nothing, if
+    detectors learn only in an engine); it is claimed now."""
+    if detector in _UNCLAIMED:
+        _UNCLAIMED.discard(detector)
+        return True
+    return False
+
+
+def built_again(detector: Detector[Any]) -> Detector[Any]:
+    """A detector as `detector` was when it was built: its class, thresholds and per-team
+    and per-segment thresholds, nothing learned."""
+    twin = type(detector)(**dataclasses.asdict(detector.params))
+    twin.set_overrides(detector.overrides)
+    _UNCLAIMED.discard(twin)
+    return twin
 
 
 DetectorFactory = Callable[..., Detector[Any]]

@@ -16,7 +16,6 @@ that costs.
 
 from __future__ import annotations
 
-import pickle
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -25,9 +24,9 @@ from typing import Any
 from aiokafka.partitioner import murmur2
 
 from sia.detectors.base import Detector
-from sia.engine import snapshot
+from sia.engine import snapshot, state_codec
 from sia.engine.catalog import Catalog
-from sia.engine.engine import Engine, _boundary_after
+from sia.engine.engine import Engine, _boundary_after, raise_rejected
 from sia.engine.merge import EventTimeMerge
 from sia.engine.population import AT_TICK, PopulationExchange
 from sia.events.models import Customer, Event, Product, Rep
@@ -88,8 +87,11 @@ class PartitionEngine:
     def new(cls, detectors: Sequence[Detector[Any]], policy_config: PolicyConfig, *,
             tick_every: timedelta = DAY, sources: int = 1) -> PartitionEngine:
         """A partition that has learned nothing yet (with a catalog of its own); `sources`
-        is how many partitions feed it (see `observe_from`)."""
-        engine = Engine(detectors)
+        is how many partitions feed it (see `observe_from`). Its engine leaves rollbacks to
+        the transport's checkpoints (a detector's exception propagates) and raises
+        `EventRejected` for an event whose time it refuses, before anything is ticked or
+        learned: the transport dead-letters it as it does a failing event."""
+        engine = Engine(detectors, isolate=False, on_reject=raise_rejected)
         return cls(engine, Policy(policy_config), tick_every=tick_every, sources=sources)
 
     def share_population(self, source: int, sources: int) -> PopulationExchange:
@@ -126,6 +128,10 @@ class PartitionEngine:
         if self.held:
             self.held.append((self.offset, event))
             return []
+        problem = self.engine.time_problem(event)
+        if problem is not None:  # refused before it ticks anything
+            self.engine.refuse(event, problem)
+            return []
         at = event.occurred_at
         alerts: list[Alert] = []
         if self.next_tick is None:
@@ -158,14 +164,20 @@ class PartitionEngine:
         learns together: a run ends before an event that reaches the partition's next
         tick boundary, and a reference record is a run of its own (it changes the
         catalog the detectors read). Within a run, nothing but learning happens, so
-        learning it detector after detector gives what `observe` on each gives."""
+        learning it detector after detector gives what `observe` on each gives. An event
+        whose time the engine refuses moves no boundary (`observe_run` refuses it)."""
         next_tick = self.next_tick
         start = 0
+        clock: datetime | None = None
         for i, event in enumerate(events):
             at = event.occurred_at
+            if self.engine.time_problem(event, clock) is not None:
+                continue
+            reference = isinstance(event, REFERENCE)
+            if not reference and (clock is None or at > clock):
+                clock = at
             if next_tick is None:
                 next_tick = _boundary_after(at, self.tick_every)
-            reference = isinstance(event, REFERENCE)
             if (reference or at >= next_tick) and i > start:
                 yield slice(start, i)
                 start = i
@@ -185,6 +197,13 @@ class PartitionEngine:
         `offset` for all), kept with what is held or forwarded."""
         if offsets is None:
             offsets = [self.offset] * len(run)
+        if len(run) > 1 and not self.held:  # held events are judged when released
+            admitted = {id(e) for e in self.engine.admitted(run)}
+            if len(admitted) < len(run):
+                kept = [(e, o) for e, o in zip(run, offsets, strict=True) if id(e) in admitted]
+                if not kept:
+                    return []
+                run, offsets = [e for e, _ in kept], [o for _, o in kept]
         if len(run) == 1:
             last, self.offset = self.offset, offsets[0]
             try:
@@ -327,24 +346,27 @@ class PartitionEngine:
         admitted = (self.policy.admit(f) for f in findings)
         return [a for a in admitted if a is not None]
 
-    # checkpoints: everything learned, with the versions and thresholds it was made with;
-    # the partition's catalog is pickled again only after reference data changed it
+    # checkpoints: everything learned, with the versions and thresholds it was made with,
+    # as two state-codec documents (sia/engine/state_codec.py: no pickle, nothing in a
+    # checkpoint runs): the partition's catalog, written again only after reference data
+    # changed it, then the rest
     def checkpoint(self) -> bytes:
         """The partition's learned state, compressed."""
         e = self.engine
         if self._catalog_blob is None or self._catalog_seen != self.references:
-            self._catalog_blob = pickle.dumps(e.catalog, protocol=pickle.DEFAULT_PROTOCOL)
+            self._catalog_blob = state_codec.dumps(e.catalog)
             self._catalog_seen = self.references
         state = {"detectors": {d.name: d for d in e.detectors}, "seen": e.seen,
-                 "clock": e.clock, "counts": (e.observed, e.duplicates),
-                 "catalog": self._catalog_blob, "cooldowns": self.policy.cooldowns,
+                 "clock": e.clock, "stream_clock": e.stream_clock,
+                 "counts": (e.observed, e.duplicates),
+                 "cooldowns": self.policy.cooldowns,
                  "inhibitor": self.policy.inhibitor._sources,
                  "suppressed": self.policy.suppressed, "next_tick": self.next_tick,
                  "links": self.links, "references": self.references,
                  "reached": self.reached, "merge": self.merge, "offset": self.offset,
                  "population": self.population, "held": self.held, "waiting": self.waiting,
                  "prepared": self.prepared}
-        raw = pickle.dumps(state, protocol=pickle.DEFAULT_PROTOCOL)
+        raw = self._catalog_blob + b"\n" + state_codec.dumps(state)  # JSON has no raw \n
         return snapshot.dump_raw(zlib.compress(raw, 1), detectors=e.detector_params())
 
     @classmethod
@@ -354,14 +376,17 @@ class PartitionEngine:
         now apply (a changed global threshold is refused, as with snapshots)."""
         payload = snapshot.load_raw(blob, detectors=[d.name for d in detectors])
         try:
-            state = pickle.loads(zlib.decompress(payload))
-            catalog = pickle.loads(state["catalog"])
-        except Exception as exc:
-            raise snapshot.SnapshotError(f"checkpoint payload is corrupt: {exc}") from exc
-        engine = Engine.from_learned(state["detectors"], detectors)
+            catalog_blob, state_blob = state_codec.decompress(payload).split(b"\n")
+            catalog, state = state_codec.loads(catalog_blob), state_codec.loads(state_blob)
+        except ValueError as exc:  # state_codec.StateError too
+            raise snapshot.SnapshotError(
+                f"checkpoint payload is corrupt or not SIA state: {exc}") from exc
+        engine = Engine.from_learned(state["detectors"], detectors, isolate=False,
+                                     on_reject=raise_rejected)
         engine.catalog = catalog
         engine.seen = state["seen"]
         engine.clock = state["clock"]
+        engine.stream_clock = state.get("stream_clock", engine.clock)
         engine.observed, engine.duplicates = state["counts"]
         policy = Policy(policy_config, cooldowns=state["cooldowns"])
         policy.inhibitor._sources = state["inhibitor"]
@@ -380,7 +405,7 @@ class PartitionEngine:
         # complete: what falls due at the boundary is learned when it ticks, as then
         restored.prepared = state.get("prepared",
                                       restored.next_tick if restored.waiting else None)
-        restored._catalog_blob, restored._catalog_seen = state["catalog"], restored.references
+        restored._catalog_blob, restored._catalog_seen = catalog_blob, restored.references
         return restored
 
 
