@@ -38,6 +38,11 @@ ROUTE_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/slack/interactivity"): PUBLIC,  # Slack's request signature
     ("GET", "/feedback/email"): PUBLIC,  # a signed, expiring link
     ("POST", "/feedback/email"): PUBLIC,
+    # thresholds
+    ("GET", "/v1/thresholds"): frozenset({"manager", "admin"}),
+    ("PUT", "/v1/thresholds"): frozenset({"manager", "admin"}),
+    ("GET", "/v1/thresholds/history"): frozenset({"manager", "admin"}),
+    ("POST", "/v1/thresholds/rollback"): frozenset({"manager", "admin"}),
     # keys
     ("GET", "/v1/keys"): frozenset({"admin"}),
     ("POST", "/v1/keys"): frozenset({"admin"}),

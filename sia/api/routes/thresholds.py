@@ -1,0 +1,180 @@
+"""/v1/thresholds: what each threshold is and where its value comes from; change it with
+a reason (If-Match: the version you saw); the history with diffs; roll back.
+
+409 when the version moved on, 403 for a team's manager changing another team's
+thresholds, 422 naming the key and the reason when a change does not validate, 428 when
+If-Match is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from sia.api.deps import Caller, Service
+from sia.config import ConfigError
+from sia.service.thresholds import Change, Conflict, Forbidden
+from sia.thresholds.effective import effective, effective_policy
+from sia.thresholds.versions import Version
+
+router = APIRouter(tags=["thresholds"])
+
+
+class ChangeIn(BaseModel):
+    """Set (or, with null, remove) thresholds of one detector for a team, a segment, or
+    the defaults (neither)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detector: str = Field(max_length=64)
+    team: str | None = Field(default=None, max_length=200)
+    segment: str | None = Field(default=None, max_length=200)
+    set: dict[str, float | int | bool | None] = Field(min_length=1, max_length=50)
+
+    def change(self) -> Change:
+        """As the service takes it."""
+        return Change(self.detector, dict(self.set), self.team, self.segment)
+
+
+class ChangesIn(BaseModel):
+    """Changes and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    changes: list[ChangeIn] = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RollbackIn(BaseModel):
+    """The version to restore, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class VersionOut(BaseModel):
+    """A version: who, when, why, what changed, and what became of it."""
+
+    version: int
+    created_at: str
+    who: str
+    role: str
+    reason: str
+    kind: str
+    rollback_of: int | None
+    diff: list[dict[str, Any]]
+    outcome: dict[str, str]
+
+
+class ChangeOut(BaseModel):
+    """The outcome of a change: the new version, or none when nothing changed."""
+
+    changed: bool
+    version: int
+    recorded: VersionOut | None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The thresholds moved on since the version in If-Match."},
+    428: {"description": "If-Match (the version the change was made against) is missing."}}
+
+
+def etag(version: int) -> str:
+    """The ETag of a version."""
+    return f'"{version}"'
+
+
+def expected_version(if_match: str | None, service: Service) -> int:
+    """The version an If-Match header names."""
+    if if_match is None:
+        raise HTTPException(428, "send If-Match with the version you changed (the ETag of "
+                                 "GET /v1/thresholds)")
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit() or len(text) > 12:
+        raise HTTPException(412, f"If-Match {if_match!r} is not a thresholds version")
+    return int(text)
+
+
+@router.get("/v1/thresholds")
+async def thresholds(service: Service, who: Caller, response: Response,
+                     team: Annotated[str | None, Query(max_length=200)] = None,
+                     segment: Annotated[str | None, Query(max_length=200)] = None
+                     ) -> dict[str, Any]:
+    """Every threshold for customers of a team and a segment: value, source (default,
+    configured, segment, team), description, allowed range; the version (also the ETag).
+    A team's manager key sees its own team's."""
+    if who.role == "manager" and who.team is not None:
+        if team not in (None, who.team):
+            raise HTTPException(403, f"this manager key reads team {who.team}'s thresholds "
+                                     "only")
+        team = who.team
+    current = await run_in_threadpool(service.thresholds.current)
+    response.headers["ETag"] = etag(current.version)
+    return {"version": current.version, "team": team, "segment": segment,
+            "detectors": effective(current.config, team=team, segment=segment),
+            "policy": effective_policy(current.config)}
+
+
+def _version_out(version: Version) -> VersionOut:
+    return VersionOut.model_validate({**version.as_dict()})
+
+
+@router.put("/v1/thresholds", response_model=ChangeOut, responses=ERRORS)
+async def change(body: ChangesIn, service: Service, who: Caller, response: Response,
+                 if_match: Annotated[str | None, Header()] = None) -> ChangeOut:
+    """Apply changes to the running service as a new version (who, when, why, diff)."""
+    expected = expected_version(if_match, service)
+    try:
+        version = await run_in_threadpool(
+            lambda: service.thresholds.change([c.change() for c in body.changes],
+                                              expected=expected, who=who, reason=body.reason))
+    except Forbidden as exc:
+        raise HTTPException(403, str(exc)) from None
+    except Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return _changed(version, expected, response)
+
+
+def _changed(version: Version | None, expected: int, response: Response) -> ChangeOut:
+    number = version.version if version is not None else expected
+    response.headers["ETag"] = etag(number)
+    return ChangeOut(changed=version is not None, version=number,
+                     recorded=_version_out(version) if version is not None else None)
+
+
+@router.get("/v1/thresholds/history", response_model=list[VersionOut])
+async def history(service: Service, who: Caller,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                  before: Annotated[int | None, Query(ge=1, le=10**9)] = None
+                  ) -> list[VersionOut]:
+    """Versions newest first, with their diffs and outcomes."""
+    versions = await run_in_threadpool(
+        lambda: service.thresholds.versions.history(limit=limit, before=before))
+    return [_version_out(v) for v in versions]
+
+
+@router.post("/v1/thresholds/rollback", response_model=ChangeOut, responses=ERRORS)
+async def rollback(body: RollbackIn, service: Service, who: Caller, response: Response,
+                   if_match: Annotated[str | None, Header()] = None) -> ChangeOut:
+    """A new version equal to an old one."""
+    expected = expected_version(if_match, service)
+    try:
+        version = await run_in_threadpool(
+            lambda: service.thresholds.rollback(body.version, expected=expected, who=who,
+                                                reason=body.reason))
+    except Forbidden as exc:
+        raise HTTPException(403, str(exc)) from None
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return _changed(version, expected, response)
