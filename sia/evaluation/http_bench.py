@@ -295,13 +295,11 @@ def serve_engine_off(data_dir: Path, port: int, config: Path | None = None,
 
     from sia.api.app import create_app
     from sia.api.logs import log_config
-    from sia.cli.common import build
     from sia.service.runtime import open_runtime
     from sia.settings import get_settings
 
     logging.config.dictConfig(log_config("info"))
-    runtime = open_runtime(get_settings(), data_dir, pipeline=lambda: build(config,
-                                                                            policy_file))
+    runtime = open_runtime(get_settings(), data_dir, config=config, policy=policy_file)
     runtime.live = None  # the receiver still asks the (stopped) engine for its lag
     uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port,
                                   log_config=log_config("info"), access_log=True,
