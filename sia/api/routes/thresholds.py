@@ -80,7 +80,9 @@ class ChangeOut(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such version (rollback)."},
     409: {"description": "The thresholds moved on since the version in If-Match."},
+    412: {"description": "If-Match does not name a thresholds version."},
     428: {"description": "If-Match (the version the change was made against) is missing."}}
 
 
