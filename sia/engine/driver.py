@@ -31,10 +31,12 @@ class Driver:
         self.next_tick = next_tick
 
     def feed(self, events: Sequence[Event]) -> list[Finding]:
-        """Learn from events in order, ticking every boundary they cross."""
+        """Learn from events in order, ticking every boundary they cross. An event whose
+        time the engine refuses is refused before it ticks anything (`Engine.admitted`):
+        one dated 2111 must not move the clock a century."""
         pending: list[Event | datetime] = []
         step = self.tick_every
-        for event in events:
+        for event in self.engine.admitted(events):
             at = event.occurred_at
             if self.next_tick is None:
                 self.next_tick = boundary_after(at, step)

@@ -113,11 +113,10 @@ def validate(item: Any, *, index: int, limits: TimeLimits, now: datetime
         event = EVENT_ADAPTER.validate_python(item)
     except ValidationError as exc:
         return RejectEntry(index, _event_id_of(item), explain_validation_error(exc), _raw(item))
-    ahead = time_problem(event.occurred_at, clock=now,
+    ahead = time_problem(event.occurred_at, clock=now, clock_name="the wall clock",
                          limits=TimeLimits(max_ahead=limits.max_ahead, max_late=_NEVER))
     if ahead is not None:
-        return RejectEntry(index, event.event_id, ahead.replace("stream's clock", "wall clock"),
-                           _raw(item))
+        return RejectEntry(index, event.event_id, ahead, _raw(item))
     return event
 
 

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from sia.alerts.store import AlertStore
 from sia.config import ConfigError
 from sia.detectors.base import Detector
+from sia.engine.admission import TimeLimits
 from sia.engine.driver import Driver
 from sia.engine.engine import Engine
 from sia.engine.snapshot import SnapshotError
@@ -58,6 +59,10 @@ class LiveOptions:
     history_after: timedelta = timedelta(hours=48)
     snapshot_seconds: float = 60.0
     batch: int = 2048
+    # what the engine refuses itself: the front door refuses events more than
+    # `max_late` behind the newest one; the engine's clock may be up to `clock_lead`
+    # further on (ticks), so it allows both, and refuses only what slipped past
+    limits: TimeLimits = field(default_factory=TimeLimits)
 
 
 @dataclass
@@ -99,6 +104,7 @@ class LiveEngine:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._learned = threading.Condition()
+        self._refusals: list[RejectEntry] = []  # what the engine refused in this batch
         self._thread: threading.Thread | None = None
         detectors, self.policy = pipeline()
         self.driver = self._restore(detectors)
@@ -110,15 +116,26 @@ class LiveEngine:
         return self.driver.engine
 
     # state
+    def _engine_options(self) -> dict[str, Any]:
+        limits = self.options.limits
+        return {"time_limits": TimeLimits(max_ahead=limits.max_ahead,
+                                          max_late=limits.max_late + self.options.clock_lead,
+                                          max_gap=limits.max_gap),
+                "wall_clock": self.now, "on_reject": self._refused}
+
+    def _refused(self, event: Event, reason: str) -> None:
+        """An event the engine would not learn: kept with the journal's rejects."""
+        self._refusals.append(RejectEntry(0, event.event_id, reason, event.model_dump_json()))
+
     def _restore(self, detectors: list[Detector[Any]]) -> Driver:
         if not self.state_path.exists():
-            return Driver(Engine(detectors))
+            return Driver(Engine(detectors, **self._engine_options()))
         blob = self.state_path.read_bytes()
         if not blob.startswith(MAGIC):
             raise SnapshotError(f"{self.state_path}: not a live-engine snapshot")
         end = blob.index(b"\n", len(MAGIC))
         header = json.loads(blob[len(MAGIC):end])
-        engine = Engine.restore(blob[end + 1:], detectors=detectors)
+        engine = Engine.restore(blob[end + 1:], detectors=detectors, **self._engine_options())
         self.cursor = self._saved_cursor = self.stored_through = int(header["journal_seq"])
         next_tick = header.get("next_tick")
         log.info("resumed from %s: journal seq %d, clock %s", self.state_path, self.cursor,
@@ -205,6 +222,8 @@ class LiveEngine:
             self.cursor = rows[-1][0]
         self.stats.busy_seconds += time.perf_counter() - started
         self.stats.events += len(events)
+        rejects += self._refusals
+        self._refusals = []
         if rejects:
             self.stats.rejected += len(rejects)
             self.journal.keep_rejects(rejects, source="engine")

@@ -185,4 +185,5 @@ def live_options(settings: Settings) -> LiveOptions:
     return LiveOptions(clock=settings.serve_clock, tick_seconds=settings.serve_tick_seconds,
                        clock_lead=timedelta(days=settings.serve_clock_lead_days),
                        history_after=timedelta(days=settings.delivery_max_age_days),
-                       snapshot_seconds=settings.serve_snapshot_seconds)
+                       snapshot_seconds=settings.serve_snapshot_seconds,
+                       limits=time_limits(settings))
