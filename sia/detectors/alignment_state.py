@@ -30,9 +30,12 @@ def annual_value(total: float, half_life_days: float, span_days: float) -> float
 
 
 def bin_of(value: float) -> int:
-    """Histogram bin of an annual value: 0 for 1 or less, then 4 bins per doubling."""
-    if value <= 1.0:
+    """Histogram bin of an annual value: 0 for 1 or less, then 4 bins per doubling (the
+    last bin from 2^31.5 on: beyond it, and for infinity, math.log is not needed)."""
+    if not value > 1.0:  # NaN too
         return 0
+    if value >= 1e300:
+        return BINS - 1
     return min(int(math.log(value) / BIN_LOG) + 1, BINS - 1)
 
 

@@ -37,10 +37,11 @@ class CoPurchase:
         return math.exp(exponent)
 
     def deflate(self, day: float) -> float:
-        """Factor turning inflated units into customers as of `day`."""
+        """Factor turning inflated units into customers as of `day` (never before the
+        origin: decay does not run backwards for a late order)."""
         if self.origin is None:
             return 1.0
-        return math.exp(max(-(day - self.origin) / self.tau, -700.0))
+        return math.exp(max(-max(day - self.origin, 0.0) / self.tau, -700.0))
 
     def day_weight(self, day: int) -> float:
         """weight() of a whole day, memoised (pairs are weighted by the day they formed)."""

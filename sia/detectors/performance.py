@@ -296,8 +296,9 @@ class PerformanceDetector(Detector[PerformanceParams]):
                     level += series.level
                     forecast = series.forecast(factor)
                     forecasts[rep] = forecast, unit
-                    if series.active >= 2 and forecast > 0:
-                        ratios.append((x - forecast) ** 2 / (unit * forecast))
+                    expected = unit * forecast  # 0 when amounts are tiny enough to underflow
+                    if series.active >= 2 and expected > 0:
+                        ratios.append((x - forecast) ** 2 / expected)
                 series.close(x, factor, index, p.level_alpha, phi * unit)
             if p.season != "none":
                 self.season.learn(m, position, actual, level, p.season_alpha)

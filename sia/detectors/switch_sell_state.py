@@ -237,14 +237,16 @@ class ProductStats:
         return self._weights
 
     def deflators(self, day: float) -> tuple[float, float, float]:
-        """Factors turning inflated units into counts as of `day`: (fast, slow, memory)."""
+        """Factors turning inflated units into counts as of `day`: (fast, slow, memory);
+        never as of a day before the origin (decay does not run backwards for a late
+        order: exp of a large negative elapsed time overflowed)."""
         if self.origin is None:
             return 1.0, 1.0, 1.0
         key = (day, self.origin)
         cached = self._deflators
         if cached[0] == key:
             return cached[1]
-        elapsed = day - self.origin
+        elapsed = max(day - self.origin, 0.0)
         factors = (math.exp(-self.fast_rate * elapsed), math.exp(-self.slow_rate * elapsed),
                    math.exp(-self.memory_rate * elapsed))
         self._deflators = (key, factors)
