@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import pickle
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -166,6 +167,7 @@ class Engine:
         self._checkpoint_cost = 0.0  # seconds the last checkpoint took
         self._checkpoints = 0.0  # ... all of them
         self._checkpointed = 0  # events observed when the last one was taken
+        self._relearned = 0.0  # seconds the last rollback spent learning the journal again
         self._relearning = False
         # detectors just built (not restored) have learned nothing: rolling back to them
         # needs no checkpoint (see sia.detectors.base.claim)
@@ -249,7 +251,7 @@ class Engine:
                 if self.isolate:
                     self._journal.append(event)
                 return findings
-            return self._recover([event], failure)
+            return self._learn_run([event], failure)
         finally:
             self._learning += time.perf_counter() - started
 
@@ -348,22 +350,95 @@ class Engine:
         self.catalog.update(event)
         return self._learn_run([event])
 
-    def _learn_run(self, run: list[Any]) -> list[Finding]:
-        """`_observe_run`, journalled; a detector's failure is rolled back."""
+    def _learn_run(self, run: list[Any], failure: _DetectorFailed | None = None
+                   ) -> list[Finding]:
+        """`_observe_run`, journalled, with a detector's failure rolled back (`failure`:
+        the run failed already). After a failure on `run[i]`, the run is learned again
+        in parts: the items before that one (detector after detector, the first to raise
+        is not always the earliest in the stream: a later detector may raise on an
+        earlier item, and that item may be what made this one raise), then that item
+        alone, then the rest in pieces of 1, 2, 4, ... items (a detector that raises on
+        many events of a run then costs each failure a piece, not the rest of the run
+        again). An item that raises alone is the one to blame: an event is rejected, a
+        tick is skipped by the detector that raised."""
         if not run:
             return []
         if not self.isolate:
             return self._observe_run(run)
-        try:
-            found = self._observe_run(run)
-        except _DetectorFailed as exc:
-            if self._relearning:  # the journal again: it was learned without failure
-                raise
-            failure = exc
-        else:
-            self._journal += run
-            return found
-        return self._recover(run, failure)  # outside the handler: no chained tracebacks
+        found: list[Finding] = []
+        todo: deque[tuple[list[Any], bool]] = deque([(run, True)])  # (part, booked)
+        piece = 0  # after a failure: the size of the next piece of the rest
+        while todo:
+            part, booked = todo.popleft()
+            if failure is None:
+                if piece and len(part) > piece:
+                    todo.appendleft((part[piece:], booked))
+                    part = part[:piece]
+                if not booked:
+                    self._book(part)
+                try:
+                    out = self._observe_run(part)
+                except _DetectorFailed as exc:
+                    if self._relearning:  # the journal again: learned without failure before
+                        raise
+                    failure = exc
+                else:
+                    self._journal += part
+                    found += out
+                    piece *= 2
+                    continue
+            self._rollback()  # what was booked for the parts to come is undone too
+            todo = deque((p, False) for p, _ in todo)
+            if self._relearned > self._checkpoint_cost:  # the next failure learns less again
+                self._take_checkpoint()
+            t, blamed, failure = failure.index, failure, None
+            piece = 1
+            if len(part) > 1:
+                todo.extendleft(reversed([(p, False) for p in (part[:t], part[t:t + 1],
+                                                               part[t + 1:]) if p]))
+                continue
+            found += self._blame(part[0], blamed, todo)
+        return found
+
+    def _blame(self, bad: Any, failure: _DetectorFailed,
+               todo: deque[tuple[list[Any], bool]]) -> list[Finding]:
+        """`bad` raised on its own (and is rolled back): reject the event, or have the
+        detector skip the tick (learned next)."""
+        error = failure.error
+        if isinstance(bad, datetime | _PartialTick):
+            now, skip = (bad, frozenset()) if isinstance(bad, datetime) else (bad.now, bad.skip)
+            self.tick_failures += 1
+            log.error("detector %s raised %s on the tick at %s: that tick is skipped by "
+                      "it, its state as before", failure.detector, type(error).__name__,
+                      now.isoformat(), exc_info=error)
+            todo.appendleft(([_PartialTick(now, skip | {failure.detector})], False))
+            return []
+        reason = f"detector {failure.detector} raised {type(error).__name__}: {error}"
+        log.error("event %s rejected: %s (everything it changed is rolled back)",
+                  bad.event_id, reason, exc_info=error)
+        self.refuse(bad, reason)
+        return []
+
+    def _book(self, items: Sequence[Any]) -> None:
+        """What `_learn` records of items before they are learned (the dedup record,
+        counts, clocks, catalog), again for items learned again after a rollback."""
+        for item in items:
+            if isinstance(item, datetime | _PartialTick):
+                now = item if isinstance(item, datetime) else item.now
+                if self.clock is None or now > self.clock:
+                    self.clock = now
+                if self.stream_clock is None or now > self.stream_clock:
+                    self.stream_clock = now
+                continue
+            at = item.occurred_at
+            self.seen.check_and_add(item.event_id, at)
+            self.observed += 1
+            if self.clock is None or at > self.clock:
+                self.clock = at
+            if isinstance(item, _REFERENCE):
+                self.catalog.update(item)
+            elif self.stream_clock is None or at > self.stream_clock:
+                self.stream_clock = at
 
     def _observe_run(self, run: Sequence[Any]) -> list[Finding]:
         """Detector after detector over a run of new, non-reference events and tick
@@ -397,32 +472,6 @@ class Engine:
         return [f for _, _, out in found for f in out]
 
     # rollback
-    def _recover(self, run: list[Any], failure: _DetectorFailed) -> list[Finding]:
-        """A detector raised on `run[failure.index]`: go back to before the run and
-        learn it again in three parts: the items before that one (detector after
-        detector, the first to raise is not always the earliest in the stream: a later
-        detector may raise on an earlier item, and that item may be what made this one
-        raise), then that item alone, then the rest. An item that raises alone is the
-        one to blame: an event is rejected, a tick is skipped by that detector."""
-        bad, t = run[failure.index], failure.index
-        self._rollback()
-        if len(run) > 1:
-            return (self._learn(run[:t], check=False) + self._learn([bad], check=False)
-                    + self._learn(run[t + 1:], check=False))
-        error = failure.error
-        if isinstance(bad, datetime | _PartialTick):
-            now, skip = (bad, frozenset()) if isinstance(bad, datetime) else (bad.now, bad.skip)
-            self.tick_failures += 1
-            log.error("detector %s raised %s on the tick at %s: that tick is skipped by "
-                      "it, its state as before", failure.detector, type(error).__name__,
-                      now.isoformat(), exc_info=error)
-            return self._learn([_PartialTick(now, skip | {failure.detector})], check=False)
-        reason = f"detector {failure.detector} raised {type(error).__name__}: {error}"
-        log.error("event %s rejected: %s (everything it changed is rolled back)",
-                  bad.event_id, reason, exc_info=error)
-        self.refuse(bad, reason)
-        return []
-
     def _rollback(self) -> None:
         """Back to the checkpoint, then the journal learned again: the state after the
         last run learned without failure."""
@@ -447,6 +496,7 @@ class Engine:
         self._journal = []
         again: list[Any] = []
         self._relearning = True
+        started = time.perf_counter()
         try:
             for item in journal:
                 if isinstance(item, tuple):  # ("learn_at_tick", now)
@@ -465,6 +515,10 @@ class Engine:
                                "faithfully") from exc
         finally:
             self._relearning = False
+        # when learning the journal again took longer than a checkpoint does, one is
+        # taken (`_learn_run`): a run of failures (a detector that raises on every event
+        # of some kind) then costs a checkpoint's time each, not the journal's again
+        self._relearned = time.perf_counter() - started
         self.duplicates, self.rejected = duplicates, rejected
 
     def _pace(self) -> None:
@@ -486,6 +540,9 @@ class Engine:
             if self._checkpoints + cost > self.CHECKPOINT_SHARE * (self._learned
                                                                    + self._learning):
                 return
+        self._take_checkpoint()
+
+    def _take_checkpoint(self) -> None:
         started = time.perf_counter()
         try:
             self._checkpoint = pickle.dumps(
