@@ -108,7 +108,9 @@ class EventBase(_Model):
     """Fields every event carries."""
 
     event_id: Id = Field(description="Idempotency key: an event id is processed once.")
-    occurred_at: AwareDatetime = Field(description="RFC 3339 timestamp with a zone.")
+    occurred_at: AwareDatetime = Field(
+        description="RFC 3339 timestamp with a zone, in the years 1970 to 2200.",
+        json_schema_extra={"pattern": r"^(19[7-9][0-9]|2[01][0-9][0-9]|2200)-"})
     schema_version: Literal[1] = SCHEMA_VERSION
 
     @field_validator("occurred_at")
@@ -314,6 +316,9 @@ def _attribute_member(loc: tuple[int | str, ...]) -> bool:
 def event_json_schema() -> dict[str, Any]:
     """JSON Schema of one event (a tagged union on `type`)."""
     schema = EVENT_ADAPTER.json_schema()
+    for definition in schema["$defs"].values():  # the tag has a default, but is required
+        if "type" in definition.get("properties", {}):
+            definition["required"] = ["type", *definition.get("required", [])]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = f"SIA event, schema_version {SCHEMA_VERSION}"
     return schema
