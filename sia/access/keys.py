@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
 from sqlalchemy import String, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from sia.alerts.store import AlertStore, Base, UtcDateTime
 
+log = logging.getLogger("sia.keys")
 Role = Literal["crm", "rep", "manager", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
@@ -151,14 +155,23 @@ class ApiKeys:
         return principal
 
     def _touch(self, key_id: str, now: datetime) -> None:
+        """Note when a key was last used, in the background: a request never waits for
+        the store's write lock to say so."""
         last = self._touched.get(key_id)
         if last is not None and now - last < _TOUCH_EVERY:
             return
         self._touched[key_id] = now
-        with Session(self.store.engine) as session, session.begin():
-            record = session.get(ApiKeyRecord, key_id)
-            if record is not None:
-                record.last_used_at = now
+        threading.Thread(target=self._write_touch, args=(key_id, now), daemon=True,
+                         name="sia-key-touch").start()
+
+    def _write_touch(self, key_id: str, now: datetime) -> None:
+        try:
+            with Session(self.store.engine) as session, session.begin():
+                record = session.get(ApiKeyRecord, key_id)
+                if record is not None:
+                    record.last_used_at = now
+        except OperationalError as exc:  # busy: the next use will say so
+            log.info("last use of key %s not recorded: %s", key_id, exc)
 
 
 def _info(r: ApiKeyRecord) -> KeyInfo:

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sia.service.engine_process import EngineUnavailable
 from sia.service.ingest import RecordResult
 from sia.service.runtime import Runtime
 
@@ -61,32 +62,36 @@ class _RuntimeCollector(Collector):
         rt = self.runtime
         yield _gauge("sia_journal_lag_events", "Accepted events not yet learned",
                      rt.backlog())
-        live = rt.live
-        if live is not None:
-            stats = live.stats
-            yield _counter("sia_engine_events", "Events the live engine learned", stats.events)
-            yield _counter("sia_engine_busy_seconds", "Seconds the live engine spent learning",
-                           stats.busy_seconds)
-            rate = stats.events / stats.busy_seconds if stats.busy_seconds else 0.0
-            yield _gauge("sia_engine_events_per_second",
-                         "Events learned per second of learning", rate)
-            alerts = CounterMetricFamily("sia_alerts", "Alerts raised, by detector",
-                                         labels=["detector"])
-            for detector, count in sorted(stats.alerts.items()):
-                alerts.add_metric([detector], count)
-            yield alerts
-            yield _counter("sia_alerts_history", "Alerts about old events kept as history",
-                           stats.history)
-            yield _counter("sia_engine_rejected", "Journal events the engine refused",
-                           stats.rejected)
-            yield _gauge("sia_engine_up", "1 while the engine loop runs without error",
-                         0.0 if stats.error else 1.0)
-        if rt.delivery is not None:
-            deliveries = CounterMetricFamily("sia_deliveries", "Delivery attempts, by outcome",
-                                             labels=["outcome"])
-            for outcome in ("sent", "retried", "dead"):
-                deliveries.add_metric([outcome], rt.delivery.totals.outcomes[outcome])
-            yield deliveries
+        if rt.engine is None:
+            return
+        try:
+            status = rt.engine.status(timeout=5.0)
+        except EngineUnavailable:
+            yield _gauge("sia_engine_up", "1 while the engine runs without error", 0.0)
+            return
+        yield _counter("sia_engine_events", "Events the live engine learned", status["events"])
+        yield _counter("sia_engine_busy_seconds", "Seconds the live engine spent learning",
+                       status["busy_seconds"])
+        yield _gauge("sia_engine_events_per_second", "Events learned per second of learning",
+                     status["events_per_second"] or 0.0)
+        alerts = CounterMetricFamily("sia_alerts", "Alerts raised, by detector",
+                                     labels=["detector"])
+        for detector, count in sorted(status["alerts"].items()):
+            alerts.add_metric([detector], count)
+        yield alerts
+        yield _counter("sia_alerts_history", "Alerts about old events kept as history",
+                       status["history"])
+        yield _counter("sia_engine_rejected", "Journal events the engine refused",
+                       status["rejected"])
+        yield _gauge("sia_engine_up", "1 while the engine runs without error",
+                     0.0 if status["error"] else 1.0)
+        yield _counter("sia_engine_restarts", "Times the engine process was restarted",
+                       status["restarts"])
+        deliveries = CounterMetricFamily("sia_deliveries", "Delivery attempts, by outcome",
+                                         labels=["outcome"])
+        for outcome in ("sent", "retried", "dead"):
+            deliveries.add_metric([outcome], status["delivery"].get(outcome, 0))
+        yield deliveries
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

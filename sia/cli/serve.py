@@ -86,7 +86,7 @@ def serve(
     import uvicorn
 
     from sia.api.app import create_app
-    from sia.api.logs import log_config
+    from sia.service.logs import log_config
     from sia.service.runtime import DataDir, open_runtime
     from sia.service.state import Locked
 

@@ -8,14 +8,13 @@ GIL), fed over HTTP by httpx clients in threads of this process, in one run:
   (sia.evaluation.bench's engine loop: `Engine` + policy, CPU seconds of this process,
   best of `repeat`), measured before any server starts;
 - ingest (per batch size, 100 and 500 events): `clients` clients post every event as
-  fast as answers come back, while the server's live engine learns them in the same
-  process (sharing its GIL). Accepted events/s is accepted events over the wall time
-  from the first request sent to the last answer received; latency is each request's
+  fast as answers come back, while the server's engine process learns them. Accepted
+  events/s is accepted events over the wall time from the first request sent to the
+  last answer received; latency is each request's
   send-to-answer time. Then the bench waits until the live engine has learned
   everything and reads the live engine's own rate from /v1/status
-  (`engine.events_per_second`: events over the wall seconds it spent learning, GIL
-  waits included);
-- ingest_engine_off: the same with the live engine not running (labelled as such:
+  (`engine.events_per_second`: events over the wall seconds it spent learning);
+- ingest_engine_off: the same with the engine process paused (SIGSTOP; labelled as such:
   what the front door costs alone, never used for a goal);
 - paced: batches of 100 at half the engine's events/s, from `clients` clients on a
   fixed schedule (request i due i * 100 / rate s after the start); send-to-answer
@@ -184,7 +183,7 @@ def keys_template(folder: Path) -> Path:
 
 @dataclass
 class Server:
-    """A running `sia serve` (or engine-off) process, with a crm key."""
+    """A running `sia serve` process, with a crm key."""
 
     name: str
     proc: subprocess.Popen[bytes]
@@ -249,11 +248,8 @@ def running(name: str, folder: Path, template: Path, options: HttpBenchOptions, 
     data = folder / name
     shutil.copytree(template, data)
     port = free_port()
-    if engine:
-        args = ["sia", "serve", "--data-dir", str(data), "--port", str(port)]
-        args += ["--routes", str(routes)] if routes else []
-    else:
-        args = ["sia.evaluation.http_bench", str(data), str(port)]
+    args = ["sia", "serve", "--data-dir", str(data), "--port", str(port)]
+    args += ["--routes", str(routes)] if routes else []
     args += ["--config", str(options.config)] if options.config else []
     args += ["--policy", str(options.policy_file)] if options.policy_file else []
     log = folder / f"{name}.log"
@@ -263,10 +259,16 @@ def running(name: str, folder: Path, template: Path, options: HttpBenchOptions, 
                                 env=server_env(env or {}))
     server = Server(name, proc, f"http://127.0.0.1:{port}",
                     (template / "crm.key").read_text().strip(), log)
+    paused: int | None = None
     try:
         _wait_healthy(server, options.timeout)
+        if not engine:  # the front door alone: its engine process is stopped (SIGSTOP)
+            paused = int(server.status()["engine"]["pid"])
+            os.kill(paused, signal.SIGSTOP)
         yield server
     finally:
+        if paused is not None:
+            os.kill(paused, signal.SIGCONT)
         server.stop()
 
 
@@ -282,28 +284,6 @@ def _wait_healthy(server: Server, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise BenchFailed(f"{server.name} did not start:\n{server.tail()}")
         time.sleep(0.1)
-
-
-def serve_engine_off(data_dir: Path, port: int, config: Path | None = None,
-                     policy_file: Path | None = None) -> None:
-    """`sia serve` as it runs, but with the live engine never started: accepted events
-    stay in the journal. Only for ingest_engine_off (`python -m sia.evaluation.http_bench
-    DATA PORT [--config F] [--policy F]`)."""
-    import logging.config
-
-    import uvicorn
-
-    from sia.api.app import create_app
-    from sia.api.logs import log_config
-    from sia.service.runtime import open_runtime
-    from sia.settings import get_settings
-
-    logging.config.dictConfig(log_config("info"))
-    runtime = open_runtime(get_settings(), data_dir, config=config, policy=policy_file)
-    runtime.live = None  # the receiver still asks the (stopped) engine for its lag
-    uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port,
-                                  log_config=log_config("info"), access_log=True,
-                                  timeout_graceful_shutdown=30)).run()
 
 
 # -- posting ----------------------------------------------------------------------------
@@ -766,16 +746,3 @@ def run(events: Sequence[Event], factory: Factory, options: HttpBenchOptions | N
     result["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     result["goals"] = goals(result)
     return result
-
-
-def _main(argv: Sequence[str]) -> None:
-    """`python -m sia.evaluation.http_bench DATA PORT [--config F] [--policy F]`."""
-    args = list(argv)
-    named = {flag: Path(args[args.index(flag) + 1]) for flag in ("--config", "--policy")
-             if flag in args}
-    serve_engine_off(Path(args[0]), int(args[1]), named.get("--config"),
-                     named.get("--policy"))
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

@@ -5,13 +5,13 @@
 - Email: links carry a signed, expiring token (sia/notifiers/tokens.py); opening one
   records nothing (mail scanners follow links), confirming it does.
 - Every verdict is one per alert and person (sia/feedback/record.py); the relevance
-  model that decides what fills each rep's daily budget learns it at once.
+  model that decides what fills each rep's daily budget (in the engine process, beside
+  delivery) learns it within seconds.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,11 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from sqlalchemy.orm import Session
-
-from sia.alerts.store import AlertRecord, AlertStore
-from sia.feedback.record import USEFUL, Recorded, UnknownAlert, record_feedback, rep_for
-from sia.feedback.relevance import Relevance
+from sia.alerts.store import AlertStore
+from sia.feedback.record import Recorded, UnknownAlert, record_feedback, rep_for
 from sia.feedback.slack_signature import verify
 from sia.notifiers.tokens import InvalidToken, read_token
 
@@ -53,7 +50,7 @@ class EmailClaim:
 
 
 class FeedbackDesk:
-    """Records verdicts and keeps the relevance model current."""
+    """Records verdicts (delivery's relevance model reads them from the store)."""
 
     def __init__(self, store: AlertStore, *, feedback_secret: bytes,
                  slack_signing_secret: bytes | None,
@@ -62,8 +59,6 @@ class FeedbackDesk:
         self.feedback_secret = feedback_secret
         self.slack_signing_secret = slack_signing_secret
         self.clock = clock
-        self.relevance = Relevance.from_store(store)
-        self._lock = threading.Lock()
 
     def now(self) -> datetime:
         """The desk's clock."""
@@ -71,24 +66,9 @@ class FeedbackDesk:
 
     def give(self, *, alert_id: str, verdict: str, rep_id: str | None, source: str,
              who: str) -> Recorded:
-        """Record one verdict and learn from it (raises UnknownAlert, ValueError)."""
-        recorded = record_feedback(self.store, alert_id=alert_id, verdict=verdict,
-                                   rep_id=rep_id, source=source, who=who, now=self.now())
-        with self._lock:
-            if recorded.outcome == "changed" and (recorded.previous in USEFUL
-                                                  or verdict in USEFUL):
-                self.relevance.relearn(self.store)
-            elif recorded.outcome == "recorded" and verdict in USEFUL:
-                with Session(self.store.engine) as session:
-                    alert = session.get(AlertRecord, alert_id)
-                    if alert is not None:
-                        self.relevance.learn(alert, rep_id, USEFUL[verdict])
-        return recorded
-
-    def priority(self, alert: AlertRecord, rep_id: str | None) -> float:
-        """The dispatcher's priority: what this rep finds worth their attention."""
-        with self._lock:
-            return self.relevance.priority(alert, rep_id)
+        """Record one verdict (raises UnknownAlert, ValueError)."""
+        return record_feedback(self.store, alert_id=alert_id, verdict=verdict,
+                               rep_id=rep_id, source=source, who=who, now=self.now())
 
     # Slack
     def slack(self, headers: Mapping[str, str], body: bytes) -> int:

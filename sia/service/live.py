@@ -87,7 +87,9 @@ class LiveEngine:
     def __init__(self, *, journal: Journal, store: AlertStore, state_path: Path,
                  pipeline: Pipeline, options: LiveOptions | None = None,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 on_alerts: Callable[[int], None] | None = None) -> None:
+                 on_alerts: Callable[[int], None] | None = None,
+                 wake: Any = None,
+                 on_progress: Callable[[int, int], None] | None = None) -> None:
         self.journal = journal
         self.store = store
         self.state_path = state_path
@@ -101,7 +103,10 @@ class LiveEngine:
         self.stored_through = 0  # ... and whose alerts are stored
         self._saved_cursor = -1
         self._saved_clock: datetime | None = None
-        self._wake = threading.Event()
+        # set when new events are in the journal: a threading.Event, or one shared with
+        # the process that writes the journal (multiprocessing.Event)
+        self._wake = wake if wake is not None else threading.Event()
+        self.on_progress = on_progress  # (learned through seq, stored through seq)
         self._stop = threading.Event()
         self._learned = threading.Condition()
         self._refusals: list[RejectEntry] = []  # what the engine refused in this batch
@@ -231,12 +236,14 @@ class LiveEngine:
         with self._learned:
             self.stored_through = rows[-1][0]
             self._learned.notify_all()
+        if self.on_progress is not None:
+            self.on_progress(self.cursor, self.stored_through)
         return len(rows)
 
     def tick(self) -> int:
         """Move the clock to now (at most `clock_lead` past the newest event); returns
         how many alerts that raised."""
-        newest = self.journal.clock
+        newest = self.journal.newest_time()  # the server writes the journal, not this process
         if newest is None:
             return 0
         target = min(self.now(), newest + self.options.clock_lead)

@@ -15,23 +15,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sia.access.keys import ApiKeys
 from sia.alerts.store import AlertStore
-from sia.detectors.base import Detector
 from sia.engine.admission import TimeLimits
 from sia.journal import Journal
-from sia.policy import PolicyConfig
-from sia.service.delivery import DeliveryLoop, build_delivery
+from sia.service.engine_process import EngineProcess, EngineSpec
 from sia.service.feedback import FeedbackDesk
 from sia.service.ingest import JournalReceiver, Receiver
-from sia.service.live import LiveEngine, LiveOptions
+from sia.service.live import LiveOptions
 from sia.service.state import FileLock
-from sia.service.thresholds import Running, ThresholdDesk, config_from_files
+from sia.service.thresholds import Running, ThresholdDesk, Validated, config_from_files
 from sia.settings import Settings
 from sia.thresholds.versions import Versions
 
@@ -92,28 +90,20 @@ class Runtime:
     feedback: FeedbackDesk
     thresholds: ThresholdDesk
     limits: TimeLimits
-    live: LiveEngine | None = None
-    delivery: DeliveryLoop | None = None
+    engine: EngineProcess | None = None  # the live engine (embedded mode)
     dev: bool = False
     mode: str = "embedded"  # or "kafka"
-    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
     def start(self) -> None:
-        """Start the live engine and the delivery loop."""
-        if self.live is not None:
-            self.live.start()
-        if self.delivery is not None:
-            self.delivery.start()
+        """Start the engine process (it resumes its state, then learns and delivers)."""
+        if self.engine is not None:
+            self.engine.start()
         log.info("SIA service started (%s mode, data in %s)", self.mode, self.data_dir)
 
     def stop(self) -> None:
-        """Stop delivering, learn what is in hand, save the state, close the stores."""
-        if self.delivery is not None:
-            self.delivery.stop()
-        if self.live is not None:
-            self.live.stop()
-        for hook in self.on_stop:
-            hook()
+        """Stop the engine (it learns what is in hand and saves its state), close."""
+        if self.engine is not None:
+            self.engine.stop()
         self.receiver.close()
         self.journal.close()
         self.store.close()
@@ -124,39 +114,40 @@ class Runtime:
         return self.receiver.backlog()
 
 
-class LiveRunning:
-    """Thresholds applied to the live engine of this process."""
+class EngineRunning:
+    """Thresholds applied to the engine process, which keeps what it learned."""
 
-    def __init__(self, live: LiveEngine) -> None:
-        self.live = live
+    def __init__(self, engine: EngineProcess) -> None:
+        self.engine = engine
 
-    def check(self, detectors: list[Detector[Any]], policy: PolicyConfig) -> None:
+    def check(self, validated: Validated) -> None:
         """Refuse what the engine cannot take without relearning."""
-        self.live.reconfigure(detectors, policy, check_only=True)
+        self.engine.call("thresholds", validated.config.as_dict(), None)
 
-    def apply(self, detectors: list[Detector[Any]], policy: PolicyConfig,
-              version: int) -> str:
-        """Swap them in, keeping what was learned."""
-        self.live.reconfigure(detectors, policy)
-        return "applied to the live engine"
+    def apply(self, validated: Validated, version: int) -> str:
+        """Swap them in."""
+        outcome: str = self.engine.call("thresholds", validated.config.as_dict(), version)
+        return outcome
 
 
 def open_runtime(settings: Settings, data_dir: Path, *, config: Path | None = None,
                  policy: Path | None = None, routes: Path | None = None, dev: bool = False,
                  receiver: Callable[[Journal], Receiver] | None = None,
-                 running: Callable[[Versions], Running] | None = None) -> Runtime:
+                 running: Callable[[Versions], Running] | None = None,
+                 log_level: str = "info") -> Runtime:
     """Open a data folder's stores and build the service around them.
 
     The thresholds are the store's newest version; the configuration files (`config`,
     `policy`, default config/) are version 1 of a new store. Without `receiver` the
-    service is embedded: events go to the journal and a live engine in this process
-    learns from it. With one (Kafka), the journal only keeps event ids (duplicates) and
-    rejects, workers elsewhere learn, and `running` publishes thresholds to them. Raises
-    ConfigError for a bad configuration, SnapshotError for state that cannot be resumed.
+    service is embedded: events go to the journal and the engine process
+    (sia/service/engine_process.py) learns from it and delivers. With one (Kafka), the
+    journal only keeps event ids (duplicates) and rejects, workers elsewhere learn, and
+    `running` publishes thresholds to them. Raises ConfigError for a bad configuration.
     """
     folder = DataDir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    store = AlertStore(folder.store_url(settings))
+    store_url = folder.store_url(settings)
+    store = AlertStore(store_url)
     desk = ThresholdDesk(Versions(store), seed=config_from_files(config, policy))
     journal = Journal(folder.journal_url)
     signing = settings.slack_signing_secret
@@ -169,15 +160,13 @@ def open_runtime(settings: Settings, data_dir: Path, *, config: Path | None = No
     if receiver is not None:
         desk.running = running(desk.versions) if running is not None else None
         return Runtime(receiver=receiver(journal), mode="kafka", **common)
-    live = LiveEngine(journal=journal, store=store, state_path=folder.state,
-                      pipeline=desk.pipeline, options=live_options(settings))
-    desk.running = LiveRunning(live)
-    delivery = DeliveryLoop(build_delivery(store, live.engine.catalog, settings, routes=routes,
-                                           priority=feedback.priority),
-                            interval=settings.serve_deliver_seconds)
-    live.on_alerts = delivery.wake
-    return Runtime(receiver=JournalReceiver(journal, backlog=live.lag, wake=live.wake),
-                   live=live, delivery=delivery, **common)
+    engine = EngineProcess(EngineSpec(settings=settings, journal_url=folder.journal_url,
+                                      store_url=store_url, state_path=folder.state,
+                                      options=live_options(settings), routes=routes,
+                                      log_level=log_level), journal)
+    desk.running = EngineRunning(engine)
+    return Runtime(receiver=JournalReceiver(journal, backlog=engine.lag, wake=engine.wake),
+                   engine=engine, **common)
 
 
 def live_options(settings: Settings) -> LiveOptions:

@@ -29,23 +29,6 @@ from sia.thresholds.versions import Conflict, Version, Versions
 log = logging.getLogger("sia.thresholds")
 
 
-class Running(Protocol):
-    """Where the thresholds run: the live engine, or the workers of a Kafka deployment."""
-
-    def check(self, detectors: list[Detector[Any]], policy: PolicyConfig) -> None:
-        """Raise ConfigError when these thresholds cannot be applied (changing nothing)."""
-        ...
-
-    def apply(self, detectors: list[Detector[Any]], policy: PolicyConfig,
-              version: int) -> str:
-        """Apply them; what became of it, in words."""
-        ...
-
-
-class Forbidden(PermissionError):
-    """A key that may not make this change."""
-
-
 @dataclass(frozen=True)
 class Validated:
     """A configuration that loads: its detectors and policy."""
@@ -53,6 +36,22 @@ class Validated:
     config: Config
     detectors: list[Detector[Any]]
     policy: PolicyConfig
+
+
+class Running(Protocol):
+    """Where the thresholds run: the live engine, or the workers of a Kafka deployment."""
+
+    def check(self, validated: Validated) -> None:
+        """Raise ConfigError when these thresholds cannot be applied (changing nothing)."""
+        ...
+
+    def apply(self, validated: Validated, version: int) -> str:
+        """Apply them as `version`; what became of it, in words."""
+        ...
+
+
+class Forbidden(PermissionError):
+    """A key that may not make this change."""
 
 
 def config_from_files(detectors_file: Path | None, policy_file: Path | None) -> Config:
@@ -143,7 +142,7 @@ class ThresholdDesk:
                 raise Conflict(f"the thresholds are at version {self.current().version}, "
                                f"not {expected}: reload them and make the change again")
             if self.running is not None:  # refused here, nothing is recorded
-                self.running.check(validated.detectors, validated.policy)
+                self.running.check(validated)
             version = self.versions.record(validated.config, expected=expected,
                                            who=who.name, role=who.role,
                                            reason=reason.strip(), kind=kind,
@@ -153,8 +152,7 @@ class ThresholdDesk:
             outcome = "recorded"
             if self.running is not None:
                 try:
-                    outcome = self.running.apply(validated.detectors, validated.policy,
-                                                 version.version)
+                    outcome = self.running.apply(validated, version.version)
                 except Exception as exc:  # checked above: this is a bug, say so
                     log.exception("thresholds version %d could not be applied",
                                   version.version)

@@ -58,11 +58,29 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
 
     def wait_learned(self, timeout: float = 60.0) -> None:
-        """Until the live engine has learned everything accepted so far."""
-        live = self.runtime.live
-        assert live is not None
+        """Until the engine has learned everything accepted so far, alerts stored."""
+        engine = self.runtime.engine
+        assert engine is not None
         newest = self.runtime.journal.newest_seq()
-        assert live.wait_for(newest, timeout), f"engine still {live.lag()} events behind"
+        assert engine.wait_for(newest, timeout), f"engine still {engine.lag()} events behind"
+
+    def status(self) -> dict[str, Any]:
+        """The engine process's status."""
+        engine = self.runtime.engine
+        assert engine is not None
+        return engine.status()
+
+    @contextmanager
+    def engine_paused(self) -> Iterator[None]:
+        """The engine process stopped (SIGSTOP) meanwhile: it learns nothing, ticks
+        nothing, and the journal's backlog grows."""
+        engine = self.runtime.engine
+        assert engine is not None and engine.pid is not None
+        os.kill(engine.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(engine.pid, signal.SIGCONT)
 
 
 def add_keys(runtime: Runtime) -> dict[str, str]:

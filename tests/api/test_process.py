@@ -80,22 +80,39 @@ def test_kill_9_right_after_answers_loses_nothing_and_learns_nothing_twice(
     accepted = 0
     proc = start_process(data, env=env)
     cuts = (len(parts) // 3, 2 * len(parts) // 3)
-    for i, batch in enumerate(parts):
-        accepted += post(proc, crm, batch)["accepted"]
-        if i in cuts:  # the answer is in: the server dies before it can do anything more
-            proc.proc.kill()
-            proc.proc.wait(30)
-            proc = start_process(data, env=env)
-            repeat = post(proc, crm, batch)  # a sender retrying after the crash
-            assert {r["status"] for r in repeat["results"]} == {"duplicate"}
     try:
+        for i, batch in enumerate(parts):
+            accepted += post(proc, crm, batch)["accepted"]
+            if i in cuts:  # the answer is in: the server dies before it can do more
+                engine_pid = status(proc, admin)["engine"]["pid"]
+                proc.proc.kill()
+                proc.proc.wait(30)
+                gone(engine_pid)  # its engine process dies with it: no orphan learns on
+                proc = start_process(data, env=env)
+                repeat = post(proc, crm, batch)  # a sender retrying after the crash
+                assert {r["status"] for r in repeat["results"]} == {"duplicate"}
         final = caught_up(proc, admin)
         assert accepted == len(retail) == final["journal_events"]
         assert final["engine"]["learned"] == len(retail)
         assert final["engine"]["duplicates"] == 0
         assert alert_ids(proc, admin) == {a.alert_id for a in one_engine(retail)}
-    finally:
         assert proc.stop()
+    finally:
+        proc.stop()
+
+
+def gone(pid: int, timeout: float = 30) -> None:
+    """Wait until the process with this pid has ended (a zombie has ended)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+        except (FileNotFoundError, IndexError):
+            return
+        if state in "ZX":
+            return
+        assert time.monotonic() < deadline, f"process {pid} outlived its server"
+        time.sleep(0.05)
 
 
 def slow_body(batch: list[dict[str, Any]], started: threading.Event) -> Iterator[bytes]:

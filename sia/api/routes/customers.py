@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
@@ -11,21 +10,26 @@ from starlette.concurrency import run_in_threadpool
 from sia.api.deps import Caller, Service
 from sia.api.schemas import CustomerOut
 from sia.service.customers import customer_view
+from sia.service.engine_process import EngineUnavailable
 
 router = APIRouter(tags=["customers"])
 
 
 @router.get("/v1/customers/{customer_id}", response_model=CustomerOut,
             responses={404: {"description": "SIA has never heard of this customer (or "
-                                            "it is not yours)."}})
+                                            "it is not yours)."},
+                       503: {"description": "The engine cannot answer now."}})
 async def customer(customer_id: str, service: Service, who: Caller) -> CustomerOut:
     """Reference data, the purchase rhythm learned, recent orders and open alerts."""
 
     def view() -> dict[str, Any] | None:
-        live = service.live
-        with live.lock if live is not None else nullcontext():
-            return customer_view(customer_id, engine=live.engine if live else None,
-                                 journal=service.journal, store=service.store)
+        if service.engine is None:  # Kafka: what the journal and the store know
+            return customer_view(customer_id, engine=None, journal=service.journal,
+                                 store=service.store)
+        try:
+            return service.engine.customer(customer_id)
+        except EngineUnavailable as exc:
+            raise HTTPException(503, f"the engine cannot answer now: {exc}") from None
 
     found = await run_in_threadpool(view)
     if found is None or (who.role == "rep" and found["owner_rep_id"] != who.rep_id) or (

@@ -21,6 +21,7 @@ from sia.access.keys import Principal
 from sia.api.deps import Caller, Service
 from sia.api.metrics import count_results
 from sia.api.schemas import IngestResponse, Problem, RejectOut, RejectPage
+from sia.service.engine_process import EngineUnavailable
 from sia.service.ingest import ReceiverUnavailable, RecordResult, ingest, unreadable
 
 router = APIRouter(tags=["events"])
@@ -143,9 +144,15 @@ def _response(results: list[RecordResult]) -> IngestResponse:
 
 
 def _retry_after(service: Service, excess: int) -> int:
-    live = service.live
-    rate = live.stats.events / live.stats.busy_seconds if live and live.stats.busy_seconds \
-        else 1000.0
+    """Seconds the engine needs to learn `excess` events at its rate so far."""
+    rate = 1000.0
+    if service.engine is not None:
+        try:
+            status = service.engine.status()
+            if status["busy_seconds"]:
+                rate = status["events"] / status["busy_seconds"]
+        except EngineUnavailable:
+            pass
     return max(1, min(60, math.ceil(excess / max(rate, 1.0))))
 
 

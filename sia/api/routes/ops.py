@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sia.api.deps import Caller, Service
 from sia.api.schemas import Readiness
+from sia.service.engine_process import EngineUnavailable
 from sia.service.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
@@ -33,10 +34,11 @@ def readiness(service: Runtime) -> tuple[bool, dict[str, str]]:
     lag, bound = service.backlog(), service.settings.serve_max_backlog
     checks["engine_lag"] = f"{lag} events (bound {bound})"
     ok &= lag <= bound
-    live = service.live
-    if live is not None:
-        checks["engine"] = live.stats.error or "running"
-        ok &= live.stats.error is None
+    engine = service.engine
+    if engine is not None:
+        problem = engine.problem()
+        checks["engine"] = problem or "running"
+        ok &= problem is None
     return ok, checks
 
 
@@ -65,24 +67,11 @@ async def status(service: Service, who: Caller) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": service.mode, "caller": who.describe(),
                                "journal_events": service.journal.count(),
                                "lag": service.backlog()}
-        live = service.live
-        if live is not None:
-            with live.lock:
-                engine = live.engine
-                clock, cursor = engine.clock, live.cursor
-                observed, duplicates = engine.observed, engine.duplicates
-            stats = live.stats
-            out["engine"] = {
-                "clock": clock.isoformat() if clock else None, "journal_seq": cursor,
-                "learned": observed, "duplicates": duplicates, "events": stats.events,
-                "rejected": stats.rejected,
-                "alerts": dict(stats.alerts), "stored": stats.stored,
-                "history": stats.history, "snapshots": stats.snapshots,
-                "events_per_second": round(stats.events / stats.busy_seconds)
-                if stats.busy_seconds else None, "error": stats.error}
-        if service.delivery is not None:
-            out["delivery"] = {**dict(service.delivery.totals.outcomes),
-                               "error": service.delivery.totals.error}
+        if service.engine is not None:
+            try:
+                out["engine"] = service.engine.status()
+            except EngineUnavailable as exc:
+                out["engine"] = {"error": str(exc)}
         return out
 
     return await run_in_threadpool(gather)

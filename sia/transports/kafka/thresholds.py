@@ -8,8 +8,7 @@ from typing import Any
 
 import yaml
 
-from sia.detectors.base import Detector
-from sia.policy import PolicyConfig
+from sia.service.thresholds import Validated
 from sia.thresholds.versions import Versions
 from sia.transports import shared_config
 
@@ -22,18 +21,15 @@ class KafkaRunning:
         self.app_id = app_id
         self.versions = versions
 
-    def check(self, detectors: list[Detector[Any]], policy: PolicyConfig) -> None:
+    def check(self, validated: Validated) -> None:
         """Each worker checks what it can take (and reports a refusal in Redis)."""
 
-    def apply(self, detectors: list[Detector[Any]], policy: PolicyConfig,
-              version: int) -> str:
+    def apply(self, validated: Validated, version: int) -> str:
         """Publish the version's configuration texts."""
-        found = self.versions.get(version)
-        assert found is not None
+        config = validated.config
         published = shared_config.publish_texts(
-            self.redis, self.app_id, yaml.safe_dump(found.config.detectors, sort_keys=False),
-            yaml.safe_dump(found.config.policy, sort_keys=False)
-            if found.config.policy else "")
+            self.redis, self.app_id, yaml.safe_dump(config.detectors, sort_keys=False),
+            yaml.safe_dump(config.policy, sort_keys=False) if config.policy else "")
         return f"published to the workers as {published.version}"
 
     def outcomes(self, published: str) -> dict[str, str]:

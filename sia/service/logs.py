@@ -36,7 +36,7 @@ def log_config(level: str = "info") -> dict[str, Any]:
                "stream": "ext://sys.stderr"}
     return {
         "version": 1, "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "sia.api.logs.JsonFormatter"}},
+        "formatters": {"json": {"()": "sia.service.logs.JsonFormatter"}},
         "handlers": {"json": handler},
         "loggers": {name: {"handlers": ["json"], "level": level.upper(), "propagate": False}
                     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "sia")},
