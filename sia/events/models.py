@@ -118,6 +118,10 @@ class EventBase(_Model):
     def _finite_year(cls, value: datetime) -> datetime:
         if not 1970 <= value.year <= 2200:
             raise ValueError("occurred_at must be between 1970 and 2200")
+        offset = value.utcoffset()
+        if offset is not None and offset.seconds % 60:  # a datetime given, not RFC 3339
+            raise ValueError("occurred_at's zone offset must be whole minutes (RFC 3339): "
+                             "it would be written rounded, another instant")
         return value
 
     @cached_property

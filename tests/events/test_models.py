@@ -87,6 +87,11 @@ def test_parsing_keeps_every_given_value(raw: dict[str, Any]) -> None:
                                            timezones=st.timezones(), allow_imaginary=False))
 def test_named_time_zones_round_trip_to_the_same_instant_and_offset(
         raw: dict[str, Any], when: datetime) -> None:
+    offset = when.utcoffset()
+    if offset is not None and offset.seconds % 60:  # local mean time (Monrovia in 1972)
+        with pytest.raises(ValidationError, match="whole minutes"):
+            parse_event({**raw, "occurred_at": when})
+        return
     event = parse_event({**raw, "occurred_at": when})
     again = parse_event(event.model_dump_json())
     assert again.occurred_at.timestamp() == when.timestamp()
