@@ -42,6 +42,7 @@ ROUTE_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/v1/thresholds"): frozenset({"manager", "admin"}),
     ("PUT", "/v1/thresholds"): frozenset({"manager", "admin"}),
     ("GET", "/v1/thresholds/history"): frozenset({"manager", "admin"}),
+    ("POST", "/v1/thresholds/preview"): frozenset({"manager", "admin"}),
     ("POST", "/v1/thresholds/rollback"): frozenset({"manager", "admin"}),
     # keys
     ("GET", "/v1/keys"): frozenset({"admin"}),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from sia.service.engine_process import EngineProcess, EngineSpec
 from sia.service.feedback import FeedbackDesk
 from sia.service.ingest import JournalReceiver, Receiver
 from sia.service.live import LiveOptions
+from sia.service.preview import PreviewPool
 from sia.service.state import FileLock
 from sia.service.thresholds import Running, ThresholdDesk, Validated, config_from_files
 from sia.settings import Settings
@@ -91,6 +92,7 @@ class Runtime:
     thresholds: ThresholdDesk
     limits: TimeLimits
     engine: EngineProcess | None = None  # the live engine (embedded mode)
+    previews: PreviewPool = field(default_factory=PreviewPool)
     dev: bool = False
     mode: str = "embedded"  # or "kafka"
 
@@ -104,6 +106,7 @@ class Runtime:
         """Stop the engine (it learns what is in hand and saves its state), close."""
         if self.engine is not None:
             self.engine.stop()
+        self.previews.close()
         self.receiver.close()
         self.journal.close()
         self.store.close()
@@ -112,6 +115,11 @@ class Runtime:
     def backlog(self) -> int:
         """Accepted events not yet learned."""
         return self.receiver.backlog()
+
+    @property
+    def journal_url(self) -> str:
+        """Where the journal is (previews open it read-only)."""
+        return str(self.journal.engine.url.render_as_string(hide_password=False))
 
 
 class EngineRunning:

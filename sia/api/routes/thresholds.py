@@ -8,6 +8,7 @@ If-Match is missing.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sia.api.deps import Caller, Service
 from sia.config import ConfigError
+from sia.service.preview import PreviewRequest
 from sia.service.thresholds import Change, Conflict, Forbidden
 from sia.thresholds.effective import effective, effective_policy
 from sia.thresholds.versions import Version
@@ -46,6 +48,15 @@ class ChangesIn(BaseModel):
 
     changes: list[ChangeIn] = Field(min_length=1, max_length=100)
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class PreviewIn(BaseModel):
+    """Changes to try, over the journal's last `days` days."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    changes: list[ChangeIn] = Field(min_length=1, max_length=100)
+    days: float = Field(default=90.0, gt=0, le=730)
 
 
 class RollbackIn(BaseModel):
@@ -149,6 +160,29 @@ def _changed(version: Version | None, expected: int, response: Response) -> Chan
     response.headers["ETag"] = etag(number)
     return ChangeOut(changed=version is not None, version=number,
                      recorded=_version_out(version) if version is not None else None)
+
+
+@router.post("/v1/thresholds/preview")
+async def preview(body: PreviewIn, service: Service, who: Caller) -> dict[str, Any]:
+    """What the changes would have done over the journal's last `days` days (counted back
+    from its newest event): alerts before and after, per week, by detector and team, the
+    busiest rep, and the alerts added and removed (a sample, with counts). A sandbox: it
+    changes nothing, stores no alert and sends nothing."""
+    try:
+        validated = await run_in_threadpool(
+            service.thresholds.propose, [c.change() for c in body.changes], who)
+    except Forbidden as exc:
+        raise HTTPException(403, str(exc)) from None
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    current = await run_in_threadpool(service.thresholds.current)
+    request = PreviewRequest(service.journal_url, current.config.as_dict(),
+                             validated.config.as_dict(), body.days)
+    result: dict[str, Any] = await asyncio.wrap_future(service.previews.submit(request))
+    if "error" in result:
+        raise HTTPException(409, result["error"])
+    result["version"] = current.version
+    return result
 
 
 @router.get("/v1/thresholds/history", response_model=list[VersionOut])
