@@ -29,9 +29,12 @@ keys_app = typer.Typer(help="API keys for `sia serve`: create, list, revoke.",
 
 def register_serve(app: typer.Typer) -> None:
     """Add the service commands."""
+    from sia.cli.thresholds import app as thresholds_app
+
     app.command()(serve)
     app.command()(openapi)
     app.add_typer(keys_app, name="keys")
+    app.add_typer(thresholds_app, name="thresholds")
 
 
 def _loopback(host: str) -> bool:
@@ -87,7 +90,7 @@ def serve(
 
     from sia.api.app import create_app
     from sia.service.logs import log_config
-    from sia.service.runtime import DataDir, open_runtime
+    from sia.service.runtime import open_runtime
     from sia.service.state import Locked
 
     if dev and not _loopback(host):
@@ -99,27 +102,24 @@ def serve(
     if clock is not None:
         settings = settings.model_copy(update={"serve_clock": clock})
     data_dir.mkdir(parents=True, exist_ok=True)
-    lock = DataDir(data_dir).lock()
+    settings = feedback_secret(settings, data_dir)
+    build(config, policy)  # a configuration error stops here, naming file and key
+    receiver, running = _kafka_parts(kafka, settings) if kafka else (None, None)
     try:
-        lock.acquire()
-    except Locked as exc:
+        runtime = open_runtime(settings, data_dir, config=config, policy=policy,
+                               routes=routes, dev=dev, receiver=receiver, running=running,
+                               log_level=log_level)
+    except (ConfigError, SnapshotError, Locked) as exc:
         fail(str(exc))
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(runtime), host=host, port=port, log_config=log_config(log_level),
+        timeout_graceful_shutdown=30, access_log=True))
+    _banner(host, port, data_dir, dev, kafka)
     try:
-        settings = feedback_secret(settings, data_dir)
-        build(config, policy)  # a configuration error stops here, naming file and key
-        receiver, running = _kafka_parts(kafka, settings) if kafka else (None, None)
-        try:
-            runtime = open_runtime(settings, data_dir, config=config, policy=policy,
-                                   routes=routes, dev=dev, receiver=receiver, running=running)
-        except (ConfigError, SnapshotError) as exc:
-            fail(str(exc))
-        server = uvicorn.Server(uvicorn.Config(
-            create_app(runtime), host=host, port=port, log_config=log_config(log_level),
-            timeout_graceful_shutdown=30, access_log=True))
-        _banner(host, port, data_dir, dev, kafka)
         server.run()
     finally:
-        lock.release()
+        if runtime.lock is not None and server.started is False:
+            runtime.stop()  # the app never started, so its lifespan will not stop it
 
 
 def _banner(host: str, port: int, data_dir: Path, dev: bool, kafka: str | None) -> None:

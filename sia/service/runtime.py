@@ -91,6 +91,7 @@ class Runtime:
     feedback: FeedbackDesk
     thresholds: ThresholdDesk
     limits: TimeLimits
+    lock: FileLock | None = None  # the data folder's, held while the runtime is open
     engine: EngineProcess | None = None  # the live engine (embedded mode)
     previews: PreviewPool = field(default_factory=PreviewPool)
     dev: bool = False
@@ -110,6 +111,8 @@ class Runtime:
         self.receiver.close()
         self.journal.close()
         self.store.close()
+        if self.lock is not None:
+            self.lock.release()
         log.info("SIA service stopped; state saved")
 
     def backlog(self) -> int:
@@ -150,10 +153,25 @@ def open_runtime(settings: Settings, data_dir: Path, *, config: Path | None = No
     service is embedded: events go to the journal and the engine process
     (sia/service/engine_process.py) learns from it and delivers. With one (Kafka), the
     journal only keeps event ids (duplicates) and rejects, workers elsewhere learn, and
-    `running` publishes thresholds to them. Raises ConfigError for a bad configuration.
+    `running` publishes thresholds to them. Raises ConfigError for a bad configuration,
+    Locked when another service has the folder open.
     """
     folder = DataDir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    lock = folder.lock().acquire()
+    try:
+        return _open(settings, folder, lock, config=config, policy=policy, routes=routes,
+                     dev=dev, receiver=receiver, running=running, log_level=log_level)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _open(settings: Settings, folder: DataDir, lock: FileLock, *, config: Path | None,
+          policy: Path | None, routes: Path | None, dev: bool,
+          receiver: Callable[[Journal], Receiver] | None,
+          running: Callable[[Versions], Running] | None, log_level: str) -> Runtime:
+    data_dir = folder.root
     store_url = folder.store_url(settings)
     store = AlertStore(store_url)
     desk = ThresholdDesk(Versions(store), seed=config_from_files(config, policy))
@@ -164,7 +182,8 @@ def open_runtime(settings: Settings, data_dir: Path, *, config: Path | None = No
                             .encode() if signing else None)
     common: dict[str, Any] = {"settings": settings, "data_dir": data_dir, "store": store,
                               "journal": journal, "keys": ApiKeys(store), "feedback": feedback,
-                              "thresholds": desk, "limits": time_limits(settings), "dev": dev}
+                              "thresholds": desk, "limits": time_limits(settings), "dev": dev,
+                              "lock": lock}
     if receiver is not None:
         desk.running = running(desk.versions) if running is not None else None
         return Runtime(receiver=receiver(journal), mode="kafka", **common)
