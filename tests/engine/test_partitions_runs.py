@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import pickle
-import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +16,7 @@ import pytest
 
 from sia.cli.demo import DATASETS, load
 from sia.detectors.config import load_detectors
-from sia.engine import snapshot
+from sia.engine import snapshot, state_codec
 from sia.engine.partitions import PartitionEngine, partition_for, split_detectors
 from sia.evaluation.kafka_bench import _message, encode
 from sia.events.models import Event
@@ -47,9 +45,9 @@ def _partition_streams(events: list[Event], partitions: int) -> list[list[Event]
 
 
 def _canon(o: Any) -> Any:
-    """A value's structure, without object identity: pickles of equal states can differ
-    in which equal objects they share (pickle's memo), so checkpoints are compared by
-    what they restore to, not byte for byte."""
+    """A value's structure, without object identity: checkpoints of equal states can
+    differ in which equal objects they share (back-references of the state codec), so
+    they are compared by what they restore to, not byte for byte."""
     if o is None or isinstance(o, bool | int | str | bytes | datetime.date
                                | datetime.timedelta):
         return o
@@ -74,8 +72,9 @@ def _learned(part: PartitionEngine) -> Any:
     """Everything a partition's checkpoint holds, as a structure."""
     payload = snapshot.load_raw(part.checkpoint(),
                                 detectors=[d.name for d in part.engine.detectors])
-    state = pickle.loads(zlib.decompress(payload))
-    state["catalog"] = pickle.loads(state["catalog"])
+    catalog, rest = state_codec.decompress(payload).split(b"\n")
+    state = state_codec.loads(rest)
+    state["catalog"] = state_codec.loads(catalog)
     return _canon(state)
 
 
