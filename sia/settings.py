@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     # /readyz says not ready (they wait on disk in the journal, not in memory)
     serve_max_backlog: int = Field(default=100_000, ge=1)
     serve_deliver_seconds: float = Field(default=1.0, gt=0)  # delivery loop period
+    # open connections and requests in flight beyond which the server answers 503 at
+    # once (a flood of stalled clients cannot exhaust it); idle keep-alive connections
+    # are closed after serve_keep_alive_seconds
+    serve_max_connections: int = Field(default=1000, ge=1)
+    serve_keep_alive_seconds: int = Field(default=5, ge=1)
 
     @model_validator(mode="after")
     def _real_secrets_in_production(self) -> Settings:

@@ -24,6 +24,7 @@ from sia.api.metrics import Metrics, time_requests
 from sia.api.routes import alerts, customers, events, feedback, keys, ops, thresholds
 from sia.events.models import EVENT_ADAPTER
 from sia.service.runtime import Runtime
+from sia.settings import Settings
 
 log = logging.getLogger("sia.api")
 DESCRIPTION = """SIA learns each customer's and each rep's normal behaviour from the events
@@ -33,6 +34,19 @@ Every call but the probes and the signed feedback endpoints needs an API key:
 `Authorization: Bearer KEY` (`sia keys create --role crm --name my-crm`). Roles: `crm`
 posts events; `rep` reads its own alerts and gives feedback; `manager` reads a team's
 alerts; `admin` may do everything, and manages keys."""
+
+
+def server_config(app: FastAPI, settings: Settings, *, host: str, port: int,
+                  log_config: dict[str, Any] | None = None) -> Any:
+    """The uvicorn configuration every SIA server runs with: connection cap, keep-alive
+    timeout, graceful shutdown (requests in flight finish, for up to 30 s)."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_config=log_config,
+                          log_level=None if log_config else "warning", access_log=True,
+                          limit_concurrency=settings.serve_max_connections,
+                          timeout_keep_alive=settings.serve_keep_alive_seconds,
+                          timeout_graceful_shutdown=30, lifespan="on")
 
 
 def create_app(runtime: Runtime | None) -> FastAPI:

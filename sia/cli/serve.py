@@ -88,7 +88,7 @@ def serve(
     uvicorn). With no options: SQLite files under ./sia-data, on 127.0.0.1:8000."""
     import uvicorn
 
-    from sia.api.app import create_app
+    from sia.api.app import create_app, server_config
     from sia.service.logs import log_config
     from sia.service.runtime import open_runtime
     from sia.service.state import Locked
@@ -111,9 +111,8 @@ def serve(
                                log_level=log_level)
     except (ConfigError, SnapshotError, Locked) as exc:
         fail(str(exc))
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(runtime), host=host, port=port, log_config=log_config(log_level),
-        timeout_graceful_shutdown=30, access_log=True))
+    server = uvicorn.Server(server_config(create_app(runtime), settings, host=host,
+                                          port=port, log_config=log_config(log_level)))
     _banner(host, port, data_dir, dev, kafka)
     try:
         server.run()

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import uvicorn
 
-from sia.api.app import create_app
+from sia.api.app import create_app, server_config
 from sia.service.runtime import Runtime, open_runtime
 from sia.settings import Settings
 
@@ -99,11 +99,11 @@ def serving(data_dir: Path, settings: Settings | None = None, *, dev: bool = Fal
             routes: Path | None = None,
             receiver: Callable[[Any], Any] | None = None) -> Iterator[Server]:
     """A real uvicorn serving a runtime opened on `data_dir`, in a thread."""
-    runtime = open_runtime(settings or server_settings(), data_dir, routes=routes, dev=dev,
-                           receiver=receiver)
+    settings = settings or server_settings()
+    runtime = open_runtime(settings, data_dir, routes=routes, dev=dev, receiver=receiver)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(server_config(create_app(runtime), settings, host="127.0.0.1",
+                                          port=port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
