@@ -104,6 +104,7 @@ _SIA_CLASSES = (
     "sia.detectors.margin_state:BucketState",
     "sia.detectors.margin_state:MarginState",
     "sia.detectors.margin_state:Opened",
+    "sia.detectors.margin_state:Outcome",
     "sia.detectors.margin_state:ProductState",
     "sia.detectors.performance_series:Dispersion",
     "sia.detectors.performance_series:RepBook",

@@ -223,7 +223,11 @@ class _Engine:
     def stop(self) -> None:
         """Deliver no more, learn what is in hand, save the state, close."""
         self.delivery.stop()
-        self.live.stop()
+        try:
+            self.live.stop()
+        except Exception:  # nothing is lost: the next start learns again from the journal
+            log.exception("the state could not be saved; the next start learns the journal "
+                          "again from seq %d", self.live.saved_through)
         self.journal.close()
         self.store.close()
 
@@ -285,7 +289,7 @@ def main(spec: EngineSpec, conn: Connection, wake: Any, learned: Any, stored: An
     finally:
         engine.stop()
         lock.release()
-        log.info("engine stopped; state saved")
+        log.info("engine stopped")
 
 
 def _serve(engine: _Engine, conn: Connection) -> None:

@@ -126,7 +126,8 @@ class LiveEngine:
         return {"time_limits": TimeLimits(max_ahead=limits.max_ahead,
                                           max_late=limits.max_late + self.options.clock_lead,
                                           max_gap=limits.max_gap),
-                "wall_clock": self.now, "on_reject": self._refused}
+                "wall_clock": self.now, "on_reject": self._refused,
+                "conflicts": False}  # the journal refused them before they came here
 
     def _refused(self, event: Event, reason: str) -> None:
         """An event the engine would not learn: kept with the journal's rejects."""
@@ -146,6 +147,11 @@ class LiveEngine:
         log.info("resumed from %s: journal seq %d, clock %s", self.state_path, self.cursor,
                  engine.clock)
         return Driver(engine, next_tick=datetime.fromisoformat(next_tick) if next_tick else None)
+
+    @property
+    def saved_through(self) -> int:
+        """The journal seq the saved state has learned through (-1: nothing saved)."""
+        return self._saved_cursor
 
     def snapshot(self) -> bool:
         """Save what was learned (if anything changed since the last save)."""
