@@ -67,6 +67,9 @@ class PartitionEngine:
         self.tick_every = tick_every
         self.next_tick: datetime | None = None
         self.reached: datetime | None = None  # the latest event time observed
+        # the newest event time accepted (learned, or held while a boundary waits),
+        # reference records excepted: what the engine's time rules judge new events by
+        self.accepted: datetime | None = engine.stream_clock
         # a repartitioned stream fed by several partitions is merged into event time
         self.merge = EventTimeMerge(sources) if sources > 1 else None
         self.links: dict[str, str] = {}  # customer -> rep, for the repartition by rep
@@ -124,13 +127,43 @@ class PartitionEngine:
     def observe(self, event: Event) -> list[Alert]:
         """Tick at every boundary the partition's clock crosses, then learn the event.
         With shared population models, an event that must wait for a boundary is held
-        (with the offset the transport set) and learned by `release`."""
+        (with the offset the transport set) and learned by `release`. An event whose
+        time the engine refuses is refused before it ticks anything (`admit_times`)."""
+        if not self.admit_times([event]):
+            return []
+        return self._observe_admitted(event)
+
+    def admit_times(self, events: Sequence[Event]) -> list[Event]:
+        """`events` (in stream order) without those whose time the engine refuses, judged
+        by the newest time this partition accepted (`accepted`: learned or held while a
+        boundary waits; a Kafka batch can bring months of events to hold). The refused
+        are passed to the engine's reject hook (which raises `EventRejected` for the
+        transport: then none of `events` is accepted)."""
+        clock = self.accepted
+        kept: list[Event] = []
+        refused: list[tuple[Event, str]] = []
+        seen = self.engine.seen
+        for event in events:
+            if event.event_id in seen:  # a repeat: the engine judges it when learned
+                kept.append(event)
+                continue
+            problem = self.engine.time_problem(event, clock)
+            if problem is not None:
+                refused.append((event, problem))
+                continue
+            kept.append(event)
+            if not isinstance(event, REFERENCE) and (clock is None
+                                                     or event.occurred_at > clock):
+                clock = event.occurred_at
+        for event, problem in refused:
+            self.engine.refuse(event, problem)
+        self.accepted = clock
+        return kept
+
+    def _observe_admitted(self, event: Event) -> list[Alert]:
+        """`observe` of an event whose time was accepted."""
         if self.held:
             self.held.append((self.offset, event))
-            return []
-        problem = self.engine.time_problem(event)
-        if problem is not None:  # refused before it ticks anything
-            self.engine.refuse(event, problem)
             return []
         at = event.occurred_at
         alerts: list[Alert] = []
@@ -168,7 +201,7 @@ class PartitionEngine:
         whose time the engine refuses moves no boundary (`observe_run` refuses it)."""
         next_tick = self.next_tick
         start = 0
-        clock: datetime | None = None
+        clock = self.accepted  # as `admit_times` judges
         for i, event in enumerate(events):
             at = event.occurred_at
             if self.engine.time_problem(event, clock) is not None:
@@ -197,17 +230,16 @@ class PartitionEngine:
         `offset` for all), kept with what is held or forwarded."""
         if offsets is None:
             offsets = [self.offset] * len(run)
-        if len(run) > 1 and not self.held:  # held events are judged when released
-            admitted = {id(e) for e in self.engine.admitted(run)}
-            if len(admitted) < len(run):
-                kept = [(e, o) for e, o in zip(run, offsets, strict=True) if id(e) in admitted]
-                if not kept:
-                    return []
-                run, offsets = [e for e, _ in kept], [o for _, o in kept]
+        admitted = {id(e) for e in self.admit_times(run)}
+        if len(admitted) < len(run):
+            kept = [(e, o) for e, o in zip(run, offsets, strict=True) if id(e) in admitted]
+            if not kept:
+                return []
+            run, offsets = [e for e, _ in kept], [o for _, o in kept]
         if len(run) == 1:
             last, self.offset = self.offset, offsets[0]
             try:
-                return self.observe(run[0])
+                return self._observe_admitted(run[0])
             finally:
                 self.offset = last
         first = run[0].occurred_at
@@ -279,8 +311,8 @@ class PartitionEngine:
             last = self.offset
             for i, (offset, event) in enumerate(held):
                 self.offset = offset
-                try:
-                    alerts.extend(self.observe(event))
+                try:  # judged when it came
+                    alerts.extend(self._observe_admitted(event))
                 except Exception as exc:
                     if failed is None:
                         self.held[:0] = held[i + 1:]
@@ -384,7 +416,7 @@ class PartitionEngine:
         engine = Engine.from_learned(state["detectors"], detectors, isolate=False,
                                      on_reject=raise_rejected)
         engine.catalog = catalog
-        engine.seen = state["seen"]
+        engine.seen = state["seen"].resumed(engine.seen.retention)
         engine.clock = state["clock"]
         engine.stream_clock = state.get("stream_clock", engine.clock)
         engine.observed, engine.duplicates = state["counts"]
@@ -400,6 +432,9 @@ class PartitionEngine:
         restored.offset = state.get("offset", -1)
         restored.population = state.get("population")
         restored.held = state.get("held", [])
+        restored.accepted = max([t for t in [engine.stream_clock] if t is not None]
+                                + [e.occurred_at for _, e in restored.held
+                                   if not isinstance(e, REFERENCE)], default=None)
         restored.waiting = state.get("waiting", False)
         # a checkpoint from before `learn_at_tick` that waits has declared itself
         # complete: what falls due at the boundary is learned when it ticks, as then

@@ -20,7 +20,7 @@ from sia.detectors.base import Context, Detector, Params
 from sia.detectors.config import load_detectors
 from sia.engine.admission import TimeLimits
 from sia.engine.engine import FILE_CHUNK, Engine, EventRejected, raise_rejected, replay
-from sia.engine.partitions import PartitionEngine
+from sia.engine.partitions import PartitionEngine, split_detectors
 from sia.events.models import Event, Order, OrderLine
 from sia.findings import Finding
 from sia.policy import Policy, load_policy
@@ -250,6 +250,27 @@ def test_a_partition_refuses_before_it_ticks() -> None:
     with pytest.raises(EventRejected):
         part.observe_run(run_)
     assert part.next_tick == ticked and part.engine.observed == 1
+
+
+def test_a_partition_waiting_at_a_boundary_holds_events_and_judges_them_on_release() -> None:
+    # with shared population models a partition waits at a tick boundary until the
+    # others are complete through it, and holds what comes meanwhile (a Kafka batch can
+    # bring months of it). Before: the held events were judged by the clock stuck at the
+    # boundary, and everything more than 92 days past it went to the dead letters.
+    customer_level, _ = split_detectors(load_detectors(None))
+    part = PartitionEngine.new(customer_level, load_policy(None))
+    exchange = part.share_population(1, 2)
+    start = datetime(2024, 1, 1, 9, tzinfo=UTC)
+    part.observe(order_event("e0", start))
+    part.tick_until(start + timedelta(days=1))  # partition 0 said nothing yet: it waits
+    assert part.waiting and not part.held
+    events = [order_event(f"e{day}", start + timedelta(days=day)) for day in range(1, 200)]
+    for run in part.runs(events):
+        part.observe_run(events[run])
+    assert len(part.held) == 199 and part.engine.rejected == 0
+    exchange.receive(0, [], int((start + timedelta(days=400)).timestamp()))
+    part.release()
+    assert not part.held and part.engine.rejected == 0 and part.engine.observed == 200
 
 
 def order_event(event_id: str, when: datetime, customer: str = "c1") -> Order:

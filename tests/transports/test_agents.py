@@ -278,7 +278,7 @@ def test_the_detecting_agent_stores_alerts_before_it_checkpoints(
     sia = _app(tmp_path)
     Recorder(sia)
     sent: list[Alert] = []
-    learn, checkpoint = PartitionEngine.observe, Partitions.checkpoint
+    learn, checkpoint = PartitionEngine._observe_admitted, Partitions.checkpoint
 
     def observe(self: PartitionEngine, event: Any) -> list[Alert]:
         alerts = [*learn(self, event), _alert(100 + len(sent))]  # one more per event
@@ -292,10 +292,10 @@ def test_the_detecting_agent_stores_alerts_before_it_checkpoints(
         stored_at_checkpoints.append((sia.store.count(), len(sent)))
         return checkpoint(self, partition)
 
-    monkeypatch.setattr(PartitionEngine, "observe", observe)
+    monkeypatch.setattr(PartitionEngine, "_observe_admitted", observe)
     monkeypatch.setattr(Partitions, "checkpoint", checkpoint_)
 
-    _detect(sia, [_order(i) for i in range(5)])  # a day apart: runs of one, `observe`
+    _detect(sia, [_order(i) for i in range(5)])  # a day apart: runs of one, one at a time
     assert len(sent) == 5 and len(stored_at_checkpoints) >= 2
     assert all(stored >= sent_so_far for stored, sent_so_far in stored_at_checkpoints)
     assert sia.store is not None and sia.store.count() == 5
