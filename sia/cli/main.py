@@ -87,7 +87,8 @@ def replay(
     store = AlertStore(db_url(db))
     try:
         summary = replay_events(records, detectors=detectors_, policy=policy, store=store,
-                                sink=sink, state=state,
+                                sink=sink, state=state, source="<stdin>" if str(file) == "-"
+                                else str(file),
                                 chunk=1 if str(file) == "-" else FILE_CHUNK)  # stdin may be live
     except RejectedRecord as exc:
         fail(f"rejected (--strict): {exc}", code=1)

@@ -13,6 +13,7 @@ before that event.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import pickle
 import time
@@ -25,7 +26,7 @@ from sia.detectors.base import Detector, built_again, claim
 from sia.engine import snapshot
 from sia.engine.admission import TimeLimits, event_time_problem
 from sia.engine.catalog import Catalog
-from sia.engine.seen import SeenEvents
+from sia.engine.seen import RETENTION, SeenEvents
 from sia.events.models import Customer, Event, Product, Rep
 from sia.findings import Finding
 
@@ -99,10 +100,13 @@ class Engine:
     Each refused event is passed to `on_reject(event, reason)` once, after the rollback;
     the reason is time_problem's text, or "detector <name> raised <Type>: <message>". The
     hook may raise (`raise_rejected`, a strict run) to stop: the exception propagates
-    from the call that learned the event, with everything before the event learned and
-    nothing after it. Without a hook, refusals are logged (warning) and counted
-    (`rejected`). Refused events are not recorded as seen: the same id may come again,
-    corrected.
+    from the call that learned the event, with everything before the event in that
+    call learned and nothing after it (the findings of that call are lost with it, and
+    what a driver held for a later call, as `replay` with a chunk does, is not learned).
+    Without a hook, refusals are logged (warning) and counted (`rejected`). Refused
+    events are not recorded as seen: the same id may come again, corrected. Repeats are
+    judged before times (`repeated`): an id learned before is a duplicate however late it
+    comes again, and a conflict (refused) when its content differs.
 
     How a rollback is cheap on the hot path: nothing is copied per event. The engine
     keeps a checkpoint of everything learned (pickled in memory: 0.3 to 0.4 s and 12 MB
@@ -130,10 +134,11 @@ class Engine:
     JOURNAL_LIMIT = 20_000  # events and ticks learned since the checkpoint, at most
 
     def __init__(self, detectors: Sequence[Detector[Any]], *,
-                 dedup_retention: timedelta = timedelta(days=35),
+                 dedup_retention: timedelta = RETENTION,
                  time_limits: TimeLimits | None = None,
                  wall_clock: Callable[[], datetime] | None = None,
-                 on_reject: RejectHook | None = None, isolate: bool = True) -> None:
+                 on_reject: RejectHook | None = None, isolate: bool = True,
+                 conflicts: bool = True) -> None:
         names = [d.name for d in detectors]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate detectors in {names}")
@@ -152,6 +157,7 @@ class Engine:
         self.wall_clock = wall_clock
         self.on_reject = on_reject
         self.isolate = isolate
+        self.conflicts = conflicts
         route: dict[str, list[Detector[Any]]] = {}
         for detector in self.detectors:
             for event_type in detector.handles:
@@ -197,7 +203,11 @@ class Engine:
         that order. For drivers that tick before they hand events over (`replay`, the
         live driver, partitions): a refused event must not move the clock."""
         clock: datetime | None = None
+        seen = self.seen
         for event in events:
+            if event.event_id in seen:  # a repeat: `repeated` judges it when learned
+                yield event
+                continue
             problem = self.time_problem(event, clock)
             if problem is not None:
                 self.refuse(event, problem)
@@ -214,6 +224,30 @@ class Engine:
         else:
             self.on_reject(event, reason)
 
+    def digest(self, event: Event) -> int | None:
+        """A digest of the event's content, kept with its id to tell a repeat from a
+        conflict (None when the engine does not look: `conflicts=False`, for a driver
+        whose journal did it already)."""
+        if not self.conflicts:
+            return None
+        data = hashlib.blake2b(event.model_dump_json().encode(), digest_size=8).digest()
+        return int.from_bytes(data, "big")
+
+    def repeated(self, event: Event) -> bool:
+        """True for an id learned before: counted as a duplicate, or, with other content,
+        refused as a conflict (reported to the reject hook). Judged before times are: a
+        repeat comes whenever the sender retries, however late."""
+        if event.event_id not in self.seen:
+            return False
+        digest = self.digest(event)
+        if digest is not None and self.seen.differs(event.event_id, digest):
+            self.refuse(event, f"conflict: event {event.event_id} was learned before with "
+                        "other content (an event id names one event; send a change as a "
+                        "new event)")
+        else:
+            self.duplicates += 1
+        return True
+
     # learning
     def observe(self, event: Event) -> list[Finding]:
         """Learn from one event; a repeated event_id is ignored, a refused one reported
@@ -221,13 +255,13 @@ class Engine:
         self._pace()
         started = time.perf_counter()
         try:
+            if self.repeated(event):
+                return []
             problem = self.time_problem(event)
             if problem is not None:
                 self.refuse(event, problem)
                 return []
-            if not self.seen.check_and_add(event.event_id, event.occurred_at):
-                self.duplicates += 1
-                return []
+            self.seen.check_and_add(event.event_id, event.occurred_at, self.digest(event))
             self.observed += 1
             at = event.occurred_at
             if self.clock is None or at > self.clock:
@@ -312,6 +346,8 @@ class Engine:
                     self.stream_clock = now
                 run.append(item)
                 continue
+            if item.event_id in seen and self.repeated(item):
+                continue
             at = item.occurred_at
             stream = self.stream_clock
             if check and (not judged or (stream is not None and (
@@ -327,8 +363,8 @@ class Engine:
                 run = []
                 findings += self._learn_reference(item)
                 continue
-            if not seen.check_and_add(item.event_id, at):
-                self.duplicates += 1
+            if not seen.check_and_add(item.event_id, at, self.digest(item)):
+                self.duplicates += 1  # twice in `items`: the first is not learned yet
                 continue
             self.observed += 1
             if self.clock is None or at > self.clock:
@@ -341,7 +377,7 @@ class Engine:
 
     def _learn_reference(self, event: Customer | Product | Rep) -> list[Finding]:
         """A reference record (a run of its own: it changes what detectors read)."""
-        if not self.seen.check_and_add(event.event_id, event.occurred_at):
+        if not self.seen.check_and_add(event.event_id, event.occurred_at, self.digest(event)):
             self.duplicates += 1
             return []
         self.observed += 1
@@ -365,6 +401,16 @@ class Engine:
             return []
         if not self.isolate:
             return self._observe_run(run)
+        if failure is None:  # the hot path: no failure
+            try:
+                out = self._observe_run(run)
+            except _DetectorFailed as exc:
+                if self._relearning:  # the journal again: learned without failure before
+                    raise
+                failure = exc
+            else:
+                self._journal += run
+                return out
         found: list[Finding] = []
         todo: deque[tuple[list[Any], bool]] = deque([(run, True)])  # (part, booked)
         piece = 0  # after a failure: the size of the next piece of the rest
@@ -431,7 +477,7 @@ class Engine:
                     self.stream_clock = now
                 continue
             at = item.occurred_at
-            self.seen.check_and_add(item.event_id, at)
+            self.seen.check_and_add(item.event_id, at, self.digest(item))
             self.observed += 1
             if self.clock is None or at > self.clock:
                 self.clock = at
@@ -580,7 +626,7 @@ class Engine:
 
     @classmethod
     def restore(cls, blob: bytes, *, detectors: Sequence[Detector[Any]],
-                dedup_retention: timedelta = timedelta(days=35),
+                dedup_retention: timedelta = RETENTION,
                 **options: Any) -> Engine:
         """An engine that continues where the snapshot left off.
 
@@ -593,8 +639,7 @@ class Engine:
         engine = cls.from_learned(state["detectors"], detectors,
                                   dedup_retention=dedup_retention, **options)
         engine.catalog = state["catalog"]
-        engine.seen = state["seen"]
-        engine.seen.retention = dedup_retention  # the retention asked for now applies
+        engine.seen = state["seen"].resumed(dedup_retention)
         engine.clock = state["clock"]
         # snapshots from before stream_clock: the clock is the best known
         engine.stream_clock = state.get("stream_clock", engine.clock)
@@ -604,7 +649,7 @@ class Engine:
     @classmethod
     def from_learned(cls, restored: dict[str, Detector[Any]],
                      detectors: Sequence[Detector[Any]], *,
-                     dedup_retention: timedelta = timedelta(days=35),
+                     dedup_retention: timedelta = RETENTION,
                      **options: Any) -> Engine:
         """An engine of restored detectors, with the thresholds configured now
         (`options`: the constructor's)."""

@@ -34,7 +34,8 @@ class Reject:
     def describe(self) -> str:
         """One line for a person: which record, and what is wrong with it."""
         ident = f" (event_id={self.event_id})" if self.event_id else ""
-        return f"{self.source}:{self.line}{ident}: {self.reason}"
+        where = f"{self.source}:{self.line}" if self.line else self.source  # 0: not known
+        return f"{where}{ident}: {self.reason}"
 
     def to_json(self) -> str:
         """The reject as one JSON line, raw record included so nothing is lost."""

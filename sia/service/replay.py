@@ -94,13 +94,26 @@ def run(records: Iterable[Event | Reject], *, engine: Engine, policy: Policy,
         sink: RejectSink, store: AlertStore | None = None,
         on_alert: Callable[[Alert], None] | None = None,
         on_record: Callable[[], None] | None = None, batch: int = 500,
-        chunk: int = FILE_CHUNK) -> RunSummary:
+        chunk: int = FILE_CHUNK, source: str = "events") -> RunSummary:
     """Replay records through engine and policy in event time (a tick at every day
     boundary, and one after the last event); store alerts in batches, before notifying.
     Events are learned `chunk` at a time (the same findings; see sia/engine/driver.py):
-    pass 1 for a live stream whose alerts must not wait for the next events."""
+    pass 1 for a live stream whose alerts must not wait for the next events.
+
+    Events the engine refuses (a time it cannot learn, a detector that raised, an id
+    learned before with other content) are kept in `sink` too, as from `source` (the
+    line is not known there: the event id names the record), unless the engine has a
+    reject hook of its own. `duplicates` counts the repeats of this run."""
     summary = RunSummary()
     pending: list[Alert] = []
+    duplicates, own_hook = engine.duplicates, engine.on_reject
+
+    def refused(event: Event, reason: str) -> None:
+        summary.rejects += 1
+        sink.add(Reject(source, 0, reason, event.model_dump_json(), event.event_id))
+
+    if own_hook is None:
+        engine.on_reject = refused
 
     def flush() -> None:
         if store is not None and pending:
@@ -114,21 +127,24 @@ def run(records: Iterable[Event | Reject], *, engine: Engine, policy: Policy,
     def found(finding: Finding) -> None:
         summary.findings[finding.detector] += 1
 
-    for alert in alerts_of(_valid_events(records, sink, summary, on_record), engine=engine,
-                           policy=policy, chunk=chunk, on_finding=found):
-        summary.alerts[alert.finding.detector] += 1
-        pending.append(alert)
-        if len(pending) >= batch:
-            flush()
-    flush()
-    summary.duplicates = engine.duplicates
+    try:
+        for alert in alerts_of(_valid_events(records, sink, summary, on_record),
+                               engine=engine, policy=policy, chunk=chunk, on_finding=found):
+            summary.alerts[alert.finding.detector] += 1
+            pending.append(alert)
+            if len(pending) >= batch:
+                flush()
+        flush()
+    finally:
+        engine.on_reject = own_hook
+    summary.duplicates = engine.duplicates - duplicates
     summary.suppressed = dict(policy.suppressed)
     return summary
 
 
 def replay(records: Iterable[Event | Reject], *, detectors: list[Detector[Any]],
            policy: Policy, store: AlertStore, sink: RejectSink, state: Path | None = None,
-           chunk: int = FILE_CHUNK) -> RunSummary:
+           chunk: int = FILE_CHUNK, source: str = "events") -> RunSummary:
     """`sia replay`: resume learned state from `state` (if it exists), replay, save it.
 
     The snapshot is locked for the whole run (a second replay on it is refused rather
@@ -136,16 +152,17 @@ def replay(records: Iterable[Event | Reject], *, detectors: list[Detector[Any]],
     SnapshotError for a snapshot that cannot be resumed, Locked when it is in use.
     """
     if state is None:
-        return _replay(records, Engine(detectors), policy, store, sink, chunk)
+        return _replay(records, Engine(detectors), policy, store, sink, chunk, source)
     with state_lock(state):
         engine = Engine.restore(state.read_bytes(), detectors=detectors) if state.exists() \
             else Engine(detectors)
-        summary = _replay(records, engine, policy, store, sink, chunk)
+        summary = _replay(records, engine, policy, store, sink, chunk, source)
         write_atomically(state, engine.snapshot())
         return summary
 
 
 def _replay(records: Iterable[Event | Reject], engine: Engine, policy: Policy,
-            store: AlertStore, sink: RejectSink, chunk: int) -> RunSummary:
+            store: AlertStore, sink: RejectSink, chunk: int, source: str) -> RunSummary:
     policy.remember(store.recent_alerts())
-    return run(records, engine=engine, policy=policy, sink=sink, store=store, chunk=chunk)
+    return run(records, engine=engine, policy=policy, sink=sink, store=store, chunk=chunk,
+               source=source)

@@ -283,3 +283,37 @@ def test_alerts_lists_with_the_api_s_filters_and_refuses_unknown_detectors(
     assert code == 0 and all(a["occurred_at"] >= "2011-11-01" for a in json.loads(text))
     code, text = invoke("alerts", "--db", str(db), "--detector", "drfit")
     assert code == 2 and "unknown detector 'drfit'" in text
+
+
+def test_a_second_replay_of_the_same_file_learns_and_stores_nothing_again(
+        sample_events: Path, tmp_path: Path) -> None:
+    # once means once across runs: the ids of a whole year (and more) are remembered with
+    # the state, so the same file again is all duplicates (not late events, not new
+    # alerts), and an id that comes back with other content is refused as a conflict
+    db, state, rejects = tmp_path / "a.db", tmp_path / "state.snap", tmp_path / "rejects.jsonl"
+    args = ("--db", str(db), "--state", str(state), "--rejects", str(rejects), "--json")
+    code, text = invoke("replay", str(sample_events), *args)
+    assert code == 0, text
+    first = json.loads(text[text.index("{"):])
+    assert first["stored"] > 0 and first["duplicates"] == 0
+    code, text = invoke("replay", str(sample_events), *args)
+    assert code == 0, text
+    again = json.loads(text[text.index("{"):])
+    assert (again["events"], again["duplicates"]) == (first["events"], first["events"])
+    assert again["rejects"] == 0 and again["stored"] == 0 and not again["alerts"]
+    assert not rejects.exists()
+
+    with gzip.open(sample_events, "rt") as handle:
+        order = next(json.loads(line) for line in handle if '"type": "order"' in line
+                     or '"type":"order"' in line)
+    order["lines"][0]["quantity"] += 1
+    changed = tmp_path / "changed.jsonl"
+    changed.write_text(json.dumps(order) + "\n")
+    code, text = invoke("replay", str(changed), *args)
+    assert code == 0, text
+    assert f"rejected {changed} (event_id={order['event_id']}): conflict" in " ".join(
+        text.split())
+    kept = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(r["event_id"], r["reason"].split(":")[0]) for r in kept] == [
+        (order["event_id"], "conflict")]
+    assert json.loads(kept[0]["raw"])["lines"][0]["quantity"] == order["lines"][0]["quantity"]
