@@ -9,6 +9,7 @@ If-Match is missing.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
@@ -133,6 +134,24 @@ async def thresholds(service: Service, who: Caller, response: Response,
             "policy": effective_policy(current.config)}
 
 
+async def _answered(call: Callable[[], Any], *, versions: bool = False) -> Any:
+    """Run a thresholds call off the event loop, its refusals as HTTP answers: 403 (the
+    key may not), 404 (no such version: only for a call that names one, `versions`),
+    409 (the version moved on), 422 (invalid)."""
+    try:
+        return await run_in_threadpool(call)
+    except Forbidden as exc:
+        raise HTTPException(403, str(exc)) from None
+    except LookupError as exc:
+        if not versions:
+            raise
+        raise HTTPException(404, str(exc)) from None
+    except Conflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
 def _version_out(version: Version) -> VersionOut:
     return VersionOut.model_validate({**version.as_dict()})
 
@@ -142,16 +161,9 @@ async def change(body: ChangesIn, service: Service, who: Caller, response: Respo
                  if_match: Annotated[str | None, Header()] = None) -> ChangeOut:
     """Apply changes to the running service as a new version (who, when, why, diff)."""
     expected = expected_version(if_match, service)
-    try:
-        version = await run_in_threadpool(
-            lambda: service.thresholds.change([c.change() for c in body.changes],
-                                              expected=expected, who=who, reason=body.reason))
-    except Forbidden as exc:
-        raise HTTPException(403, str(exc)) from None
-    except Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
-    except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from None
+    version = await _answered(
+        lambda: service.thresholds.change([c.change() for c in body.changes],
+                                          expected=expected, who=who, reason=body.reason))
     return _changed(version, expected, response)
 
 
@@ -168,13 +180,8 @@ async def preview(body: PreviewIn, service: Service, who: Caller) -> dict[str, A
     from its newest event): alerts before and after, per week, by detector and team, the
     busiest rep, and the alerts added and removed (a sample, with counts). A sandbox: it
     changes nothing, stores no alert and sends nothing."""
-    try:
-        validated = await run_in_threadpool(
-            service.thresholds.propose, [c.change() for c in body.changes], who)
-    except Forbidden as exc:
-        raise HTTPException(403, str(exc)) from None
-    except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from None
+    validated = await _answered(
+        lambda: service.thresholds.propose([c.change() for c in body.changes], who))
     current = await run_in_threadpool(service.thresholds.current)
     request = PreviewRequest(service.journal_url, current.config.as_dict(),
                              validated.config.as_dict(), body.days)
@@ -201,16 +208,7 @@ async def rollback(body: RollbackIn, service: Service, who: Caller, response: Re
                    if_match: Annotated[str | None, Header()] = None) -> ChangeOut:
     """A new version equal to an old one."""
     expected = expected_version(if_match, service)
-    try:
-        version = await run_in_threadpool(
-            lambda: service.thresholds.rollback(body.version, expected=expected, who=who,
-                                                reason=body.reason))
-    except Forbidden as exc:
-        raise HTTPException(403, str(exc)) from None
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except Conflict as exc:
-        raise HTTPException(409, str(exc)) from None
-    except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from None
+    version = await _answered(
+        lambda: service.thresholds.rollback(body.version, expected=expected, who=who,
+                                            reason=body.reason), versions=True)
     return _changed(version, expected, response)
