@@ -597,7 +597,7 @@ def event_to_send(events: Sequence[Event], folder: Path, template: Path,
             "latency_ms_from_request_answered": latency_ms([t.arrived - t.request.answered
                                                             for t in traced]),
             "stages_ms": stages(traced, folder / "event-to-send" / "sia.db", wall_minus_perf),
-            "delivery": status.get("delivery"), **_engine_of(status)}
+            "delivery": (status.get("engine") or {}).get("delivery"), **_engine_of(status)}
 
 
 def _warm_up(server: Server, receiver: Receiver, lines: Sequence[str],

@@ -189,7 +189,13 @@ def test_recent_alerts_are_delivered_and_old_ones_kept_as_history(
                 time.sleep(0.1)
             sent = {a["alert_id"] for r in hook.received for a in r.json()["alerts"]}
             assert sent == {a["alert_id"] for a in fresh}
-            with server.client("admin") as admin:
-                detail = admin.get(f"/v1/alerts/{fresh[0]['alert_id']}").json()
+            with server.client("admin") as admin:  # recorded once the receiver answered
+                deadline = time.monotonic() + 30
+                while True:
+                    detail = admin.get(f"/v1/alerts/{fresh[0]['alert_id']}").json()
+                    if detail["deliveries"][0]["status"] != "queued" \
+                            or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.1)
             assert detail["deliveries"][0]["status"] == "sent"
             assert detail["deliveries"][0]["attempts"][0]["ok"] is True
