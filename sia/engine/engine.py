@@ -13,7 +13,6 @@ before that event.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import pickle
 import time
@@ -27,6 +26,7 @@ from sia.engine import snapshot
 from sia.engine.admission import TimeLimits, event_time_problem
 from sia.engine.catalog import Catalog
 from sia.engine.seen import RETENTION, SeenEvents
+from sia.events.canonical import short_digest
 from sia.events.models import Customer, Event, Product, Rep
 from sia.findings import Finding
 
@@ -228,10 +228,7 @@ class Engine:
         """A digest of the event's content, kept with its id to tell a repeat from a
         conflict (None when the engine does not look: `conflicts=False`, for a driver
         whose journal did it already)."""
-        if not self.conflicts:
-            return None
-        data = hashlib.blake2b(event.model_dump_json().encode(), digest_size=8).digest()
-        return int.from_bytes(data, "big")
+        return short_digest(event) if self.conflicts else None
 
     def repeated(self, event: Event) -> bool:
         """True for an id learned before: counted as a duplicate, or, with other content,

@@ -16,7 +16,6 @@ earlier one.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +37,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from sia.alerts.store import NAMING, UtcDateTime
-from sia.events.models import Customer, Event
+from sia.events.canonical import canonical
+from sia.events.models import Event
 
 Status = Literal["accepted", "duplicate", "conflict", "refused"]
 Publish = Callable[[list[Event]], None]
@@ -99,19 +99,6 @@ class RejectEntry:
     event_id: str | None
     reason: str
     raw: str
-
-
-def canonical(event: Event) -> str:
-    """The event's canonical JSON: what is stored, and what its digest is taken of.
-
-    The contract's models give their fields in one order whatever order they came in;
-    free-form `attributes` (customers) keep theirs, so those are sorted. pydantic's own
-    serialiser is four times faster than json.dumps of a dump (8 against 37 us for an
-    order of 20 lines): this runs for every event received."""
-    if isinstance(event, Customer) and event.attributes:
-        return json.dumps(event.model_dump(mode="json"), sort_keys=True,
-                          separators=(",", ":"), ensure_ascii=False)
-    return event.model_dump_json()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
