@@ -4,6 +4,9 @@ SIA with the file and the key instead of running on defaults."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import traceback
 from pathlib import Path
 
@@ -252,3 +255,23 @@ def test_aliases_that_fan_out_are_refused_not_walked(tmp_path: Path) -> None:
         load_routes(path)
     path.write_text(fan_out(levels=2, width=3), encoding="utf-8")
     assert len(list(load_routes(path).walk())) == 1 + 1 + 3 + 9  # a few aliases are fine
+
+
+def test_a_crash_prints_no_local_variables(tmp_path: Path) -> None:
+    # typer's pretty tracebacks once printed every frame's locals, and a crash in
+    # `sia deliver` printed the feedback secret held in one of them
+    script = tmp_path / "crash.py"
+    script.write_text(
+        "from sia.cli import app\n\n\n"
+        "@app.command('boom')\n"
+        "def boom() -> None:\n"
+        "    secret = 'never' + '-printed-' + 'value'\n"
+        "    raise RuntimeError('boom ' + str(len(secret)))\n\n\n"
+        "app(['boom'])\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("_TYPER")}
+    env["COLUMNS"] = "200"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode != 0
+    assert "RuntimeError" in done.stderr and "boom 19" in done.stderr
+    assert "never-printed-value" not in done.stdout + done.stderr
