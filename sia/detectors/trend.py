@@ -77,7 +77,7 @@ class TrendParams(Params):
     min_quotes: float = threshold(
         3.0, "Interest alert: at least this many quote requests or web visits a month lately "
         "...",
-        low=0, low_open=True, unit="a month")
+        low=0, low_open=True, unit="requests or visits a month")
     quote_ratio: float = threshold(
         3.0, "... and this many times their usual rate.",
         low=1, low_open=True, unit="times")
