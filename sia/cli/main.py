@@ -46,13 +46,24 @@ def schema() -> None:
 
 @app.command()
 def detectors() -> None:
-    """List the detectors and their thresholds with defaults."""
+    """List the detectors and their thresholds: default, unit, allowed range, what each
+    changes in the alerts, and whether it can only be set for everyone (global)."""
     import dataclasses
+
+    from sia.thresholds.effective import describe_field
 
     for name, cls in registered().items():
         console.print(f"[bold]{name}[/]: {(cls.__doc__ or '').strip()}")
         for f in dataclasses.fields(cls.params_type):
-            console.print(f"  {f.name} = {f.default!r}")
+            about = describe_field(f)
+            notes = [about["unit"], about["allowed"],
+                     "global" if f.name in cls.global_params else ""]
+            line = f"  {f.name} = {f.default!r}"
+            if any(notes):
+                line += f"  ({'; '.join(n for n in notes if n)})"
+            console.print(line, markup=False, highlight=False)
+            if about["description"]:
+                console.print(f"      {about['description']}", markup=False, highlight=False)
 
 
 @app.command()

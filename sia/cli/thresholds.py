@@ -113,7 +113,8 @@ def show(url: UrlOpt = None, key: KeyOpt = None, data_dir: DataOpt = Path("sia-d
         lines.append(f"[bold]{name}[/]: {detector['description']}")
         for key_, t in detector["thresholds"].items():
             lines.append(f"  {key_} = {t['value']!r} ({t['source']})"
-                         + (f"  {t['description']}" if t["description"] else ""))
+                         + (f"  {t['description']}" if t["description"] else "")
+                         + (f" ({t['allowed']})" if t.get("allowed") else ""))
     _print(answer, as_json, "\n".join(lines))
 
 

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from sia.detectors.alignment_state import CustomerAlignment, ValueHistogram, bin_of
-from sia.detectors.base import Context, Detector, Params, register
+from sia.detectors.base import Context, Detector, Params, register, threshold
 from sia.detectors.money import day_label, money
 from sia.detectors.rhythm import DAY
 from sia.engine.catalog import Catalog
@@ -48,41 +48,66 @@ REP_CHANNELS = ("call", "email", "meeting", "other")  # contact made by or with 
 class AlignmentParams(Params):
     """Thresholds of the alignment detector."""
 
-    half_life_days: float = 182.5
-    sweep_days: float = 30.0
-    forget_after_days: float = 365.0
-    min_orders: int = 5
-    min_tenure_days: float = 90.0
-    recheck_days: float = 30.0
-    segment_quantile: float = 0.97
-    min_segment_ratio: float = 3.0
-    rearm_quantile: float = 0.85
-    min_segment_customers: int = 30
-    key_quantile: float = 0.9
-    max_silent_days: float = 60.0
-    min_contacts_seen: int = 50
-    dominant_share: float = 0.8
-    min_region_customers: int = 10
+    half_life_days: float = threshold(
+        182.5, "Memory of a customer's spend for their annual value: spend counts half after "
+        "this many days.",
+        low=0, low_open=True, unit="days")
+    sweep_days: float = threshold(
+        30.0, "How often every customer's value is refreshed and neglected key accounts are "
+        "looked for.",
+        low=1, unit="days")
+    forget_after_days: float = threshold(
+        365.0, "A customer silent this long is left out of the value comparisons.",
+        low=0, low_open=True, unit="days")
+    min_orders: int = threshold(
+        5, "Orders a customer must have placed before they are judged.",
+        low=2, unit="orders")
+    min_tenure_days: float = threshold(
+        90.0, "Days since the customer's first order before they are judged.",
+        low=0, unit="days")
+    recheck_days: float = threshold(
+        30.0, "Segment and owner checks at most this often per customer.",
+        low=0, unit="days")
+    segment_quantile: float = threshold(
+        0.97, "Segment misfit: the customer spends more than this share of the customers in "
+        "their segment (0.97: the top 3%) ...",
+        low=0.5, high=1, low_open=True, high_open=True, unit="share 0..1")
+    min_segment_ratio: float = threshold(
+        3.0, "... and at least this many times the segment's typical (median) customer ...",
+        low=1, unit="times")
+    rearm_quantile: float = threshold(
+        0.85, "A segment misfit ends once the customer falls back below this share of their "
+        "segment. Must be below segment_quantile.",
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+    min_segment_customers: int = threshold(
+        30, "Segments with fewer customers (with orders) are not judged.",
+        low=2, unit="customers")
+    key_quantile: float = threshold(
+        0.9, "... and more than this share of all customers (0.9: the top 10%); also who "
+        "counts as a key account.",
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+    max_silent_days: float = threshold(
+        60.0, "No-contact alert: a key account with no call, email, meeting or opportunity "
+        "for this many days.",
+        low=0, low_open=True, unit="days")
+    min_contacts_seen: int = threshold(
+        50, "No no-contact alerts until the data has carried this many rep contacts (else "
+        "missing contact data would look like neglect).",
+        low=0, unit="contacts")
+    dominant_share: float = threshold(
+        0.8, "Owner mismatch: another team serves at least this share of the customers in the "
+        "customer's region ...",
+        low=0.5, high=1, low_open=True, unit="share 0..1")
+    min_region_customers: int = threshold(
+        10, "... out of at least this many customers (or the region carries the other team's "
+        "name).",
+        low=1, unit="customers")
 
     def check(self) -> None:
-        """Ranges."""
-        r = self.require
-        r(self.half_life_days > 0, "half_life_days must be > 0")
-        r(self.sweep_days >= 1, "sweep_days must be >= 1")
-        r(self.forget_after_days > 0, "forget_after_days must be > 0")
-        r(self.min_orders >= 2, "min_orders must be at least 2")
-        r(self.min_tenure_days >= 0, "min_tenure_days must be >= 0")
-        r(self.recheck_days >= 0, "recheck_days must be >= 0")
-        r(0.5 < self.segment_quantile < 1, "segment_quantile must be in (0.5, 1)")
-        r(self.min_segment_ratio >= 1, "min_segment_ratio must be >= 1")
-        r(0 < self.rearm_quantile < self.segment_quantile,
-          "rearm_quantile must be in (0, segment_quantile)")
-        r(self.min_segment_customers >= 2, "min_segment_customers must be at least 2")
-        r(0 < self.key_quantile < 1, "key_quantile must be in (0, 1)")
-        r(self.max_silent_days > 0, "max_silent_days must be > 0")
-        r(self.min_contacts_seen >= 0, "min_contacts_seen must be >= 0")
-        r(0.5 < self.dominant_share <= 1, "dominant_share must be in (0.5, 1]")
-        r(self.min_region_customers >= 1, "min_region_customers must be at least 1")
+        """Rules across thresholds (each one's own range is declared with it)."""
+        self.require(self.rearm_quantile < self.segment_quantile,
+                     "rearm_quantile must be below segment_quantile, got "
+                     f"{self.rearm_quantile} and {self.segment_quantile}")
 
 
 class Labels:

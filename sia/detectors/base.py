@@ -21,27 +21,82 @@ from sia.engine.population import Outbox
 from sia.events.models import Event
 from sia.findings import Finding
 
+T = TypeVar("T")
+
+
+def threshold(default: T, help: str, *, low: float | None = None, high: float | None = None,
+              low_open: bool = False, high_open: bool = False, unit: str = "",
+              choices: tuple[str, ...] = (), many: bool = False) -> T:
+    """A threshold of a detector's Params: its default, what it changes in the alerts
+    (`help`, for the managers who tune it), its allowed range (`low` and `high`, inclusive
+    unless `low_open` or `high_open`) or its allowed words (`choices`; `many`: a
+    comma-separated list of them, checked by the class), and its unit. Params enforces
+    the range and single choices itself; `check` keeps the rules across fields."""
+    meta = {"help": help, "low": low, "high": high, "low_open": low_open,
+            "high_open": high_open, "unit": unit, "choices": choices, "many": many}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _number(x: float) -> str:
+    return f"{x:g}"
+
+
+def allowed(meta: Mapping[str, Any]) -> str:
+    """The declared range of a threshold in words: "at least 0.5 and below 1"; "" if none."""
+    low, high = meta.get("low"), meta.get("high")
+    words = []
+    if low is not None:
+        words.append(("above " if meta.get("low_open") else "at least ") + _number(low))
+    if high is not None:
+        words.append(("below " if meta.get("high_open") else "at most ") + _number(high))
+    choices = meta.get("choices") or ()
+    if choices:
+        words.append(("a comma-separated list of " if meta.get("many") else "one of ")
+                     + ", ".join(choices))
+    return " and ".join(words)
+
+
+def _refusal(name: str, value: Any, meta: Mapping[str, Any]) -> str | None:
+    """Why `value` is outside the declared range or choices of a threshold, or None."""
+    low, high = meta.get("low"), meta.get("high")
+    # written as what is inside, so that NaN is outside every range
+    inside = (low is None or (value > low if meta.get("low_open") else value >= low)) \
+        and (high is None or (value < high if meta.get("high_open") else value <= high))
+    choices = meta.get("choices") or ()
+    if inside and not (choices and not meta.get("many") and value not in choices):
+        return None
+    interval = ""
+    if low is not None and high is not None:
+        interval = "in " + ("(" if meta.get("low_open") else "[") + _number(low) + ", " \
+            + _number(high) + (")" if meta.get("high_open") else "]") + " ("
+    return f"{name} must be {interval}{allowed(meta)}{')' if interval else ''}, got {value!r}"
+
 
 @dataclasses.dataclass(frozen=True)
 class Params:
-    """Base of every detector's thresholds; subclasses add fields and `check`."""
+    """Base of every detector's thresholds; subclasses declare fields with `threshold`
+    (default, description, range) and add `check` for rules across fields."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             expected = type(f.default)
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                object.__setattr__(self, f.name, float(value))
+                value = float(value)
+                object.__setattr__(self, f.name, value)
             elif not isinstance(value, expected) or (
                 expected is not bool and isinstance(value, bool)
             ):
                 raise ValueError(
                     f"{f.name} must be {expected.__name__}, got {type(value).__name__} {value!r}"
                 )
+            refusal = _refusal(f.name, value, f.metadata)
+            if refusal:
+                raise ValueError(refusal)
         self.check()
 
     def check(self) -> None:
-        """Raise ValueError naming the field when a value is out of range."""
+        """Raise ValueError naming the field when values break a rule across fields."""
 
     @staticmethod
     def require(condition: bool, message: str) -> None:

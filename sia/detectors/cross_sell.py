@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, cast
 
-from sia.detectors.base import Context, Detector, Params, register
+from sia.detectors.base import Context, Detector, Params, register, threshold
 from sia.detectors.basket import CustomerBasket
 from sia.detectors.copurchase import CoPurchase, wilson_lower
 from sia.detectors.money import money
@@ -36,30 +36,43 @@ ORDER = "order"  # the one kind of population update: what an order teaches (see
 class CrossSellParams(Params):
     """Thresholds of the cross-sell detector."""
 
-    regular_after: int = 2
-    max_regular: int = 40
-    min_orders: int = 3
-    recheck_days: float = 30.0
-    min_confidence: float = 0.3
-    min_lift: float = 3.0
-    min_pair_customers: float = 8.0
-    half_life_days: float = 365.0
-    max_neighbours: int = 60
-    anchors_considered: int = 6
-
-    def check(self) -> None:
-        """Ranges."""
-        r = self.require
-        r(self.regular_after >= 1, "regular_after must be at least 1")
-        r(self.max_regular >= 2, "max_regular must be at least 2")
-        r(self.min_orders >= 1, "min_orders must be at least 1")
-        r(self.recheck_days >= 0, "recheck_days must be >= 0")
-        r(0 < self.min_confidence <= 1, "min_confidence must be in (0, 1]")
-        r(self.min_lift >= 1, "min_lift must be >= 1")
-        r(self.min_pair_customers >= 1, "min_pair_customers must be >= 1")
-        r(self.half_life_days > 0, "half_life_days must be > 0")
-        r(self.max_neighbours >= 1 and self.anchors_considered >= 1,
-          "max_neighbours and anchors_considered must be >= 1")
+    regular_after: int = threshold(
+        2, "Orders holding a product before the customer counts as buying it regularly.",
+        low=1, unit="orders")
+    max_regular: int = threshold(
+        40, "At most this many products per customer count as bought regularly (the first "
+        "ones to become regular).",
+        low=2, unit="products")
+    min_orders: int = threshold(
+        3, "Orders a customer must have placed before they get a cross-sell suggestion.",
+        low=1, unit="orders")
+    recheck_days: float = threshold(
+        30.0, "Look for a suggestion for the same customer at most this often.",
+        low=0, unit="days")
+    min_confidence: float = threshold(
+        0.3, "Suggest a product only when at least this share of the customers who regularly "
+        "buy one of this customer's products also buy it. Higher: fewer, stronger "
+        "suggestions.",
+        low=0, high=1, low_open=True, unit="share 0..1")
+    min_lift: float = threshold(
+        3.0, "... and when those customers buy it at least this many times as often as "
+        "customers in general do. Higher: fewer, more specific suggestions.",
+        low=1, unit="times")
+    min_pair_customers: float = threshold(
+        8.0, "... and when at least this many customers buy both products (recent customers "
+        "count more).",
+        low=1, unit="customers")
+    half_life_days: float = threshold(
+        365.0, "Memory of which products are bought together: a purchase counts half after "
+        "this many days.",
+        low=0, low_open=True, unit="days")
+    max_neighbours: int = threshold(
+        60, "Products most often bought together with a product that are remembered for it.",
+        low=1, unit="products")
+    anchors_considered: int = threshold(
+        6, "The customer's most bought regular products that suggestions are looked for from. "
+        "Higher: more chances to find a suggestion.",
+        low=1, unit="products")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 from river import stats
 
-from sia.detectors.base import Context, Detector, NoScopes, Params, register
+from sia.detectors.base import Context, Detector, NoScopes, Params, register, threshold
 from sia.detectors.money import day_label, money
 from sia.detectors.rhythm import DAY, CustomerRhythm, decay, normal_cdf
 from sia.detectors.silence import CHECKPOINTS, SilenceModel, logit
@@ -42,49 +42,96 @@ GAP, SPEND, RESOLVED, SILENCE = "gap", "spend", "resolved", "silence"  # populat
 class DriftParams(Params):
     """Thresholds of the drift detector."""
 
-    lost_probability: float = 0.8
-    horizon_days: float = 90.0
-    min_orders: int = 1
-    min_overdue_days: float = 21.0
-    prior_weight: float = 2.0
-    churn_prior_weight: float = 2.0
-    pause_share: float = 0.15
-    min_resolved_orders: int = 500
-    min_labels: int = 2000
-    gap_alpha: float = 0.25
-    baseline_orders: int = 20
-    recent_orders: int = 5
-    value_drop: float = 0.4
-    breadth_drop: float = 0.4
-    min_orders_erosion: int = 8
-    engagement_drop: float = 0.5
-    min_complaints: float = 2.0
-    min_interactions: float = 3.0
-    fast_half_life_days: float = 30.0
-    slow_half_life_days: float = 180.0
+    lost_probability: float = threshold(
+        0.8, "Overdue alert: fires when the chance that the customer places no order within "
+        "horizon_days reaches this. Higher means fewer alerts, about customers more surely "
+        "lost.",
+        low=0.5, high=1, high_open=True, unit="probability 0..1")
+    horizon_days: float = threshold(
+        90.0, "What 'lost' means: no order for this many days.",
+        low=7, high=730, unit="days")
+    min_orders: int = threshold(
+        1, "Orders a customer must have placed before they can get an overdue alert (one-time "
+        "buyers are judged by what other customers taught).",
+        low=1, unit="orders")
+    min_overdue_days: float = threshold(
+        21.0, "Never call a customer overdue sooner than this many days after their last "
+        "order, however regular they are.",
+        low=0, unit="days")
+    prior_weight: float = threshold(
+        2.0, "How strongly a short order history is pulled toward the usual rhythm of all "
+        "customers, counted as that many typical gaps between orders. Higher: new customers "
+        "are judged more like everyone else.",
+        low=0, low_open=True, unit="gaps between orders")
+    churn_prior_weight: float = threshold(
+        2.0, "How strongly a customer's chance of having stopped for good is pulled toward "
+        "the rate seen across all customers, counted as that many orders. Higher: a "
+        "customer's own repeat orders count for less.",
+        low=0, low_open=True, unit="orders")
+    pause_share: float = threshold(
+        0.15, "Share of gaps between orders that are long pauses rather than the customer's "
+        "usual rhythm. Higher: long silences look less alarming, so fewer overdue alerts.",
+        low=0, high=1, high_open=True, unit="share 0..1")
+    min_resolved_orders: int = threshold(
+        500, "No overdue alerts at all until the rate at which customers stop has been "
+        "learned from this many orders.",
+        low=0, unit="orders")
+    min_labels: int = threshold(
+        2000, "No overdue alerts at all until the model of silences has learned from this "
+        "many silences whose outcome (order again or not) is known.",
+        low=0, unit="outcomes")
+    gap_alpha: float = threshold(
+        0.25, "Weight of the newest gap between orders in a customer's rhythm. Higher: the "
+        "rhythm follows recent changes faster.",
+        low=0, high=1, low_open=True, unit="share 0..1")
+    baseline_orders: int = threshold(
+        20, "Erosion alert: the customer's usual order value and breadth are averaged over "
+        "about this many orders. Must be more than recent_orders.",
+        low=2, unit="orders")
+    recent_orders: int = threshold(
+        5, "Erosion alert: the recent order value and breadth are averaged over about this "
+        "many latest orders, compared with the usual.",
+        low=1, unit="orders")
+    value_drop: float = threshold(
+        0.4, "Erosion alert: fires when recent orders are worth this share less than usual "
+        "(0.4: 40% less). Higher: fewer alerts, only for bigger drops.",
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+    breadth_drop: float = threshold(
+        0.4, "Erosion alert: fires when recent orders hold this share fewer products than "
+        "usual (0.4: 40% fewer). Higher: fewer alerts.",
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+    min_orders_erosion: int = threshold(
+        8, "Orders a customer must have placed before they can get an erosion alert.",
+        low=2, unit="orders")
+    engagement_drop: float = threshold(
+        0.5, "Engagement alert: fires when the customer's contact rate lately is this share "
+        "below usual (0.5: half), while complaints rise (see min_complaints).",
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+    min_complaints: float = threshold(
+        2.0, "Engagement alert: recent complaints, support tickets or returns needed "
+        "(recency-weighted) alongside the drop in contact.",
+        low=0, low_open=True, unit="complaints")
+    min_interactions: float = threshold(
+        3.0, "Engagement alert: contacts with the customer needed in their usual history "
+        "(recency-weighted) before a drop in contact is judged.",
+        low=0, low_open=True, unit="contacts")
+    fast_half_life_days: float = threshold(
+        30.0, "Engagement alert: what 'lately' means; contacts and complaints count half "
+        "after this many days. Must be below slow_half_life_days.",
+        low=0, low_open=True, unit="days")
+    slow_half_life_days: float = threshold(
+        180.0, "Engagement alert: what 'usual' means; contacts count half after this many "
+        "days.",
+        low=0, low_open=True, unit="days")
 
     def check(self) -> None:
-        """Ranges."""
-        r = self.require
-        r(0.5 <= self.lost_probability < 1.0, "lost_probability must be in [0.5, 1)")
-        r(7 <= self.horizon_days <= 730, "horizon_days must be in [7, 730]")
-        r(self.churn_prior_weight > 0, "churn_prior_weight must be > 0")
-        r(0 <= self.pause_share < 1, "pause_share must be in [0, 1)")
-        r(self.min_resolved_orders >= 0, "min_resolved_orders must be >= 0")
-        r(self.min_labels >= 0, "min_labels must be >= 0")
-        r(self.min_orders >= 1, "min_orders must be at least 1")
-        r(self.min_overdue_days >= 0, "min_overdue_days must be >= 0")
-        r(self.prior_weight > 0, "prior_weight must be > 0")
-        r(0 < self.gap_alpha <= 1, "gap_alpha must be in (0, 1]")
-        r(self.baseline_orders > self.recent_orders >= 1,
-          "baseline_orders must exceed recent_orders, which must be >= 1")
-        for name in ("value_drop", "breadth_drop", "engagement_drop"):
-            r(0 < getattr(self, name) < 1, f"{name} must be in (0, 1)")
-        r(self.min_orders_erosion >= 2, "min_orders_erosion must be at least 2")
-        r(self.min_complaints > 0 and self.min_interactions > 0,
-          "min_complaints and min_interactions must be > 0")
-        r(0 < self.fast_half_life_days < self.slow_half_life_days,
-          "fast_half_life_days must be > 0 and below slow_half_life_days")
+        """Rules across thresholds (each one's own range is declared with it)."""
+        self.require(self.baseline_orders > self.recent_orders,
+                     "baseline_orders must exceed recent_orders, got "
+                     f"{self.baseline_orders} and {self.recent_orders}")
+        self.require(self.fast_half_life_days < self.slow_half_life_days,
+                     "fast_half_life_days must be below slow_half_life_days, got "
+                     f"{self.fast_half_life_days} and {self.slow_half_life_days}")
 
 
 @register

@@ -50,7 +50,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, NamedTuple, Protocol
 
-from sia.detectors.base import Context, Detector, Params, register
+from sia.detectors.base import Context, Detector, Params, register, threshold
 from sia.detectors.margin_state import (
     BucketState,
     MarginState,
@@ -100,32 +100,57 @@ class PlainLine(NamedTuple):
 class MarginParams(Params):
     """Thresholds of the margin detector."""
 
-    min_drop: float = 0.05
-    min_z: float = 2.0
-    sustain: int = 3
-    min_history: int = 4
-    baseline_span: int = 16
-    floor_margin: float = 0.0
-    recover_within: float = 0.025
-    rep_period_days: float = 14.0
-    product_period_days: float = 14.0
-    usual_price_step: float = 0.02
-    subjects: str = "customer,rep,product"
+    min_drop: float = threshold(
+        0.05, "A drop: each low order (or period) is at least this many points of margin (or "
+        "price realisation) below the usual level (0.05: 5 points). Higher: fewer, bigger "
+        "drops.",
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1 (points of margin)")
+    min_z: float = threshold(
+        2.0, "... and the drop over the whole run must be this clearly beyond the subject's "
+        "usual ups and downs (in standard deviations). Higher: fewer alerts, only for clearer "
+        "drops.",
+        low=0, high=10, unit="standard deviations")
+    sustain: int = threshold(
+        3, "Low orders in a row (customers) or low periods in a row (reps, products) before a "
+        "drop alert; as many back near usual to recover.",
+        low=1, unit="orders or periods")
+    min_history: int = threshold(
+        4, "Orders (or periods) learned before a customer, rep or product is judged.",
+        low=1, unit="orders or periods")
+    baseline_span: int = threshold(
+        16, "The usual margin is averaged over about this many orders (or periods), bigger "
+        "ones counting more.",
+        low=2, unit="orders or periods")
+    floor_margin: float = threshold(
+        0.0, "A run below this margin is a drop even if smaller than min_drop, when the usual "
+        "margin was above it (0: selling at a loss).",
+        low=-1, high=1, high_open=True, unit="share 0..1 of revenue")
+    recover_within: float = threshold(
+        0.025, "A drop is recovered once the margin is back within this many points of its "
+        "usual level before the drop. At most min_drop.",
+        low=0, high=1, high_open=True, unit="share 0..1 (points of margin)")
+    rep_period_days: float = threshold(
+        14.0, "A rep's sales are added up over periods this long.",
+        low=1, unit="days")
+    product_period_days: float = threshold(
+        14.0, "A product's sales are added up over periods this long.",
+        low=1, unit="days")
+    usual_price_step: float = threshold(
+        0.02, "How fast a product's usual price (used when no list price is known) follows "
+        "the prices paid, per order line.",
+        low=0, high=0.5, low_open=True, high_open=True, unit="share 0..1 per order line")
+    subjects: str = threshold(
+        "customer,rep,product", "Who is watched for margin drops: customers, reps, products, "
+        "or some of them.",
+        choices=SUBJECTS, many=True)
 
     def check(self) -> None:
-        """Ranges."""
+        """Rules across thresholds and the list of subjects (each threshold's own range is
+        declared with it)."""
         r = self.require
-        r(0 < self.min_drop < 1, "min_drop must be in (0, 1)")
-        r(0 <= self.min_z <= 10, "min_z must be in [0, 10]")
-        r(self.sustain >= 1, "sustain must be at least 1")
-        r(self.min_history >= 1, "min_history must be at least 1")
-        r(self.baseline_span >= 2, "baseline_span must be at least 2")
-        r(-1 <= self.floor_margin < 1, "floor_margin must be in [-1, 1)")
-        r(0 <= self.recover_within <= self.min_drop,
-          "recover_within must be in [0, min_drop]")
-        r(self.rep_period_days >= 1 and self.product_period_days >= 1,
-          "rep_period_days and product_period_days must be >= 1")
-        r(0 < self.usual_price_step < 0.5, "usual_price_step must be in (0, 0.5)")
+        r(self.recover_within <= self.min_drop,
+          f"recover_within must be at most min_drop, got {self.recover_within} and "
+          f"{self.min_drop}")
         names = [s.strip() for s in self.subjects.split(",") if s.strip()]
         r(bool(names) and all(s in SUBJECTS for s in names),
           f"subjects must be a comma-separated list of {', '.join(SUBJECTS)}; "

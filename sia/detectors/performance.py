@@ -35,7 +35,7 @@ from datetime import datetime
 from statistics import NormalDist
 from typing import Any
 
-from sia.detectors.base import Context, Detector, Params, register
+from sia.detectors.base import Context, Detector, Params, register, threshold
 from sia.detectors.money import money
 from sia.detectors.performance_series import (
     METRICS,
@@ -77,36 +77,57 @@ def _primitives(event: Event) -> tuple[int, float, str]:
 class PerformanceParams(Params):
     """Thresholds of the performance detector."""
 
-    period: str = "week"
-    season: str = "quarter"
-    level_alpha: float = 0.05
-    season_alpha: float = 0.3
-    periods_in_dip: int = 6
-    interval: float = 0.9
-    min_drop: float = 0.5
-    peer_ratio: float = 0.8
-    min_peers: int = 3
-    min_active_periods: int = 8
-    metrics: str = "revenue,deals,activities"
-    min_team_reps: int = 2
+    period: str = threshold(
+        "week", "A rep's numbers are added up per calendar week (from Monday, UTC) or month.",
+        choices=PERIODS)
+    season: str = threshold(
+        "quarter", "Seasonal pattern allowed for, learned over all reps: per month of the "
+        "quarter, of the year, or none.",
+        choices=SEASONS)
+    level_alpha: float = threshold(
+        0.05, "Weight of the newest period in a rep's usual level and in the usual spread. "
+        "Higher: the forecast follows recent periods faster.",
+        low=0, high=1, low_open=True, unit="share 0..1")
+    season_alpha: float = threshold(
+        0.3, "Weight of the newest period in the learned seasonal pattern.",
+        low=0, high=1, low_open=True, unit="share 0..1")
+    periods_in_dip: int = threshold(
+        6, "A dip is judged over this many periods, below forecast in all of them but one.",
+        low=1, high=RING, unit="periods")
+    interval: float = threshold(
+        0.9, "... with their total below the lower end of a forecast range this sure (0.9: "
+        "90%). Higher: fewer alerts, only for clearer dips.",
+        low=0.5, high=1, high_open=True, unit="probability 0..1")
+    min_drop: float = threshold(
+        0.5, "... and the total at most (1 - min_drop) of the forecast (0.5: half of plan or "
+        "less). Higher: fewer alerts, only for deeper dips.",
+        low=0, high=1, high_open=True, unit="share 0..1")
+    peer_ratio: float = threshold(
+        0.8, "... and at most this times the usual share of plan reached by the team (or all "
+        "reps) over the same periods, so a bad month for everyone does not single out one "
+        "rep.",
+        low=0, high=1, low_open=True, unit="times")
+    min_peers: int = threshold(
+        3, "Team mates with enough history needed to compare a rep with their team; with "
+        "fewer, the rep is compared with all reps.",
+        low=1, unit="reps")
+    min_active_periods: int = threshold(
+        8, "Periods with activity before a rep (or team) is judged.",
+        low=2, unit="periods")
+    metrics: str = threshold(
+        "revenue,deals,activities", "Which numbers may raise an alert: revenue, deals, "
+        "activities (comma-separated; one alert per dip names them all).",
+        choices=METRICS, many=True)
+    min_team_reps: int = threshold(
+        2, "Teams with fewer reps get no team alert (a team of one is its rep).",
+        low=2, unit="reps")
 
     def check(self) -> None:
-        """Ranges."""
-        r = self.require
-        r(self.period in PERIODS, f"period must be one of {', '.join(PERIODS)}")
-        r(self.season in SEASONS, f"season must be one of {', '.join(SEASONS)}")
-        r(0 < self.level_alpha <= 1, "level_alpha must be in (0, 1]")
-        r(0 < self.season_alpha <= 1, "season_alpha must be in (0, 1]")
-        r(1 <= self.periods_in_dip <= RING, f"periods_in_dip must be in [1, {RING}]")
-        r(0.5 <= self.interval < 1, "interval must be in [0.5, 1)")
-        r(0 <= self.min_drop < 1, "min_drop must be in [0, 1)")
-        r(0 < self.peer_ratio <= 1, "peer_ratio must be in (0, 1]")
-        r(self.min_peers >= 1, "min_peers must be at least 1")
-        r(self.min_active_periods >= 2, "min_active_periods must be at least 2")
-        r(self.min_team_reps >= 2, "min_team_reps must be at least 2 (a team of one is its rep)")
+        """The list of metrics (each threshold's own range is declared with it)."""
         names = [m.strip() for m in self.metrics.split(",")]
-        r(bool(names) and all(m in METRICS for m in names),
-          f"metrics must be a comma-separated list of {', '.join(METRICS)}")
+        self.require(bool(names) and all(m in METRICS for m in names),
+                     f"metrics must be a comma-separated list of {', '.join(METRICS)}, "
+                     f"got {self.metrics!r}")
 
     def metric_indexes(self) -> list[int]:
         """Indexes (into METRICS) of the metrics that may fire."""

@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, cast
 
-from sia.detectors.base import Context, Detector, Params, register
+from sia.detectors.base import Context, Detector, Params, register, threshold
 from sia.detectors.copurchase import wilson_lower
 from sia.detectors.money import day_label, money
 from sia.detectors.rhythm import DAY
@@ -65,50 +65,80 @@ PRODUCT = "product"  # (PRODUCT, product id, name, category): a catalogue substi
 class SwitchSellParams(Params):
     """Thresholds of the switch-sell detector."""
 
-    min_orders: int = 3
-    regular_after: int = 2
-    lapse_days: float = 60.0
-    min_decline: float = 0.3
-    fast_half_life_days: float = 21.0
-    slow_half_life_days: float = 180.0
-    min_history_days: float = 56.0
-    min_weekly_lines: float = 2.0
-    min_lapse_share: float = 0.25
-    min_buyers: float = 10.0
-    min_returns: int = 2
-    min_return_share: float = 0.2
-    min_switchers: float = 2.0
-    switch_window_days: float = 90.0
-    min_shared_words: int = 2
-    max_price_ratio: float = 2.0
-    recheck_days: float = 30.0
-    memory_half_life_days: float = 365.0
-    max_slots: int = 12
-    max_substitutes: int = 5
+    min_orders: int = threshold(
+        3, "Orders of a product by the customer before their buying of it is judged.",
+        low=2, unit="orders")
+    regular_after: int = threshold(
+        2, "Orders of a product before the customer counts as a regular buyer of it.",
+        low=2, unit="orders")
+    lapse_days: float = threshold(
+        60.0, "A regular product not ordered for this many days while the customer keeps "
+        "ordering other things counts as dropped.",
+        low=1, high=730, unit="days")
+    min_decline: float = threshold(
+        0.3, "'Declining' product: its recent share of all sales is at least this share below "
+        "usual (0.3: 30% below). Higher: fewer alerts.",
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+    fast_half_life_days: float = threshold(
+        21.0, "What 'recent' sales means: a sale counts half after this many days. Must be "
+        "below slow_half_life_days.",
+        low=0, low_open=True, unit="days")
+    slow_half_life_days: float = threshold(
+        180.0, "What 'usual' sales means: a sale counts half after this many days.",
+        low=0, low_open=True, unit="days")
+    min_history_days: float = threshold(
+        56.0, "A product's sales trend is judged only after it has been on sale this long.",
+        low=0, unit="days")
+    min_weekly_lines: float = threshold(
+        2.0, "... and only if it usually sells in at least this many order lines a week.",
+        low=0, unit="order lines a week")
+    min_lapse_share: float = threshold(
+        0.25, "'Abandoned' product: at least this share of its regular buyers stopped buying "
+        "it.",
+        low=0, high=1, low_open=True, unit="share 0..1")
+    min_buyers: float = threshold(
+        10.0, "... out of at least this many regular buyers (recent buyers count more).",
+        low=1, unit="customers")
+    min_returns: int = threshold(
+        2, "'Returns' alert: the customer returned the product at least this often ...",
+        low=1, unit="returns")
+    min_return_share: float = threshold(
+        0.2, "... and in at least this share of their orders of it.",
+        low=0, high=1, unit="share 0..1")
+    min_switchers: float = threshold(
+        2.0, "Customers seen moving from one product to another before the second is named as "
+        "a substitute for the first.",
+        low=1, unit="customers")
+    switch_window_days: float = threshold(
+        90.0, "A customer starting a look-alike product counts as moving to it if the old "
+        "product lapses within this many days.",
+        low=0, low_open=True, unit="days")
+    min_shared_words: int = threshold(
+        2, "Words of the product name a look-alike must share (one fewer in the same "
+        "category).",
+        low=1, unit="words")
+    max_price_ratio: float = threshold(
+        2.0, "Look-alikes cost at most this many times each other.",
+        low=1, unit="times")
+    recheck_days: float = threshold(
+        30.0, "At most one switch-sell alert per customer this often.",
+        low=0, unit="days")
+    memory_half_life_days: float = threshold(
+        365.0, "Memory of regular buyers, lapses and moves: each counts half after this many "
+        "days.",
+        low=0, low_open=True, unit="days")
+    max_slots: int = threshold(
+        12, "Regular products tracked per customer.",
+        low=2, high=255, unit="products")
+    max_substitutes: int = threshold(
+        5, "Learned substitutes kept per product.",
+        low=1, high=100, unit="products")
 
     def check(self) -> None:
-        """Ranges."""
-        r = self.require
-        r(self.min_orders >= 2, "min_orders must be at least 2")
-        r(self.regular_after >= 2, "regular_after must be at least 2")
-        r(1 <= self.lapse_days <= 730, "lapse_days must be in [1, 730]")
-        r(0 < self.min_decline < 1, "min_decline must be in (0, 1)")
-        r(0 < self.fast_half_life_days < self.slow_half_life_days,
-          "fast_half_life_days must be > 0 and below slow_half_life_days")
-        r(self.min_history_days >= 0, "min_history_days must be >= 0")
-        r(self.min_weekly_lines >= 0, "min_weekly_lines must be >= 0")
-        r(0 < self.min_lapse_share <= 1, "min_lapse_share must be in (0, 1]")
-        r(self.min_buyers >= 1, "min_buyers must be >= 1")
-        r(self.min_returns >= 1, "min_returns must be at least 1")
-        r(0 <= self.min_return_share <= 1, "min_return_share must be in [0, 1]")
-        r(self.min_switchers >= 1, "min_switchers must be >= 1")
-        r(self.switch_window_days > 0, "switch_window_days must be > 0")
-        r(self.min_shared_words >= 1, "min_shared_words must be at least 1")
-        r(self.max_price_ratio >= 1, "max_price_ratio must be >= 1")
-        r(self.recheck_days >= 0, "recheck_days must be >= 0")
-        r(self.memory_half_life_days > 0, "memory_half_life_days must be > 0")
-        r(2 <= self.max_slots <= 255, "max_slots must be in [2, 255]")
-        r(1 <= self.max_substitutes <= 100, "max_substitutes must be in [1, 100]")
+        """Rules across thresholds (each one's own range is declared with it)."""
+        self.require(self.fast_half_life_days < self.slow_half_life_days,
+                     "fast_half_life_days must be below slow_half_life_days, got "
+                     f"{self.fast_half_life_days} and {self.slow_half_life_days}")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

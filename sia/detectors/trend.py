@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from river import stats
 
-from sia.detectors.base import Context, Detector, Params, register
+from sia.detectors.base import Context, Detector, Params, register, threshold
 from sia.detectors.money import day_label, money
 from sia.detectors.rhythm import DAY
 from sia.detectors.trend_state import LN2, MONTH, CustomerTrend, mean_age, monthly_rate
@@ -41,32 +41,55 @@ INTEREST_CHANNELS = ("quote_request", "web_visit")
 class TrendParams(Params):
     """Thresholds of the trend detector."""
 
-    fast_half_life_days: float = 30.0
-    slow_half_life_days: float = 180.0
-    min_history_days: float = 60.0
-    min_orders: int = 4
-    min_ratio: float = 2.0
-    min_recent_orders: float = 2.0
-    rearm_ratio: float = 1.1
-    min_new_categories: int = 2
-    breadth_ratio: float = 1.3
-    min_quotes: float = 3.0
-    quote_ratio: float = 3.0
+    fast_half_life_days: float = threshold(
+        30.0, "What 'lately' means for spend, orders and interest: each counts half after "
+        "this many days. Must be below slow_half_life_days.",
+        low=0, low_open=True, unit="days")
+    slow_half_life_days: float = threshold(
+        180.0, "What 'usually' means: the baseline counts half after this many days.",
+        low=0, low_open=True, unit="days")
+    min_history_days: float = threshold(
+        60.0, "The customer's usual spend must cover this many days of their history before "
+        "they are judged.",
+        low=0, unit="days")
+    min_orders: int = threshold(
+        4, "Orders a customer must have placed before they are judged.",
+        low=2, unit="orders")
+    min_ratio: float = threshold(
+        2.0, "Heating up: recent monthly spend is at least this many times the usual. Higher: "
+        "fewer alerts, only for bigger rises.",
+        low=1, low_open=True, unit="times")
+    min_recent_orders: float = threshold(
+        2.0, "... carried by at least this many orders a month lately (not one big order).",
+        low=0, unit="orders a month")
+    rearm_ratio: float = threshold(
+        1.1, "A heating-up episode ends (and may alert again later) once recent spend falls "
+        "below this many times the usual. Must be below min_ratio.",
+        low=1, unit="times")
+    min_new_categories: int = threshold(
+        2, "Product categories new to the customer lately that lower the spend bar to "
+        "breadth_ratio.",
+        low=1, unit="categories")
+    breadth_ratio: float = threshold(
+        1.3, "The spend bar (instead of min_ratio) for a customer who started buying "
+        "min_new_categories new categories.",
+        low=1, unit="times")
+    min_quotes: float = threshold(
+        3.0, "Interest alert: at least this many quote requests or web visits a month lately "
+        "...",
+        low=0, low_open=True, unit="requests or visits a month")
+    quote_ratio: float = threshold(
+        3.0, "... and this many times their usual rate.",
+        low=1, low_open=True, unit="times")
 
     def check(self) -> None:
-        """Ranges."""
+        """Rules across thresholds (each one's own range is declared with it)."""
         r = self.require
-        r(0 < self.fast_half_life_days < self.slow_half_life_days,
-          "fast_half_life_days must be > 0 and below slow_half_life_days")
-        r(self.min_history_days >= 0, "min_history_days must be >= 0")
-        r(self.min_orders >= 2, "min_orders must be at least 2")
-        r(self.min_ratio > 1, "min_ratio must be > 1")
-        r(1 <= self.rearm_ratio < self.min_ratio, "rearm_ratio must be in [1, min_ratio)")
-        r(self.min_recent_orders >= 0, "min_recent_orders must be >= 0")
-        r(self.min_new_categories >= 1, "min_new_categories must be at least 1")
-        r(self.breadth_ratio >= 1, "breadth_ratio must be >= 1")
-        r(self.min_quotes > 0, "min_quotes must be > 0")
-        r(self.quote_ratio > 1, "quote_ratio must be > 1")
+        r(self.fast_half_life_days < self.slow_half_life_days,
+          "fast_half_life_days must be below slow_half_life_days, got "
+          f"{self.fast_half_life_days} and {self.slow_half_life_days}")
+        r(self.rearm_ratio < self.min_ratio,
+          f"rearm_ratio must be below min_ratio, got {self.rearm_ratio} and {self.min_ratio}")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sia.detectors.base import Context, Detector, Params, register
+from sia.detectors.base import Context, Detector, Params, register, threshold
 from sia.detectors.copurchase import wilson_lower
 from sia.detectors.money import day_label, money
 from sia.detectors.rhythm import DAY
@@ -62,46 +62,74 @@ TIER = "tier"  # (TIER, product id, [entry product ids]): a customer's first ord
 class UpSellParams(Params):
     """Thresholds of the up-sell detector."""
 
-    min_probability: float = 0.3
-    min_ratio: float = 0.5
-    min_product_lines: int = 1
-    min_orders: int = 2
-    recheck_days: float = 14.0
-    horizon_days: float = 90.0
-    min_labels: int = 300
-    learn_ratio: float = 0.4
-    learning_rate: float = 0.5
-    min_discount: float = 0.05
-    break_share: float = 0.6
-    stray_share: float = 0.1
-    min_break_lines: float = 5.0
-    max_products: int = 16
-    max_open: int = 50_000
-    min_entry_orders: int = 2
-    min_entry_customers: int = 5
-    min_adoption: float = 0.2
-
-    def check(self) -> None:
-        """Ranges."""
-        r = self.require
-        r(0 < self.min_probability < 1, "min_probability must be in (0, 1)")
-        r(0 < self.min_ratio <= 1, "min_ratio must be in (0, 1]")
-        r(0 < self.learn_ratio <= 1, "learn_ratio must be in (0, 1]")
-        r(0 < self.learning_rate <= 10, "learning_rate must be in (0, 10]")
-        r(self.min_product_lines >= 1, "min_product_lines must be at least 1")
-        r(self.min_orders >= 2, "min_orders must be at least 2")
-        r(self.recheck_days >= 0, "recheck_days must be >= 0")
-        r(7 <= self.horizon_days <= 730, "horizon_days must be in [7, 730]")
-        r(self.min_labels >= 0, "min_labels must be >= 0")
-        r(0 < self.min_discount < 1, "min_discount must be in (0, 1)")
-        r(0.5 <= self.break_share <= 1, "break_share must be in [0.5, 1]")
-        r(0 <= self.stray_share < 0.5, "stray_share must be in [0, 0.5)")
-        r(self.min_break_lines >= 1, "min_break_lines must be >= 1")
-        r(1 <= self.max_products <= 64, "max_products must be in [1, 64]")
-        r(self.max_open >= 1, "max_open must be >= 1")
-        r(self.min_entry_orders >= 1, "min_entry_orders must be at least 1")
-        r(self.min_entry_customers >= 1, "min_entry_customers must be at least 1")
-        r(0 <= self.min_adoption < 1, "min_adoption must be in [0, 1)")
+    min_probability: float = threshold(
+        0.3, "Price-break alert: fires when the learned chance that the customer buys at the "
+        "break quantity within horizon_days reaches this. Higher: fewer, surer alerts.",
+        low=0, high=1, low_open=True, high_open=True, unit="probability 0..1")
+    min_ratio: float = threshold(
+        0.5, "... and when the customer's typical quantity is at least this share of the "
+        "break quantity.",
+        low=0, high=1, low_open=True, unit="share 0..1")
+    min_product_lines: int = threshold(
+        1, "Order lines of the product by the customer (since it is tracked) before it is "
+        "suggested.",
+        low=1, unit="order lines")
+    min_orders: int = threshold(
+        2, "Orders a customer must have placed before they get an up-sell alert (both kinds).",
+        low=2, unit="orders")
+    recheck_days: float = threshold(
+        14.0, "At most one up-sell alert per customer this often.",
+        low=0, unit="days")
+    horizon_days: float = threshold(
+        90.0, "Price-break alert: the time within which buying at the break is learned and "
+        "predicted.",
+        low=7, high=730, unit="days")
+    min_labels: int = threshold(
+        300, "No price-break alerts until this many situations have run their horizon_days, "
+        "so the model has learned.",
+        low=0, unit="situations")
+    learn_ratio: float = threshold(
+        0.4, "Products the customer buys in quantities of at least this share of a break are "
+        "tracked and learned from.",
+        low=0, high=1, low_open=True, unit="share 0..1")
+    learning_rate: float = threshold(
+        0.5, "How fast the price-break model learns from each outcome. Higher: learns faster, "
+        "but less steadily.",
+        low=0, high=10, low_open=True, unit="step size")
+    min_discount: float = threshold(
+        0.05, "A price break must save the customer at least this share of the unit price "
+        "(0.05: 5%).",
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+    break_share: float = threshold(
+        0.6, "A price break is believed when at least this share of order lines from the "
+        "break quantity up pay the break price or less.",
+        low=0.5, high=1, unit="share 0..1")
+    stray_share: float = threshold(
+        0.1, "... and at most this share of lines below the break quantity do (else it is a "
+        "price change, not a break).",
+        low=0, high=0.5, high_open=True, unit="share 0..1")
+    min_break_lines: float = threshold(
+        5.0, "Order lines needed on each side of a break before it is believed.",
+        low=1, unit="order lines")
+    max_products: int = threshold(
+        16, "Products tracked per customer for price breaks.",
+        low=1, high=64, unit="products")
+    max_open: int = threshold(
+        50_000, "Situations awaiting their outcome kept at most, for learning.",
+        low=1, unit="situations")
+    min_entry_orders: int = threshold(
+        2, "Upgrade alert: orders of the entry product by the customer before an upgrade is "
+        "suggested.",
+        low=1, unit="orders")
+    min_entry_customers: int = threshold(
+        5, "... customers who bought the entry product before how often they go on to the "
+        "upgrade is trusted.",
+        low=1, unit="customers")
+    min_adoption: float = threshold(
+        0.2, "... and the share of them who went on to buy the upgrade must be at least this "
+        "(a cautious estimate that allows for few customers). Higher: fewer, surer upgrade "
+        "alerts.",
+        low=0, high=1, high_open=True, unit="share 0..1")
 
 
 class Candidate(NamedTuple):

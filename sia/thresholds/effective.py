@@ -5,23 +5,38 @@ override (a team override beats a segment override, which beats the defaults).""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
-from sia.detectors.base import detector_class, registered
+from sia.detectors.base import allowed, detector_class, registered
 from sia.thresholds.changes import POLICY_KEYS, Config
 
-POLICY_HELP = {
-    "min_score": ("lowest score (0 to 1) of a finding that becomes an alert", 0.0, 1.0),
-    "cooldown_days": ("days the same situation about the same subject stays quiet after "
-                      "an alert", 0.0, 3650.0),
+POLICY_HELP: dict[str, dict[str, Any]] = {
+    "min_score": {"help": "Lowest score of a finding that becomes an alert: findings scored "
+                          "below it are dropped. Higher: fewer, stronger alerts.",
+                  "low": 0.0, "high": 1.0, "unit": "score 0..1"},
+    "cooldown_days": {"help": "Days the same situation about the same customer, rep or "
+                              "product stays quiet after an alert.",
+                      "low": 0.0, "high": 3650.0, "unit": "days"},
 }
 
 
+def describe(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What a threshold's metadata (see sia.detectors.base.threshold) says: description,
+    allowed range ([low, high], null for no bound; inclusive unless low_open or
+    high_open), the same in words, its unit and, for words, the choices."""
+    out = {"description": meta.get("help", ""), "range": [meta.get("low"), meta.get("high")],
+           "low_open": bool(meta.get("low_open")), "high_open": bool(meta.get("high_open")),
+           "allowed": allowed(meta), "unit": meta.get("unit", "")}
+    if meta.get("choices"):
+        out["choices"] = list(meta["choices"])
+        out["many"] = bool(meta.get("many"))  # a comma-separated list of choices
+    return out
+
+
 def describe_field(f: dataclasses.Field[Any]) -> dict[str, Any]:
-    """What a threshold is: its description, type, allowed range and whether it fires."""
-    meta = f.metadata
-    return {"description": meta.get("help", ""), "type": type(f.default).__name__,
-            "range": [meta.get("low"), meta.get("high")]}
+    """What a threshold is: its description, type, allowed range and unit."""
+    return {**describe(f.metadata), "type": type(f.default).__name__}
 
 
 def effective(config: Config, *, team: str | None = None,
@@ -70,8 +85,7 @@ def effective_policy(config: Config) -> dict[str, Any]:
     for key in POLICY_KEYS:
         values = policy.get(key) or {}
         fallback = values.get("default", 30.0 if key == "cooldown_days" else 0.0)
-        help_, low, high = POLICY_HELP[key]
-        out[key] = {"description": help_, "range": [low, high], "values": {
+        out[key] = {**describe(POLICY_HELP[key]), "type": "float", "values": {
             name: {"value": values.get(name, fallback),
                    "source": "configured" if name in values else (
                        "configured default" if "default" in values else "default")}
