@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 import sia
 from sia.api.authorization import PUBLIC, ROUTE_ROLES
 from sia.api.deps import authorize
-from sia.api.metrics import Metrics, time_requests
+from sia.api.metrics import Metrics, RequestTimer
 from sia.api.routes import alerts, customers, events, feedback, keys, ops, thresholds
 from sia.events.models import EVENT_ADAPTER
 from sia.service.runtime import Runtime
@@ -70,7 +70,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
                   lifespan=lifespan, dependencies=[Depends(authorize)])
     app.state.runtime = runtime
     app.state.metrics = Metrics(runtime) if runtime is not None else None
-    app.middleware("http")(time_requests)
+    app.add_middleware(RequestTimer)
     for module in (ops, events, alerts, customers, feedback, thresholds, keys):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -109,22 +109,28 @@ def records_of(body: bytes, content_type: str) -> list[Any]:
                                                "down): nothing recorded, retry."}})
 async def post_events(request: Request, service: Service, who: Caller) -> IngestResponse:
     """Validate every record and accept the valid ones (durably, before answering)."""
-    backlog = await run_in_threadpool(service.backlog)
-    bound = service.settings.serve_max_backlog
-    if backlog > bound:
-        raise HTTPException(429, f"{backlog:,} events wait to be learned (bound {bound:,}); "
-                                 "retry later", headers={"Retry-After": str(_retry_after(
-                                     service, backlog - bound // 2))})
     body = await read_limited(request)
     items = records_of(body, request.headers.get("content-type", ""))
     if len(items) > MAX_EVENTS:
         raise HTTPException(413, f"{len(items):,} events in one request: send at most "
                                  f"{MAX_EVENTS:,}")
+    bound = service.settings.serve_max_backlog
+
+    def receive() -> list[RecordResult] | int:  # one trip to a worker thread
+        backlog = service.backlog()
+        if backlog > bound:
+            return backlog
+        return ingest(items, receiver=service.receiver, source=source_of(who),
+                      limits=service.limits)
+
     try:
-        results = await run_in_threadpool(ingest, items, receiver=service.receiver,
-                                          source=source_of(who), limits=service.limits)
+        results = await run_in_threadpool(receive)
     except ReceiverUnavailable as exc:
         raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+    if isinstance(results, int):
+        raise HTTPException(429, f"{results:,} events wait to be learned (bound {bound:,}); "
+                                 "retry later", headers={"Retry-After": str(_retry_after(
+                                     service, results - bound // 2))})
     count_results(request.app, results)
     return _response(results)
 
