@@ -202,4 +202,4 @@ def live_options(settings: Settings) -> LiveOptions:
                        clock_lead=timedelta(days=settings.serve_clock_lead_days),
                        history_after=timedelta(days=settings.delivery_max_age_days),
                        snapshot_seconds=settings.serve_snapshot_seconds,
-                       limits=time_limits(settings))
+                       background_snapshots=True, limits=time_limits(settings))

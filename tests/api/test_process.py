@@ -82,6 +82,11 @@ def test_kill_9_right_after_answers_loses_nothing_and_learns_nothing_twice(
     cuts = (len(parts) // 3, 2 * len(parts) // 3)
     try:
         for i, batch in enumerate(parts):
+            if i == cuts[0]:  # a periodic snapshot, from a forked copy, has been saved
+                deadline = time.monotonic() + 60
+                while status(proc, admin)["engine"]["snapshots"] < 1:
+                    assert time.monotonic() < deadline, "no background snapshot"
+                    time.sleep(0.1)
             accepted += post(proc, crm, batch)["accepted"]
             if i in cuts:  # the answer is in: the server dies before it can do more
                 engine_pid = status(proc, admin)["engine"]["pid"]
