@@ -180,18 +180,33 @@ def register_measure(app: typer.Typer) -> None:
             min=1, help="--kafka: events partitions (default SIA_KAFKA_PARTITIONS)")] = None,
         reference: Annotated[bool, typer.Option(
             help="--kafka: also measure the in-process engine on the same events")] = True,
+        preview: Annotated[bool, typer.Option(
+            "--preview", help="time threshold previews (a firing-threshold change, first "
+            "and cached call, and a learning-parameter change) against a full replay of a "
+            "fresh journal (default: the bundled sample)")] = False,
+        days: Annotated[float, typer.Option(
+            min=1, help="--preview: over the journal's last days")] = 90.0,
         as_json: Annotated[bool, typer.Option("--json")] = False,
         config: ConfigOpt = None,
         policy_file: PolicyOpt = None,
     ) -> None:
         """Events per second of the engine against the bare detector arithmetic (with
-        --kafka: through Kafka and real workers)."""
+        --kafka: through Kafka and real workers; with --preview: threshold previews
+        against a full replay)."""
         from sia.evaluation.bench import bench as run_bench
 
         if http and (kafka or delivery):
             fail("--http measures its own event-to-send latency: not with --kafka or "
                  "--delivery")
+        if preview and (http or kafka or delivery):
+            fail("--preview measures previews alone: not with --http, --kafka or --delivery")
         build(config, policy_file)  # fail early on a bad configuration
+        if preview:
+            events, source = _bench_events(events_file, sample or events_file is None)
+            result = _preview_run(events, config, policy_file, days)
+            result["source"] = source
+            _print_result(result, as_json)
+            return
 
         def factory() -> tuple[list[Detector[Any]], Policy]:
             return build(config, policy_file)
@@ -278,6 +293,19 @@ def _http_run(events: list[Event], factory: Callable[[], tuple[list[Detector[Any
             return run(events, factory, options,
                        progress=lambda what: status.update(f"{len(events):,} events: {what}"))
         except (BenchFailed, ValueError) as exc:
+            fail(str(exc))
+
+
+def _preview_run(events: list[Event], config: Path | None, policy_file: Path | None,
+                 days: float) -> dict[str, Any]:
+    """`sia bench --preview`: see sia.evaluation.preview_bench."""
+    from sia.evaluation.preview_bench import run
+    from sia.service.thresholds import config_from_files
+
+    with console.status(f"timing previews on a journal of {len(events):,} events"):
+        try:
+            return run(events, config_from_files(config, policy_file), days=days)
+        except ValueError as exc:
             fail(str(exc))
 
 

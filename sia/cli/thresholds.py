@@ -141,12 +141,20 @@ def preview(set_: SetOpt, url: UrlOpt = None, key: KeyOpt = None,
             data_dir: DataOpt = Path("sia-data"), team: TeamOpt = None,
             segment: SegmentOpt = None,
             days: Annotated[float, typer.Option(min=1, help="over the journal's last days")]
-            = 90.0, as_json: AsJson = False) -> None:
-    """What a change would have done over the journal's last days; changes nothing."""
+            = 90.0,
+            horizon: Annotated[str, typer.Option(
+                help="judge alerts over this outcome window, as `sia evaluate`")] = "90d",
+            as_json: AsJson = False) -> None:
+    """What a change would have done over the journal's last days, with the precision of
+    the alerts whose outcome is known already; changes nothing."""
+    from sia.cli.measure import parse_horizon
+
     changes = changes_of(set_, team, segment)
+    horizon_days = parse_horizon(horizon)
     if url:
         answer = _Server(url, key).call("POST", "/v1/thresholds/preview",
-                                        json={"changes": changes, "days": days}).json()
+                                        json={"changes": changes, "days": days,
+                                              "horizon_days": horizon_days}).json()
     else:
         from sia.access.keys import Principal
         from sia.config import ConfigError
@@ -166,7 +174,8 @@ def preview(set_: SetOpt, url: UrlOpt = None, key: KeyOpt = None,
             close()
         answer = run_preview(PreviewRequest(DataDir(data_dir).journal_url,
                                             current.config.as_dict(),
-                                            validated.config.as_dict(), days))
+                                            validated.config.as_dict(), days,
+                                            horizon_days))
         if "error" in answer:
             fail(answer["error"])
     before, after = answer["before"], answer["after"]
@@ -175,10 +184,29 @@ def preview(set_: SetOpt, url: UrlOpt = None, key: KeyOpt = None,
             f"{after['alerts']} ({after['alerts_per_week']}/week); "
             f"{answer['added']['count']} added, {answer['removed']['count']} removed "
             f"({answer['elapsed_s']} s)")
+    text += "\n" + _precision_lines(before["precision"], after["precision"])
     for kind in ("removed", "added"):
         for alert in answer[kind]["sample"][:5]:
             text += f"\n  {kind[:-1]}: {alert['occurred_at'][:10]} {alert['title']}"
     _print(answer, as_json, text)
+
+
+def _precision_lines(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Precision before -> after, overall and per detector, with what could be judged."""
+    def one(figures: dict[str, Any]) -> str:
+        if not figures["judged"]:
+            return "none judgeable yet"
+        return f"{figures['precision']:.0%} of {figures['judged']} judged"
+
+    lines = [f"precision ({before['horizon_days']:g}-day outcomes known): "
+             f"{one(before)} -> {one(after)}"]
+    for name in sorted(set(before["by_detector"]) | set(after["by_detector"])):
+        b, a = before["by_detector"].get(name), after["by_detector"].get(name)
+        if b is None or a is None or not (b["alerts"] or a["alerts"]):
+            continue
+        lines.append(f"  {name}: {one(b)} ({b['not_yet_judgeable']} not yet) -> "
+                     f"{one(a)} ({a['not_yet_judgeable']} not yet)")
+    return "\n".join(lines)
 
 
 @app.command("apply")

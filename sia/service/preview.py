@@ -9,6 +9,14 @@ at the window's start, as they would in the live engine the moment they are appl
 threshold that shapes what is learned across all customers cannot be applied to learned
 state: the proposed run then learns the whole journal with it.
 
+Precision is judged as `sia evaluate` judges it, by the same evaluators
+(`sia.evaluation.judges`) against what the journal holds after each alert: an alert whose
+outcome window (`horizon_days`) runs past the journal's newest event is counted as not yet
+judgeable, never guessed. The evaluators see the whole journal once (kept for the next
+preview while the journal does not grow), and each detector's figures are kept for the
+alerts they judged: a change that leaves a detector's alerts as they were costs nothing
+to judge again.
+
 A preview is a sandbox (as Grafana's backtest is): it opens the journal read-only, and
 neither stores an alert nor sends anything.
 """
@@ -30,6 +38,8 @@ from sqlalchemy.orm import Session
 from sia.engine.driver import Driver
 from sia.engine.engine import FILE_CHUNK, Engine
 from sia.engine.snapshot import SnapshotError
+from sia.evaluation.judges import EVALUATORS, Evaluator, Judging, evaluator_for
+from sia.evaluation.outcomes import Outcomes
 from sia.events.models import Event, parse_event
 from sia.journal.store import JournalEntry
 from sia.policy import Alert, Policy
@@ -46,6 +56,7 @@ class PreviewRequest:
     current: dict[str, Any]  # the thresholds as they are (Config.as_dict)
     proposed: dict[str, Any]
     days: float
+    horizon_days: float = 90.0  # outcome window of the judges, as `sia evaluate --horizon`
 
 
 @dataclass
@@ -62,6 +73,20 @@ class _Prefix:
 
 
 _CACHE: dict[str, _Prefix] = {}  # the newest prefix of this process (one is enough)
+
+
+@dataclass
+class _Judges:
+    """The evaluators of `sia evaluate`, having seen the whole journal, and what they said."""
+
+    key: str
+    outcomes: Outcomes
+    seen: dict[str, Evaluator]  # detector -> evaluator that saw every event, no alert
+    said: dict[tuple[str, float, tuple[str, ...]], dict[str, Any]]
+    seconds: float
+
+
+_JUDGES: dict[str, _Judges] = {}  # for the newest journal of this process
 
 
 class PreviewPool:
@@ -208,6 +233,11 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
                                                start)
         after, engine_after, how = _window_run(prefix, journal, request.proposed, newest_seq,
                                                start)
+        judging_started = time.perf_counter()
+        judges, judges_reused = _judges(journal, request.journal_url, newest_seq)
+        precision_before = _precision(judges, before, request.current, request.horizon_days)
+        precision_after = _precision(judges, after, request.proposed, request.horizon_days)
+        judging_s = time.perf_counter() - judging_started
     finally:
         journal.close()
     weeks = max((newest_at - start).total_seconds() / (7 * 86_400), 1 / 7)
@@ -217,17 +247,107 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
         "days": request.days,
         "window": {"from": start.isoformat(), "to": newest_at.isoformat(),
                    "events": newest_seq - split + 1, "weeks": round(weeks, 2)},
-        "before": _summary(before, engine_before, weeks),
-        "after": _summary(after, engine_after, weeks),
+        "before": {**_summary(before, engine_before, weeks), "precision": precision_before},
+        "after": {**_summary(after, engine_after, weeks), "precision": precision_after},
         "added": _changed([a for a in after if a.alert_id not in ids_before], engine_after),
         "removed": _changed([a for a in before if a.alert_id not in ids_after],
                             engine_before),
         "method": {"before_the_window": f"{prefix.events:,} events learned with the "
                    "current thresholds" + (", kept from an earlier preview" if reused
                                            else f" in {prefix.seconds:.1f} s"),
-                   "proposed_run": how},
+                   "proposed_run": how,
+                   "precision": "the judges of `sia evaluate` over a "
+                   f"{request.horizon_days:g}-day outcome window, against the journal's "
+                   "events after each alert (" + (
+                       "the journal as seen by an earlier preview" if judges_reused else
+                       f"{judges.seconds:.1f} s to read it") + f"; {judging_s:.2f} s judging)"},
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
+
+
+def _judges(journal: _Journal, url: str, newest_seq: int) -> tuple[_Judges, bool]:
+    """Every evaluator, having seen every event of the journal (and whether an earlier
+    preview had them see it)."""
+    key = f"{url}:{newest_seq}"
+    cached = _JUDGES.get(key)
+    if cached is not None:
+        return cached, True
+    started = time.perf_counter()
+    evaluator_for("")  # imports every judge module, each registering its evaluator
+    evaluators = {name: judge for name in sorted(EVALUATORS)
+                  if (judge := evaluator_for(name)) is not None}
+    events = list(journal.events(0, newest_seq))
+    for event in events:
+        for judge in evaluators.values():
+            judge.see_event(event)
+    found_judges = _Judges(key, Outcomes.from_events(events), evaluators, {},
+                           time.perf_counter() - started)
+    _JUDGES.clear()
+    _JUDGES[key] = found_judges
+    return found_judges, False
+
+
+def _precision(judges: _Judges, alerts: list[Alert], config: dict[str, Any],
+               horizon: float) -> dict[str, Any]:
+    """Per detector: its alerts, how many could be judged already and the share judged
+    right, by the evaluator `sia evaluate` uses (its own figures: `alerts`, `unjudged`,
+    `precision`)."""
+    outcomes = judges.outcomes
+    judging = Judging(outcomes, horizon,
+                      outcomes.weeks() * max(len(outcomes.customers), 1) / 1000.0)
+    by_detector: dict[str, list[Alert]] = {name: [] for name in _enabled(config)}
+    for alert in alerts:
+        by_detector.setdefault(alert.finding.detector, []).append(alert)
+    figures: dict[str, Any] = {}
+    not_evaluated = []
+    judged = right = 0
+    for name, mine in sorted(by_detector.items()):
+        seen = judges.seen.get(name)
+        if seen is None:
+            not_evaluated.append(name)
+            continue
+        memo = (name, horizon, tuple(a.alert_id for a in mine))
+        report = judges.said.get(memo)
+        if report is None:
+            if len(judges.said) > 256:
+                judges.said.clear()
+            judge = seen
+            if mine and type(seen).see_alert is not Evaluator.see_alert:
+                judge = _copy(seen)  # what it sees of alerts stays with this run
+                for alert in mine:
+                    judge.see_alert(alert)
+            report = judges.said[memo] = judge.report(mine, judging)
+        n, precision = int(report["alerts"]), report["precision"]
+        correct = round(precision * n) if precision is not None else 0
+        judged += n
+        right += correct
+        figures[name] = {"alerts": len(mine), "judged": n,
+                         "not_yet_judgeable": int(report["unjudged"]),
+                         "correct": correct, "precision": precision,
+                         **({"judged_kind": report["judged_kind"]}
+                            if "judged_kind" in report else {})}
+    return {"horizon_days": horizon, "judged": judged, "correct": right,
+            "precision": round(right / judged, 4) if judged else None,
+            "by_detector": figures, "not_evaluated": not_evaluated}
+
+
+def _copy(judge: Evaluator) -> Evaluator:
+    """A copy of an evaluator's state (a pickle round trip is some times faster than
+    copy.deepcopy here; the latter for what does not pickle)."""
+    import copy
+    import pickle
+
+    try:
+        copied: Evaluator = pickle.loads(pickle.dumps(judge, pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        copied = copy.deepcopy(judge)
+    return copied
+
+
+def _enabled(config: dict[str, Any]) -> list[str]:
+    """The detectors a configuration enables (each gets figures, alerts or not)."""
+    detectors, _ = _pipeline(config)
+    return [d.name for d in detectors]
 
 
 def _owners(alerts: list[Alert], engine: Engine) -> list[tuple[Alert, str | None, str | None]]:

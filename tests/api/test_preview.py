@@ -4,6 +4,7 @@ the change gives the alerts the preview predicted."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,12 @@ from typing import Any
 import pytest
 
 from sia.cli.demo import DATASETS, load
+from sia.engine.driver import Driver
+from sia.engine.engine import Engine
+from sia.evaluation.evaluate import evaluate
 from sia.events.models import Event
+from sia.policy import Alert
+from sia.service.pipeline import build
 
 from .conftest import Server, serving
 from .test_live import all_alerts, post_all
@@ -24,9 +30,11 @@ def retail() -> list[Event]:
     return load(DATASETS[0])[0]
 
 
-def preview(server: Server, who: str, changes: list[dict[str, Any]], days: float = 90) -> Any:
+def preview(server: Server, who: str, changes: list[dict[str, Any]], days: float = 90,
+            **more: Any) -> Any:
     with server.client(who) as client:
-        return client.post("/v1/thresholds/preview", json={"changes": changes, "days": days})
+        return client.post("/v1/thresholds/preview",
+                           json={"changes": changes, "days": days, **more})
 
 
 def test_a_preview_shows_what_changes_and_changes_nothing(tmp_path: Path,
@@ -92,3 +100,63 @@ def test_an_applied_change_gives_the_alerts_its_preview_predicted(
     assert predicted <= after_change  # what the preview said the change would add
     removed = {a["alert_id"] for a in result["removed"]["sample"]}
     assert not removed & after_change  # ... and remove
+
+
+def test_precision_before_and_after_is_what_sia_evaluate_s_judges_say(
+        tmp_path: Path, retail: list[Event]) -> None:
+    with serving(tmp_path / "data") as server:
+        post_all(server, [e.model_dump(mode="json") for e in retail])
+        server.wait_learned()
+        stored = len(all_alerts(server))
+        short = preview(server, "manager_uk", CHANGE).json()  # 90 days, 90-day outcomes
+        response = preview(server, "manager_uk", CHANGE, days=300, horizon_days=60)
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert len(all_alerts(server)) == stored  # judging stores nothing either
+        refused = preview(server, "admin", CHANGE, horizon_days=0)
+        assert refused.status_code == 422 and "horizon_days" in refused.text
+    # over the last 90 days no 90-day outcome is known yet: counted, never guessed
+    for side in ("before", "after"):
+        figures = short[side]["precision"]
+        assert figures["horizon_days"] == 90 and figures["judged"] == 0
+        assert figures["precision"] is None
+        for row in figures["by_detector"].values():
+            assert row["judged"] == 0 and row["precision"] is None
+            assert row["not_yet_judgeable"] <= row["alerts"]
+    before, after = result["before"]["precision"], result["after"]["precision"]
+    assert before["judged"] > 0 and after["judged"] > 0
+    for side, figures in (("before", before), ("after", after)):
+        assert figures["horizon_days"] == 60
+        assert figures["judged"] <= result[side]["alerts"]
+        assert 0 <= figures["precision"] <= 1
+        assert figures["judged"] == sum(r["judged"] for r in figures["by_detector"].values())
+        for name, row in figures["by_detector"].items():
+            assert row["alerts"] == result[side]["by_detector"].get(name, {}).get("alerts", 0)
+            assert row["judged"] + row["not_yet_judgeable"] <= row["alerts"]
+            assert 0 <= row["correct"] <= row["judged"]
+            assert row["precision"] is None if not row["judged"] else \
+                0 <= row["precision"] <= 1
+    for name in set(before["by_detector"]) - {"drift"}:  # only drift's alerts moved
+        assert before["by_detector"][name] == after["by_detector"][name]
+    # the same alerts judged independently: one engine over the same events, the
+    # alerts from the window's start, judged by sia evaluate
+    start = datetime.fromisoformat(result["window"]["from"])
+    detectors, policy = build()
+
+    def window_alerts(events: Iterable[Event]) -> Iterator[Alert]:
+        driver, chunk = Driver(Engine(detectors)), []
+        for event in events:
+            chunk.append(event)
+            if len(chunk) == 2048:
+                yield from (a for f in driver.feed(chunk) if (a := policy.admit(f))
+                            and a.finding.occurred_at >= start)
+                chunk = []
+        yield from (a for f in driver.feed(chunk) if (a := policy.admit(f))
+                    and a.finding.occurred_at >= start)
+
+    report = evaluate(retail, detectors, policy, horizon_days=60, alerting=window_alerts)
+    assert report["detectors"]
+    for name, judged in report["detectors"].items():
+        row = before["by_detector"][name]
+        assert (row["judged"], row["not_yet_judgeable"], row["precision"]) == \
+            (judged["alerts"], judged["unjudged"], judged["precision"]), name

@@ -50,6 +50,11 @@ def test_the_cli_talks_to_a_running_server(tmp_path: Path) -> None:
         assert code == 0, text
         preview = json.loads(text)
         assert preview["removed"]["count"] > 0
+        assert preview["before"]["precision"]["horizon_days"] == 90
+        code, text = sia("thresholds", "preview", "--set", "drift.lost_probability=0.9",
+                         "--team", "UK", "--horizon", "8w", *common)
+        assert code == 0, text
+        assert "precision (56-day outcomes known)" in text and "  drift: " in text, text
         code, text = sia("thresholds", "apply", "--set", "drift.lost_probability=0.9",
                          "--team", "UK", "--reason", "as previewed", *common)
         assert code == 0 and "thresholds version 2" in text, text

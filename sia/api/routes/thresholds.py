@@ -52,12 +52,14 @@ class ChangesIn(BaseModel):
 
 
 class PreviewIn(BaseModel):
-    """Changes to try, over the journal's last `days` days."""
+    """Changes to try, over the journal's last `days` days; alerts judged over an outcome
+    window of `horizon_days` (as `sia evaluate --horizon`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     changes: list[ChangeIn] = Field(min_length=1, max_length=100)
     days: float = Field(default=90.0, gt=0, le=730)
+    horizon_days: float = Field(default=90.0, gt=0, le=365)
 
 
 class RollbackIn(BaseModel):
@@ -178,13 +180,21 @@ def _changed(version: Version | None, expected: int, response: Response) -> Chan
 async def preview(body: PreviewIn, service: Service, who: Caller) -> dict[str, Any]:
     """What the changes would have done over the journal's last `days` days (counted back
     from its newest event): alerts before and after, per week, by detector and team, the
-    busiest rep, and the alerts added and removed (a sample, with counts). A sandbox: it
-    changes nothing, stores no alert and sends nothing."""
+    busiest rep, and the alerts added and removed (a sample, with counts).
+
+    `before.precision` and `after.precision`: per detector, its `alerts`, how many could be
+    `judged` already (their `horizon_days` outcome window ended within the journal), how
+    many of those were `correct` and `precision` (correct / judged, null when none could be
+    judged), by the judges of `sia evaluate`; `not_yet_judgeable` counts the alerts whose
+    window has not passed (never guessed). A detector judged on one kind of alert says
+    which (`judged_kind`); `not_evaluated` lists detectors without a judge.
+
+    A sandbox: it changes nothing, stores no alert and sends nothing."""
     validated = await _answered(
         lambda: service.thresholds.propose([c.change() for c in body.changes], who))
     current = await run_in_threadpool(service.thresholds.current)
     request = PreviewRequest(service.journal_url, current.config.as_dict(),
-                             validated.config.as_dict(), body.days)
+                             validated.config.as_dict(), body.days, body.horizon_days)
     result: dict[str, Any] = await asyncio.wrap_future(service.previews.submit(request))
     if "error" in result:
         raise HTTPException(409, result["error"])
