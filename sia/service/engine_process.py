@@ -196,6 +196,7 @@ class _Engine:
                            routes=spec.routes, priority=self.relevance.priority),
             interval=spec.settings.serve_deliver_seconds)
         self.live.on_alerts = self.delivery.wake
+        self.delivery.delivery.dispatcher.mutes = self.live.policy.config.mute
 
     def pipeline(self) -> tuple[list[Any], Policy]:
         """The detectors and policy of the store's newest thresholds version."""
@@ -265,6 +266,7 @@ class _Engine:
         self.live.reconfigure(built.detectors, built.policy, check_only=version is None)
         if version is None:
             return "can be applied"
+        self.delivery.delivery.dispatcher.mutes = built.policy.mute
         self.thresholds_version = version
         return "applied to the live engine"
 
