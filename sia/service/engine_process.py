@@ -251,7 +251,9 @@ class _Engine:
             "thresholds_version": self.thresholds_version,
             "relevance_labels": self.relevance.refresh(every=0.0), "pid": os.getpid(),
             "delivery": {**dict(self.delivery.totals.outcomes),
-                         "error": self.delivery.totals.error}}
+                         "error": self.delivery.totals.error,
+                         "muted": {rep: sorted(detectors) for rep, detectors in
+                                   self.delivery.delivery.dispatcher.mutes.items()}}}
 
     def customer(self, customer_id: str) -> dict[str, Any] | None:
         """What was learned about a customer."""
