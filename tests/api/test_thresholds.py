@@ -7,7 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sia.cli.demo import DATASETS, load
+
 from .conftest import Server, serving
+from .test_live import all_alerts, post_all
 
 
 def put(server: Server, who: str, changes: list[dict[str, Any]], *, version: int | None,
@@ -171,3 +174,58 @@ def test_a_rep_raises_their_own_threshold_never_lowers_it(server: Server) -> Non
     lost = mine(server)["thresholds"]["lost_probability"]
     assert (lost["value"], lost["source"]) == (0.8, "configured")
     assert server.status()["thresholds_version"] == 3
+
+
+def as_r1(event: dict[str, Any]) -> dict[str, Any]:
+    """The demo's rep-alex-morgan (team UK, most customers) as R1, the rep key's rep."""
+    return {k: "R1" if v == "rep-alex-morgan" else v for k, v in event.items()}
+
+
+def test_a_mute_keeps_the_alerts_but_not_for_the_rep(tmp_path: Path) -> None:
+    events = [as_r1(e.model_dump(mode="json")) for e in load(DATASETS[0])[0]]
+    with serving(tmp_path / "data") as server:
+        muted = put(server, "rep", [{"detector": "drift", "mute": True}], version=1,
+                    reason="I track my accounts' rhythm in the CRM")
+        assert muted.status_code == 200, muted.text
+        assert muted.json()["recorded"]["diff"] == [{
+            "detector": "drift", "key": "muted", "scope": "rep", "name": "R1",
+            "before": False, "after": True}]
+        assert server.status()["delivery"]["muted"] == {"R1": ["drift"]}  # the dispatcher's
+        assert put(server, "crm", [{"detector": "drift", "mute": True}],
+                   version=2).status_code == 403
+        post_all(server, events)
+        server.wait_learned()
+        stored = all_alerts(server, "admin", rep="R1", detector="drift")
+        assert stored, "the demo gives rep R1 drift alerts"
+        assert all_alerts(server, "rep", detector="drift") == []  # not for the rep
+        assert all_alerts(server, "rep")  # the other detectors' are
+        assert len(all_alerts(server, "rep", detector="drift", muted="true")) == len(stored)
+        assert mine(server)["muted"] is True and mine(server, "trend")["muted"] is False
+        with server.client("rep") as client:  # the rep's team, from their alerts
+            assert client.get("/v1/thresholds").json()["team"] == "UK"
+        with server.client("admin") as client:
+            back = client.post("/v1/thresholds/rollback", json={
+                "version": 1, "reason": "R1 asked to hear drift again"},
+                headers={"If-Match": '"2"'})
+        assert back.status_code == 200, back.text
+        assert server.status()["delivery"]["muted"] == {}
+        assert len(all_alerts(server, "rep", detector="drift")) == len(stored)
+        assert mine(server)["muted"] is False
+
+
+def test_a_rep_s_raise_gives_fewer_alerts_to_that_rep_only(tmp_path: Path) -> None:
+    events = [as_r1(e.model_dump(mode="json")) for e in load(DATASETS[0])[0]]
+    counts = []
+    for name, raised in (("plain", False), ("raised", True)):
+        with serving(tmp_path / name) as server:
+            if raised:
+                assert put(server, "rep", [{"detector": "drift", "set": {
+                    "lost_probability": 0.95}}], version=1).status_code == 200
+            post_all(server, events)
+            server.wait_learned()
+            drift = all_alerts(server, "admin", detector="drift")
+            counts.append((sum(a["rep_id"] == "R1" for a in drift),
+                           sorted(a["alert_id"] for a in drift if a["rep_id"] != "R1")))
+    (plain_r1, plain_others), (raised_r1, raised_others) = counts
+    assert raised_r1 < plain_r1
+    assert plain_others and raised_others == plain_others  # the other reps' do not move
