@@ -40,3 +40,16 @@ def test_a_muted_detector_is_kept_but_not_planned_for_that_rep(store: AlertStore
     assert routes[("r1@example.com", "trend")][1] is not None
     assert routes[("boss@example.com", "drift")][1] is not None
     assert store.count(detector="drift") == 1  # stored all the same
+
+
+def test_a_delivery_apart_from_the_engine_reads_the_current_mutes(store: AlertStore) -> None:
+    from sia.service.delivery import current_mutes
+    from sia.thresholds.changes import Config
+    from sia.thresholds.versions import Versions
+
+    assert current_mutes(store) == {}
+    versions = Versions(store)
+    versions.seed(Config({}), source="test")
+    versions.record(Config({}, {"mute": {"R1": ["drift"]}}), expected=1, who="test rep",
+                    role="rep", reason="mine", kind="rep")
+    assert current_mutes(store) == {"R1": frozenset({"drift"})}
