@@ -79,6 +79,9 @@ def test_a_rep_s_own_raise_and_mute_in_a_data_folder(tmp_path: Path) -> None:
     code, text = sia("thresholds", "apply", "--rep", "R1", "--unmute", "trend",
                      "--reason", "back", "--data-dir", data)
     assert code == 0 and "trend.muted True -> False" in text, text
+    code, text = sia("thresholds", "apply", "--rep", "R1", "--set", "drift.lost_probability=null",
+                     "--reason", "the team's is fine", "--data-dir", data)
+    assert code == 0 and "drift.lost_probability 0.9 -> None" in text, text
 
 
 def test_a_rep_key_tunes_its_own_through_the_server(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sia.config import ConfigError
+from sia.detectors.base import stricter
 from sia.detectors.config import detectors_from
 from sia.engine.catalog import Catalog
 from sia.events.models import Customer, Rep
@@ -54,3 +55,8 @@ def test_a_learning_parameter_or_a_detector_of_reps_is_refused() -> None:
                        source=Path("t.yaml"))
     with pytest.raises(ConfigError, match=r"reps\.R1\.drift\.lost_probability: "):
         drift({"reps": {"R1": {"drift": {"lost_probability": 1.5}}}})
+
+
+def test_stricter_follows_the_declared_direction() -> None:
+    assert stricter({"fewer_alerts": "higher"}, 0.8, 0.9) == 0.9
+    assert stricter({"fewer_alerts": "lower"}, 6, 4) == 4
