@@ -39,8 +39,10 @@ ROUTE_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/feedback/email"): PUBLIC,  # a signed, expiring link
     ("POST", "/feedback/email"): PUBLIC,
     # thresholds
-    ("GET", "/v1/thresholds"): frozenset({"manager", "admin"}),
-    ("PUT", "/v1/thresholds"): frozenset({"manager", "admin"}),
+    # a rep key: its own effective values; raise its own firing thresholds or mute a
+    # detector for itself (sia/service/rep_thresholds.py)
+    ("GET", "/v1/thresholds"): READERS,
+    ("PUT", "/v1/thresholds"): READERS,
     ("GET", "/v1/thresholds/history"): frozenset({"manager", "admin"}),
     ("POST", "/v1/thresholds/preview"): frozenset({"manager", "admin"}),
     ("POST", "/v1/thresholds/rollback"): frozenset({"manager", "admin"}),

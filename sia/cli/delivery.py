@@ -77,7 +77,7 @@ def register_delivery(app: typer.Typer) -> None:
     ) -> None:
         """Route stored alerts and send what is due (wall-clock time)."""
         from sia.feedback.relevance import Relevance
-        from sia.service.delivery import build_delivery, waiting_notes
+        from sia.service.delivery import build_delivery, current_mutes, waiting_notes
 
         store = AlertStore(db_url(db))
         try:
@@ -86,6 +86,7 @@ def register_delivery(app: typer.Typer) -> None:
         except ConfigError as exc:
             fail(str(exc))
         while True:
+            delivery.dispatcher.mutes = current_mutes(store)  # reps' mutes, as tuned now
             stats = delivery.step(datetime.now(UTC))
             console.print(f"sent {stats.sent}, retrying {stats.retried}, dead-lettered "
                           f"{stats.dead}", highlight=False)

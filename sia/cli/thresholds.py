@@ -1,5 +1,8 @@
 """`sia thresholds show|preview|apply|history|rollback`: the same as /v1/thresholds, against
-a running server (`--url`, `--key`) or a data folder no server runs on (`--data-dir`)."""
+a running server (`--url`, `--key`) or a data folder no server runs on (`--data-dir`).
+
+A rep's own thresholds: `--rep R` (implied by a rep key against a server) with `--set` to
+raise a firing threshold for R's customers, `--mute D` / `--unmute D` for a detector."""
 
 from __future__ import annotations
 
@@ -19,32 +22,43 @@ app = typer.Typer(help="Thresholds: see them, preview a change, apply it, histor
 UrlOpt = Annotated[str | None, typer.Option(
     help="a running server, e.g. http://127.0.0.1:8000 (else --data-dir)")]
 KeyOpt = Annotated[str | None, typer.Option(
-    envvar="SIA_API_KEY", help="a manager or admin key (SIA_API_KEY)")]
+    envvar="SIA_API_KEY", help="a manager or admin key, or a rep key for its own thresholds "
+                               "(SIA_API_KEY)")]
 DataOpt = Annotated[Path, typer.Option(
     "--data-dir", help="the data folder, when no server runs on it")]
-SetOpt = Annotated[list[str], typer.Option(
+SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="detector.key=value (value null removes the override); repeatable")]
 TeamOpt = Annotated[str | None, typer.Option(help="the team the change is for")]
 SegmentOpt = Annotated[str | None, typer.Option(help="the segment the change is for")]
+RepOpt = Annotated[str | None, typer.Option(
+    help="the rep the change is for (their own customers: firing thresholds, raised only)")]
+MuteOpt = Annotated[list[str] | None, typer.Option(
+    "--mute", help="a detector to mute for --rep (or the rep key's rep); repeatable")]
+UnmuteOpt = Annotated[list[str] | None, typer.Option(
+    "--unmute", help="a detector to unmute for --rep; repeatable")]
 AsJson = Annotated[bool, typer.Option("--json", help="print the answer as JSON")]
 
 
-def changes_of(assignments: list[str], team: str | None, segment: str | None
-               ) -> list[dict[str, Any]]:
-    """`--set drift.lost_probability=0.9` as API changes, one per detector."""
+def changes_of(assignments: list[str] | None, team: str | None, segment: str | None,
+               rep: str | None = None, mute: list[str] | None = None,
+               unmute: list[str] | None = None) -> list[dict[str, Any]]:
+    """`--set drift.lost_probability=0.9` (and `--mute D`, `--unmute D`) as API changes,
+    one per detector."""
     import yaml
 
     per_detector: dict[str, dict[str, Any]] = {}
-    for assignment in assignments:
+    mutes = {**{d: True for d in mute or []}, **{d: False for d in unmute or []}}
+    for assignment in assignments or []:
         target, sep, raw = assignment.partition("=")
         detector, dot, key = target.partition(".")
         if not sep or not dot or not detector or not key:
             fail(f"--set {assignment!r}: use detector.key=value")
         per_detector.setdefault(detector, {})[key] = yaml.safe_load(raw)
-    if not per_detector:
-        fail("name at least one change: --set detector.key=value")
-    return [{"detector": d, "set": values, "team": team, "segment": segment}
-            for d, values in per_detector.items()]
+    if not per_detector and not mutes:
+        fail("name at least one change: --set detector.key=value (or --mute detector)")
+    return [{"detector": d, "set": per_detector.get(d, {}), "team": team,
+             "segment": segment, "rep": rep, "mute": mutes.get(d)}
+            for d in [*per_detector, *(d for d in mutes if d not in per_detector)]]
 
 
 class _Server:
@@ -92,10 +106,12 @@ def _print(answer: Any, as_json: bool, text: str) -> None:
 
 @app.command("show")
 def show(url: UrlOpt = None, key: KeyOpt = None, data_dir: DataOpt = Path("sia-data"),
-         team: TeamOpt = None, segment: SegmentOpt = None, as_json: AsJson = False) -> None:
-    """Every threshold with its value, where it comes from and what it means."""
+         team: TeamOpt = None, segment: SegmentOpt = None, rep: RepOpt = None,
+         as_json: AsJson = False) -> None:
+    """Every threshold with its value, where it comes from and what it means (for a
+    rep: the values that apply to their customers, and their mutes)."""
     if url:
-        params = {k: v for k, v in (("team", team), ("segment", segment)) if v}
+        params = {k: v for k, v in (("team", team), ("segment", segment), ("rep", rep)) if v}
         answer = _Server(url, key).call("GET", "/v1/thresholds", params=params).json()
     else:
         from sia.thresholds.effective import effective, effective_policy
@@ -103,14 +119,19 @@ def show(url: UrlOpt = None, key: KeyOpt = None, data_dir: DataOpt = Path("sia-d
         desk, close = _desk(data_dir)
         try:
             current = desk.current()
+            team = team or (desk.rep_team(rep) if rep else None)
             answer = {"version": current.version, "team": team, "segment": segment,
-                      "detectors": effective(current.config, team=team, segment=segment),
+                      "rep": rep, "detectors": effective(current.config, team=team,
+                                                         segment=segment, rep=rep),
                       "policy": effective_policy(current.config)}
         finally:
             close()
-    lines = [f"thresholds version {answer['version']}" + (f", team {team}" if team else "")]
+    lines = [f"thresholds version {answer['version']}"
+             + (f", team {answer['team']}" if answer.get("team") else "")
+             + (f", rep {answer['rep']}" if answer.get("rep") else "")]
     for name, detector in answer["detectors"].items():
-        lines.append(f"[bold]{name}[/]: {detector['description']}")
+        muted = " (muted for this rep)" if detector.get("muted") else ""
+        lines.append(f"[bold]{name}[/]{muted}: {detector['description']}")
         for key_, t in detector["thresholds"].items():
             lines.append(f"  {key_} = {t['value']!r} ({t['source']})"
                          + (f"  {t['description']}" if t["description"] else "")
@@ -139,7 +160,7 @@ def _desk(data_dir: Path) -> tuple[Any, Any]:
 @app.command("preview")
 def preview(set_: SetOpt, url: UrlOpt = None, key: KeyOpt = None,
             data_dir: DataOpt = Path("sia-data"), team: TeamOpt = None,
-            segment: SegmentOpt = None,
+            segment: SegmentOpt = None, rep: RepOpt = None,
             days: Annotated[float, typer.Option(min=1, help="over the journal's last days")]
             = 90.0,
             horizon: Annotated[str, typer.Option(
@@ -149,7 +170,7 @@ def preview(set_: SetOpt, url: UrlOpt = None, key: KeyOpt = None,
     the alerts whose outcome is known already; changes nothing."""
     from sia.cli.measure import parse_horizon
 
-    changes = changes_of(set_, team, segment)
+    changes = changes_of(set_, team, segment, rep)
     horizon_days = parse_horizon(horizon)
     if url:
         answer = _Server(url, key).call("POST", "/v1/thresholds/preview",
@@ -160,13 +181,10 @@ def preview(set_: SetOpt, url: UrlOpt = None, key: KeyOpt = None,
         from sia.config import ConfigError
         from sia.service.preview import PreviewRequest, run_preview
         from sia.service.runtime import DataDir
-        from sia.service.thresholds import Change
-
         desk, close = _desk(data_dir)
         try:
             who = Principal("cli", "command line", "admin")
-            validated = desk.propose([Change(c["detector"], c["set"], c["team"],
-                                             c["segment"]) for c in changes], who)
+            validated = desk.propose([_change(c) for c in changes], who)
             current = desk.current()
         except ConfigError as exc:
             fail(str(exc))
@@ -210,11 +228,14 @@ def _precision_lines(before: dict[str, Any], after: dict[str, Any]) -> str:
 
 
 @app.command("apply")
-def apply_(set_: SetOpt, reason: Annotated[str, typer.Option(help="why, for the history")],
-           url: UrlOpt = None, key: KeyOpt = None, data_dir: DataOpt = Path("sia-data"),
-           team: TeamOpt = None, segment: SegmentOpt = None, as_json: AsJson = False) -> None:
-    """Change thresholds as a new version (applied at once by a running server)."""
-    changes = changes_of(set_, team, segment)
+def apply_(reason: Annotated[str, typer.Option(help="why, for the history")],
+           set_: SetOpt = None, url: UrlOpt = None, key: KeyOpt = None,
+           data_dir: DataOpt = Path("sia-data"),
+           team: TeamOpt = None, segment: SegmentOpt = None, rep: RepOpt = None,
+           mute: MuteOpt = None, unmute: UnmuteOpt = None, as_json: AsJson = False) -> None:
+    """Change thresholds as a new version (applied at once by a running server); with
+    --rep (or a rep key), a rep's own raise or mute."""
+    changes = changes_of(set_, team, segment, rep, mute, unmute)
     if url:
         server = _Server(url, key)
         version = server.call("GET", "/v1/thresholds").headers["etag"]
@@ -234,7 +255,8 @@ def apply_(set_: SetOpt, reason: Annotated[str, typer.Option(help="why, for the 
 def _change(data: dict[str, Any]) -> Any:
     from sia.service.thresholds import Change
 
-    return Change(data["detector"], data["set"], data["team"], data["segment"])
+    return Change(data["detector"], data["set"], data["team"], data["segment"],
+                  data.get("rep"), data.get("mute"))
 
 
 def _local_change(data_dir: Path, make: Any) -> dict[str, Any]:

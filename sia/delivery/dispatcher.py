@@ -1,12 +1,13 @@
 """Noise control between stored alerts and the outbox.
 
 `route_pending(now)` gives every new alert its recipients (through the routing tree) and
-a disposition per recipient: held by a snooze or mute, into the daily digest (low
-severity), or into a grouping window (several alerts about one account inside it become
-one message), due after the recipient's quiet hours. `plan(now)` turns what is due into
-outbox messages: windows that closed become messages until the rep's daily budget is
-spent, the rest (lowest priority first) is shed into the digest, never silently;
-digests go out at the recipient's digest time; a notice tells a rep their snooze ended.
+a disposition per recipient: held by a snooze or mute (or by a rep's mute of a detector,
+a thresholds setting: `mutes`), into the daily digest (low severity), or into a grouping
+window (several alerts about one account inside it become one message), due after the
+recipient's quiet hours. `plan(now)` turns what is due into outbox messages: windows
+that closed become messages until the rep's daily budget is spent, the rest (lowest
+priority first) is shed into the digest, never silently; digests go out at the
+recipient's digest time; a notice tells a rep their snooze ended.
 
 Every noise control runs on `now`, the time of routing and sending, never on the time
 the alert's events happened: a window opens when its first alert is routed (as
@@ -37,6 +38,7 @@ from sia.delivery.schedule import after_quiet_hours, local_day, next_local
 from sia.delivery.tables import AlertRoute, DeliveryAttempt, FeedbackRecord, OutboxMessage, Snooze
 from sia.engine.catalog import Catalog
 from sia.notifiers.base import Recipient
+from sia.policy.mutes import Mutes, is_muted
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 DEFAULTS: dict[str, Any] = {"group_wait_minutes": 10.0, "digest_below": "medium",
@@ -95,6 +97,8 @@ class Dispatcher:
         self.router = router
         self.catalog = catalog
         self.priority = priority
+        # detectors muted per rep (sia.policy.mutes), as the current thresholds say
+        self.mutes: Mutes = {}
         self.max_age = max_age if max_age is not None else default_max_age()
         if self.max_age <= timedelta(0):
             raise ValueError(f"max_age must be a positive time, got {self.max_age}")
@@ -147,7 +151,10 @@ class Dispatcher:
                            priority=self.priority(alert, r.rep_id),
                            group_key=f"{alert.subject_kind}:{alert.subject_id}")
         hold = self._snooze_for(session, alert, r.rep_id, at)
-        if hold is not None:
+        if is_muted(self.mutes, r.rep_id, alert.detector):
+            route.disposition, route.due_at = "muted", at  # kept, never sent
+            route.why = f"{route.why}; muted by rep {r.rep_id} for {alert.detector}"
+        elif hold is not None:
             route.disposition = "muted" if hold.kind == "mute" else "snoozed"
             route.due_at = hold.until
         elif SEVERITY_RANK.get(alert.severity, 0) < SEVERITY_RANK.get(

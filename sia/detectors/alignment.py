@@ -51,57 +51,57 @@ class AlignmentParams(Params):
     half_life_days: float = threshold(
         182.5, "Memory of a customer's spend for their annual value: spend counts half after "
         "this many days.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", learning=True)
     sweep_days: float = threshold(
         30.0, "How often every customer's value is refreshed and neglected key accounts are "
         "looked for.",
-        low=1, unit="days")
+        low=1, unit="days", learning=True)
     forget_after_days: float = threshold(
         365.0, "A customer silent this long is left out of the value comparisons.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", learning=True)
     min_orders: int = threshold(
         5, "Orders a customer must have placed before they are judged.",
-        low=2, unit="orders")
+        low=2, unit="orders", fewer_alerts="higher")
     min_tenure_days: float = threshold(
         90.0, "Days since the customer's first order before they are judged.",
-        low=0, unit="days")
+        low=0, unit="days", fewer_alerts="higher")
     recheck_days: float = threshold(
         30.0, "Segment and owner checks at most this often per customer.",
-        low=0, unit="days")
+        low=0, unit="days", fewer_alerts="higher")
     segment_quantile: float = threshold(
         0.97, "Segment misfit: the customer spends more than this share of the customers in "
         "their segment (0.97: the top 3%) ...",
-        low=0.5, high=1, low_open=True, high_open=True, unit="share 0..1")
+        low=0.5, high=1, low_open=True, high_open=True, unit="share 0..1", fewer_alerts="higher")
     min_segment_ratio: float = threshold(
         3.0, "... and at least this many times the segment's typical (median) customer ...",
-        low=1, unit="times")
+        low=1, unit="times", fewer_alerts="higher")
     rearm_quantile: float = threshold(
         0.85, "A segment misfit ends once the customer falls back below this share of their "
         "segment. Must be below segment_quantile.",
-        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1", learning=True)
     min_segment_customers: int = threshold(
         30, "Segments with fewer customers (with orders) are not judged.",
-        low=2, unit="customers")
+        low=2, unit="customers", fewer_alerts="higher")
     key_quantile: float = threshold(
         0.9, "... and more than this share of all customers (0.9: the top 10%); also who "
         "counts as a key account.",
-        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1", fewer_alerts="higher")
     max_silent_days: float = threshold(
         60.0, "No-contact alert: a key account with no call, email, meeting or opportunity "
         "for this many days.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", fewer_alerts="higher")
     min_contacts_seen: int = threshold(
         50, "No no-contact alerts until the data has carried this many rep contacts (else "
         "missing contact data would look like neglect).",
-        low=0, unit="contacts")
+        low=0, unit="contacts", learning=True)
     dominant_share: float = threshold(
         0.8, "Owner mismatch: another team serves at least this share of the customers in the "
         "customer's region ...",
-        low=0.5, high=1, low_open=True, unit="share 0..1")
+        low=0.5, high=1, low_open=True, unit="share 0..1", fewer_alerts="higher")
     min_region_customers: int = threshold(
         10, "... out of at least this many customers (or the region carries the other team's "
         "name).",
-        low=1, unit="customers")
+        low=1, unit="customers", fewer_alerts="higher")
 
     def check(self) -> None:
         """Rules across thresholds (each one's own range is declared with it)."""

@@ -14,7 +14,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from sia.engine.catalog import Catalog
 from sia.engine.population import Outbox
@@ -22,19 +22,33 @@ from sia.events.models import Event
 from sia.findings import Finding
 
 T = TypeVar("T")
+Direction = Literal["higher", "lower"]
 
 
 def threshold(default: T, help: str, *, low: float | None = None, high: float | None = None,
               low_open: bool = False, high_open: bool = False, unit: str = "",
-              choices: tuple[str, ...] = (), many: bool = False) -> T:
+              choices: tuple[str, ...] = (), many: bool = False,
+              fewer_alerts: Direction | None = None, learning: bool = False) -> T:
     """A threshold of a detector's Params: its default, what it changes in the alerts
     (`help`, for the managers who tune it), its allowed range (`low` and `high`, inclusive
     unless `low_open` or `high_open`) or its allowed words (`choices`; `many`: a
     comma-separated list of them, checked by the class), and its unit. Params enforces
-    the range and single choices itself; `check` keeps the rules across fields."""
+    the range and single choices itself; `check` keeps the rules across fields.
+
+    Every threshold is one of two kinds, declared: a firing threshold, a bar a finding
+    must pass, with the direction that gives fewer alerts (`fewer_alerts`: "higher" or
+    "lower"; a rep may move it that way for their own customers), or a `learning`
+    parameter, which shapes what the detector learns (a half-life, a window, a model
+    setting) and which reps may not touch."""
     meta = {"help": help, "low": low, "high": high, "low_open": low_open,
-            "high_open": high_open, "unit": unit, "choices": choices, "many": many}
+            "high_open": high_open, "unit": unit, "choices": choices, "many": many,
+            "fewer_alerts": fewer_alerts, "learning": learning}
     return dataclasses.field(default=default, metadata=meta)
+
+
+def stricter(meta: Mapping[str, Any], a: Any, b: Any) -> Any:
+    """Of two values of a firing threshold, the one that gives fewer alerts."""
+    return max(a, b) if meta.get("fewer_alerts") == "higher" else min(a, b)
 
 
 def _number(x: float) -> str:
@@ -156,24 +170,39 @@ class Detector(ABC, Generic[P]):
     def __init__(self, **thresholds: Any) -> None:
         self.params: P = self.params_type(**thresholds)  # type: ignore[assignment]
         self._scoped: dict[tuple[str | None, str | None], P] = {}
+        self._by_rep: dict[tuple[str | None, str | None, str], P] = {}
         self._overrides: dict[tuple[str, str], dict[str, Any]] = {}
+        self._reps: frozenset[str] = frozenset()
         _UNCLAIMED.add(self)
 
     def set_overrides(self, overrides: Mapping[tuple[str, str], Mapping[str, Any]]) -> None:
-        """Install per-team or per-segment thresholds: {("team"|"segment", name): {key: value}}."""
+        """Install per-team, per-segment or per-rep thresholds:
+        {("team"|"segment"|"rep", name): {key: value}}. A rep's values are floors on top
+        of the team's and segment's: the stricter of the two applies (see `stricter`)."""
         self._overrides = {scope: dict(values) for scope, values in overrides.items()}
+        self._reps = frozenset(name for scope, name in self._overrides if scope == "rep")
         self._scoped.clear()
+        self._by_rep.clear()
 
     @property
     def overrides(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """The per-team and per-segment thresholds installed."""
+        """The per-team, per-segment and per-rep thresholds installed."""
         return self._overrides
 
     def params_for(self, ctx: Context, customer_id: str) -> P:
-        """Thresholds for one customer: defaults, then segment, then team overrides."""
+        """Thresholds for one customer: defaults, then segment, then team overrides, then
+        the stricter of those and the owner rep's own values."""
         if not self._overrides:
             return self.params
         scope = ctx.scope_of(customer_id)
+        if self._reps:
+            customer = ctx.catalog.customers.get(customer_id)
+            rep = customer.owner_rep_id if customer is not None else None
+            if rep is not None and rep in self._reps:
+                return self._rep_params(scope, rep)
+        return self._scope_params(scope)
+
+    def _scope_params(self, scope: tuple[str | None, str | None]) -> P:
         cached = self._scoped.get(scope)
         if cached is None:
             team, segment = scope
@@ -182,6 +211,21 @@ class Detector(ABC, Generic[P]):
             merged.update(self._overrides.get(("team", team or ""), {}))
             cached = dataclasses.replace(self.params, **merged) if merged else self.params
             self._scoped[scope] = cached
+        return cached
+
+    def _rep_params(self, scope: tuple[str | None, str | None], rep: str) -> P:
+        key = (*scope, rep)
+        cached = self._by_rep.get(key)
+        if cached is None:
+            base = self._scope_params(scope)
+            meta = {f.name: f.metadata for f in dataclasses.fields(base)}
+            raised = {k: stricter(meta[k], getattr(base, k), v)
+                      for k, v in self._overrides[("rep", rep)].items()}
+            try:
+                cached = dataclasses.replace(base, **raised)
+            except ValueError:  # checked on load; a rule across fields: the team's apply
+                cached = base
+            self._by_rep[key] = cached
         return cached
 
     @abstractmethod

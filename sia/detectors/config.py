@@ -9,8 +9,11 @@ Layout::
       export: {drift: {overdue_probability: 0.9}}
     teams:                              # overrides for customers owned by a team's reps
       UK North: {cross_sell: {min_confidence: 0.3}}
+    reps:                               # a rep's own raises (sia/detectors/rep_scope.py)
+      R1: {drift: {lost_probability: 0.9}}
 
-Team overrides beat segment overrides, which beat the defaults.
+Team overrides beat segment overrides, which beat the defaults; a rep's value applies
+to the rep's customers where it is stricter than theirs.
 
 A file that is absent is only fine when it is the default one (every registered detector
 then runs with its defaults); a path given explicitly must exist. A configuration that
@@ -34,8 +37,9 @@ from sia.config import (
     mapping_at,
 )
 from sia.detectors.base import Detector, detector_class, registered
+from sia.detectors.rep_scope import check_reps
 
-_TOP_KEYS = {"enabled", "detectors", "segments", "teams"}
+_TOP_KEYS = {"enabled", "detectors", "segments", "teams", "reps"}
 
 
 def default_detectors_file() -> Path:
@@ -160,6 +164,8 @@ def detectors_from(data: dict[str, Any], *, source: Source,
                 _check_params(path, where, name, values, defaults.get(name, {}))
                 overrides.setdefault(name, {})[(scope, str(scope_name))] = values
     _check_combinations(path, defaults, overrides)
+    for name, scoped in check_reps(path, data).items():
+        overrides.setdefault(name, {}).update(scoped)
     for name in only or []:
         check_detector(name, path, "only (the detectors asked for)")
     names = [n for n in enabled if only is None or n in only]

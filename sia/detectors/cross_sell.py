@@ -38,41 +38,41 @@ class CrossSellParams(Params):
 
     regular_after: int = threshold(
         2, "Orders holding a product before the customer counts as buying it regularly.",
-        low=1, unit="orders")
+        low=1, unit="orders", learning=True)
     max_regular: int = threshold(
         40, "At most this many products per customer count as bought regularly (the first "
         "ones to become regular).",
-        low=2, unit="products")
+        low=2, unit="products", learning=True)
     min_orders: int = threshold(
         3, "Orders a customer must have placed before they get a cross-sell suggestion.",
-        low=1, unit="orders")
+        low=1, unit="orders", fewer_alerts="higher")
     recheck_days: float = threshold(
         30.0, "Look for a suggestion for the same customer at most this often.",
-        low=0, unit="days")
+        low=0, unit="days", fewer_alerts="higher")
     min_confidence: float = threshold(
         0.3, "Suggest a product only when at least this share of the customers who regularly "
         "buy one of this customer's products also buy it. Higher: fewer, stronger "
         "suggestions.",
-        low=0, high=1, low_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, unit="share 0..1", fewer_alerts="higher")
     min_lift: float = threshold(
         3.0, "... and when those customers buy it at least this many times as often as "
         "customers in general do. Higher: fewer, more specific suggestions.",
-        low=1, unit="times")
+        low=1, unit="times", fewer_alerts="higher")
     min_pair_customers: float = threshold(
         8.0, "... and when at least this many customers buy both products (recent customers "
         "count more).",
-        low=1, unit="customers")
+        low=1, unit="customers", fewer_alerts="higher")
     half_life_days: float = threshold(
         365.0, "Memory of which products are bought together: a purchase counts half after "
         "this many days.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", learning=True)
     max_neighbours: int = threshold(
         60, "Products most often bought together with a product that are remembered for it.",
-        low=1, unit="products")
+        low=1, unit="products", learning=True)
     anchors_considered: int = threshold(
         6, "The customer's most bought regular products that suggestions are looked for from. "
         "Higher: more chances to find a suggestion.",
-        low=1, unit="products")
+        low=1, unit="products", fewer_alerts="lower")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

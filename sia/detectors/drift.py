@@ -46,83 +46,83 @@ class DriftParams(Params):
         0.8, "Overdue alert: fires when the chance that the customer places no order within "
         "horizon_days reaches this. Higher means fewer alerts, about customers more surely "
         "lost.",
-        low=0.5, high=1, high_open=True, unit="probability 0..1")
+        low=0.5, high=1, high_open=True, unit="probability 0..1", fewer_alerts="higher")
     horizon_days: float = threshold(
         90.0, "What 'lost' means: no order for this many days.",
-        low=7, high=730, unit="days")
+        low=7, high=730, unit="days", learning=True)
     min_orders: int = threshold(
         1, "Orders a customer must have placed before they can get an overdue alert (one-time "
         "buyers are judged by what other customers taught).",
-        low=1, unit="orders")
+        low=1, unit="orders", fewer_alerts="higher")
     min_overdue_days: float = threshold(
         21.0, "Never call a customer overdue sooner than this many days after their last "
         "order, however regular they are.",
-        low=0, unit="days")
+        low=0, unit="days", fewer_alerts="higher")
     prior_weight: float = threshold(
         2.0, "How strongly a short order history is pulled toward the usual rhythm of all "
         "customers, counted as that many typical gaps between orders. Higher: new customers "
         "are judged more like everyone else.",
-        low=0, low_open=True, unit="gaps between orders")
+        low=0, low_open=True, unit="gaps between orders", learning=True)
     churn_prior_weight: float = threshold(
         2.0, "How strongly a customer's chance of having stopped for good is pulled toward "
         "the rate seen across all customers, counted as that many orders. Higher: a "
         "customer's own repeat orders count for less.",
-        low=0, low_open=True, unit="orders")
+        low=0, low_open=True, unit="orders", learning=True)
     pause_share: float = threshold(
         0.15, "Share of gaps between orders that are long pauses rather than the customer's "
         "usual rhythm. Higher: long silences look less alarming, so fewer overdue alerts.",
-        low=0, high=1, high_open=True, unit="share 0..1")
+        low=0, high=1, high_open=True, unit="share 0..1", learning=True)
     min_resolved_orders: int = threshold(
         500, "No overdue alerts at all until the rate at which customers stop has been "
         "learned from this many orders.",
-        low=0, unit="orders")
+        low=0, unit="orders", learning=True)
     min_labels: int = threshold(
         2000, "No overdue alerts at all until the model of silences has learned from this "
         "many silences whose outcome (order again or not) is known.",
-        low=0, unit="outcomes")
+        low=0, unit="outcomes", learning=True)
     gap_alpha: float = threshold(
         0.25, "Weight of the newest gap between orders in a customer's rhythm. Higher: the "
         "rhythm follows recent changes faster.",
-        low=0, high=1, low_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, unit="share 0..1", learning=True)
     baseline_orders: int = threshold(
         20, "Erosion alert: the customer's usual order value and breadth are averaged over "
         "about this many orders. Must be more than recent_orders.",
-        low=2, unit="orders")
+        low=2, unit="orders", learning=True)
     recent_orders: int = threshold(
         5, "Erosion alert: the recent order value and breadth are averaged over about this "
         "many latest orders, compared with the usual.",
-        low=1, unit="orders")
+        low=1, unit="orders", learning=True)
     value_drop: float = threshold(
         0.4, "Erosion alert: fires when recent orders are worth this share less than usual "
         "(0.4: 40% less). Higher: fewer alerts, only for bigger drops.",
-        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1", fewer_alerts="higher")
     breadth_drop: float = threshold(
         0.4, "Erosion alert: fires when recent orders hold this share fewer products than "
         "usual (0.4: 40% fewer). Higher: fewer alerts.",
-        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1", fewer_alerts="higher")
     min_orders_erosion: int = threshold(
         8, "Orders a customer must have placed before they can get an erosion alert.",
-        low=2, unit="orders")
+        low=2, unit="orders", fewer_alerts="higher")
     engagement_drop: float = threshold(
         0.5, "Engagement alert: fires when the customer's contact rate lately is this share "
         "below usual (0.5: half), while complaints rise (see min_complaints).",
-        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1", fewer_alerts="higher")
     min_complaints: float = threshold(
         2.0, "Engagement alert: recent complaints, support tickets or returns needed "
         "(recency-weighted) alongside the drop in contact.",
-        low=0, low_open=True, unit="complaints")
+        low=0, low_open=True, unit="complaints", fewer_alerts="higher")
     min_interactions: float = threshold(
         3.0, "Engagement alert: contacts with the customer needed in their usual history "
         "(recency-weighted) before a drop in contact is judged.",
-        low=0, low_open=True, unit="contacts")
+        low=0, low_open=True, unit="contacts", fewer_alerts="higher")
     fast_half_life_days: float = threshold(
         30.0, "Engagement alert: what 'lately' means; contacts and complaints count half "
         "after this many days. Must be below slow_half_life_days.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", learning=True)
     slow_half_life_days: float = threshold(
         180.0, "Engagement alert: what 'usual' means; contacts count half after this many "
         "days.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", learning=True)
 
     def check(self) -> None:
         """Rules across thresholds (each one's own range is declared with it)."""

@@ -104,45 +104,47 @@ class MarginParams(Params):
         0.05, "A drop: each low order (or period) is at least this many points of margin (or "
         "price realisation) below the usual level (0.05: 5 points). Higher: fewer, bigger "
         "drops.",
-        low=0, high=1, low_open=True, high_open=True, unit="share 0..1 (points of margin)")
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1 (points of margin)",
+        fewer_alerts="higher")
     min_z: float = threshold(
         2.0, "... and the drop over the whole run must be this clearly beyond the subject's "
         "usual ups and downs (in standard deviations). Higher: fewer alerts, only for clearer "
         "drops.",
-        low=0, high=10, unit="standard deviations")
+        low=0, high=10, unit="standard deviations", fewer_alerts="higher")
     sustain: int = threshold(
         3, "Low orders in a row (customers) or low periods in a row (reps, products) before a "
         "drop alert; as many back near usual to recover.",
-        low=1, unit="orders or periods")
+        low=1, unit="orders or periods", fewer_alerts="higher")
     min_history: int = threshold(
         4, "Orders (or periods) learned before a customer, rep or product is judged.",
-        low=1, unit="orders or periods")
+        low=1, unit="orders or periods", fewer_alerts="higher")
     baseline_span: int = threshold(
         16, "The usual margin is averaged over about this many orders (or periods), bigger "
         "ones counting more.",
-        low=2, unit="orders or periods")
+        low=2, unit="orders or periods", learning=True)
     floor_margin: float = threshold(
         0.0, "A run below this margin is a drop even if smaller than min_drop, when the usual "
         "margin was above it (0: selling at a loss).",
-        low=-1, high=1, high_open=True, unit="share 0..1 of revenue")
+        low=-1, high=1, high_open=True, unit="share 0..1 of revenue", fewer_alerts="lower")
     recover_within: float = threshold(
         0.025, "A drop is recovered once the margin is back within this many points of its "
         "usual level before the drop. At most min_drop.",
-        low=0, high=1, high_open=True, unit="share 0..1 (points of margin)")
+        low=0, high=1, high_open=True, unit="share 0..1 (points of margin)", learning=True)
     rep_period_days: float = threshold(
         14.0, "A rep's sales are added up over periods this long.",
-        low=1, unit="days")
+        low=1, unit="days", learning=True)
     product_period_days: float = threshold(
         14.0, "A product's sales are added up over periods this long.",
-        low=1, unit="days")
+        low=1, unit="days", learning=True)
     usual_price_step: float = threshold(
         0.02, "How fast a product's usual price (used when no list price is known) follows "
         "the prices paid, per order line.",
-        low=0, high=0.5, low_open=True, high_open=True, unit="share 0..1 per order line")
+        low=0, high=0.5, low_open=True, high_open=True, unit="share 0..1 per order line",
+        learning=True)
     subjects: str = threshold(
         "customer,rep,product", "Who is watched for margin drops: customers, reps, products, "
         "or some of them.",
-        choices=SUBJECTS, many=True)
+        choices=SUBJECTS, many=True, learning=True)
 
     def check(self) -> None:
         """Rules across thresholds and the list of subjects (each threshold's own range is

@@ -79,48 +79,48 @@ class PerformanceParams(Params):
 
     period: str = threshold(
         "week", "A rep's numbers are added up per calendar week (from Monday, UTC) or month.",
-        choices=PERIODS)
+        choices=PERIODS, learning=True)
     season: str = threshold(
         "quarter", "Seasonal pattern allowed for, learned over all reps: per month of the "
         "quarter, of the year, or none.",
-        choices=SEASONS)
+        choices=SEASONS, learning=True)
     level_alpha: float = threshold(
         0.05, "Weight of the newest period in a rep's usual level and in the usual spread. "
         "Higher: the forecast follows recent periods faster.",
-        low=0, high=1, low_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, unit="share 0..1", learning=True)
     season_alpha: float = threshold(
         0.3, "Weight of the newest period in the learned seasonal pattern.",
-        low=0, high=1, low_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, unit="share 0..1", learning=True)
     periods_in_dip: int = threshold(
         6, "A dip is judged over this many periods, below forecast in all of them but one.",
-        low=1, high=RING, unit="periods")
+        low=1, high=RING, unit="periods", fewer_alerts="higher")
     interval: float = threshold(
         0.9, "... with their total below the lower end of a forecast range this sure (0.9: "
         "90%). Higher: fewer alerts, only for clearer dips.",
-        low=0.5, high=1, high_open=True, unit="probability 0..1")
+        low=0.5, high=1, high_open=True, unit="probability 0..1", fewer_alerts="higher")
     min_drop: float = threshold(
         0.5, "... and the total at most (1 - min_drop) of the forecast (0.5: half of plan or "
         "less). Higher: fewer alerts, only for deeper dips.",
-        low=0, high=1, high_open=True, unit="share 0..1")
+        low=0, high=1, high_open=True, unit="share 0..1", fewer_alerts="higher")
     peer_ratio: float = threshold(
         0.8, "... and at most this times the usual share of plan reached by the team (or all "
         "reps) over the same periods, so a bad month for everyone does not single out one "
         "rep.",
-        low=0, high=1, low_open=True, unit="times")
+        low=0, high=1, low_open=True, unit="times", fewer_alerts="lower")
     min_peers: int = threshold(
         3, "Team mates with enough history needed to compare a rep with their team; with "
         "fewer, the rep is compared with all reps.",
-        low=1, unit="reps")
+        low=1, unit="reps", learning=True)
     min_active_periods: int = threshold(
         8, "Periods with activity before a rep (or team) is judged.",
-        low=2, unit="periods")
+        low=2, unit="periods", fewer_alerts="higher")
     metrics: str = threshold(
         "revenue,deals,activities", "Which numbers may raise an alert: revenue, deals, "
         "activities (comma-separated; one alert per dip names them all).",
-        choices=METRICS, many=True)
+        choices=METRICS, many=True, learning=True)
     min_team_reps: int = threshold(
         2, "Teams with fewer reps get no team alert (a team of one is its rep).",
-        low=2, unit="reps")
+        low=2, unit="reps", fewer_alerts="higher")
 
     def check(self) -> None:
         """The list of metrics (each threshold's own range is declared with it)."""

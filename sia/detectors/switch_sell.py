@@ -67,72 +67,72 @@ class SwitchSellParams(Params):
 
     min_orders: int = threshold(
         3, "Orders of a product by the customer before their buying of it is judged.",
-        low=2, unit="orders")
+        low=2, unit="orders", fewer_alerts="higher")
     regular_after: int = threshold(
         2, "Orders of a product before the customer counts as a regular buyer of it.",
-        low=2, unit="orders")
+        low=2, unit="orders", learning=True)
     lapse_days: float = threshold(
         60.0, "A regular product not ordered for this many days while the customer keeps "
         "ordering other things counts as dropped.",
-        low=1, high=730, unit="days")
+        low=1, high=730, unit="days", learning=True)
     min_decline: float = threshold(
         0.3, "'Declining' product: its recent share of all sales is at least this share below "
         "usual (0.3: 30% below). Higher: fewer alerts.",
-        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1", fewer_alerts="higher")
     fast_half_life_days: float = threshold(
         21.0, "What 'recent' sales means: a sale counts half after this many days. Must be "
         "below slow_half_life_days.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", learning=True)
     slow_half_life_days: float = threshold(
         180.0, "What 'usual' sales means: a sale counts half after this many days.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", learning=True)
     min_history_days: float = threshold(
         56.0, "A product's sales trend is judged only after it has been on sale this long.",
-        low=0, unit="days")
+        low=0, unit="days", fewer_alerts="higher")
     min_weekly_lines: float = threshold(
         2.0, "... and only if it usually sells in at least this many order lines a week.",
-        low=0, unit="order lines a week")
+        low=0, unit="order lines a week", fewer_alerts="higher")
     min_lapse_share: float = threshold(
         0.25, "'Abandoned' product: at least this share of its regular buyers stopped buying "
         "it.",
-        low=0, high=1, low_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, unit="share 0..1", fewer_alerts="higher")
     min_buyers: float = threshold(
         10.0, "... out of at least this many regular buyers (recent buyers count more).",
-        low=1, unit="customers")
+        low=1, unit="customers", fewer_alerts="higher")
     min_returns: int = threshold(
         2, "'Returns' alert: the customer returned the product at least this often ...",
-        low=1, unit="returns")
+        low=1, unit="returns", fewer_alerts="higher")
     min_return_share: float = threshold(
         0.2, "... and in at least this share of their orders of it.",
-        low=0, high=1, unit="share 0..1")
+        low=0, high=1, unit="share 0..1", fewer_alerts="higher")
     min_switchers: float = threshold(
         2.0, "Customers seen moving from one product to another before the second is named as "
         "a substitute for the first.",
-        low=1, unit="customers")
+        low=1, unit="customers", fewer_alerts="higher")
     switch_window_days: float = threshold(
         90.0, "A customer starting a look-alike product counts as moving to it if the old "
         "product lapses within this many days.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", learning=True)
     min_shared_words: int = threshold(
         2, "Words of the product name a look-alike must share (one fewer in the same "
         "category).",
-        low=1, unit="words")
+        low=1, unit="words", learning=True)
     max_price_ratio: float = threshold(
         2.0, "Look-alikes cost at most this many times each other.",
-        low=1, unit="times")
+        low=1, unit="times", learning=True)
     recheck_days: float = threshold(
         30.0, "At most one switch-sell alert per customer this often.",
-        low=0, unit="days")
+        low=0, unit="days", fewer_alerts="higher")
     memory_half_life_days: float = threshold(
         365.0, "Memory of regular buyers, lapses and moves: each counts half after this many "
         "days.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", learning=True)
     max_slots: int = threshold(
         12, "Regular products tracked per customer.",
-        low=2, high=255, unit="products")
+        low=2, high=255, unit="products", learning=True)
     max_substitutes: int = threshold(
         5, "Learned substitutes kept per product.",
-        low=1, high=100, unit="products")
+        low=1, high=100, unit="products", learning=True)
 
     def check(self) -> None:
         """Rules across thresholds (each one's own range is declared with it)."""

@@ -44,43 +44,43 @@ class TrendParams(Params):
     fast_half_life_days: float = threshold(
         30.0, "What 'lately' means for spend, orders and interest: each counts half after "
         "this many days. Must be below slow_half_life_days.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", learning=True)
     slow_half_life_days: float = threshold(
         180.0, "What 'usually' means: the baseline counts half after this many days.",
-        low=0, low_open=True, unit="days")
+        low=0, low_open=True, unit="days", learning=True)
     min_history_days: float = threshold(
         60.0, "The customer's usual spend must cover this many days of their history before "
         "they are judged.",
-        low=0, unit="days")
+        low=0, unit="days", fewer_alerts="higher")
     min_orders: int = threshold(
         4, "Orders a customer must have placed before they are judged.",
-        low=2, unit="orders")
+        low=2, unit="orders", fewer_alerts="higher")
     min_ratio: float = threshold(
         2.0, "Heating up: recent monthly spend is at least this many times the usual. Higher: "
         "fewer alerts, only for bigger rises.",
-        low=1, low_open=True, unit="times")
+        low=1, low_open=True, unit="times", fewer_alerts="higher")
     min_recent_orders: float = threshold(
         2.0, "... carried by at least this many orders a month lately (not one big order).",
-        low=0, unit="orders a month")
+        low=0, unit="orders a month", fewer_alerts="higher")
     rearm_ratio: float = threshold(
         1.1, "A heating-up episode ends (and may alert again later) once recent spend falls "
         "below this many times the usual. Must be below min_ratio.",
-        low=1, unit="times")
+        low=1, unit="times", learning=True)
     min_new_categories: int = threshold(
         2, "Product categories new to the customer lately that lower the spend bar to "
         "breadth_ratio.",
-        low=1, unit="categories")
+        low=1, unit="categories", fewer_alerts="higher")
     breadth_ratio: float = threshold(
         1.3, "The spend bar (instead of min_ratio) for a customer who started buying "
         "min_new_categories new categories.",
-        low=1, unit="times")
+        low=1, unit="times", fewer_alerts="higher")
     min_quotes: float = threshold(
         3.0, "Interest alert: at least this many quote requests or web visits a month lately "
         "...",
-        low=0, low_open=True, unit="requests or visits a month")
+        low=0, low_open=True, unit="requests or visits a month", fewer_alerts="higher")
     quote_ratio: float = threshold(
         3.0, "... and this many times their usual rate.",
-        low=1, low_open=True, unit="times")
+        low=1, low_open=True, unit="times", fewer_alerts="higher")
 
     def check(self) -> None:
         """Rules across thresholds (each one's own range is declared with it)."""

@@ -65,71 +65,72 @@ class UpSellParams(Params):
     min_probability: float = threshold(
         0.3, "Price-break alert: fires when the learned chance that the customer buys at the "
         "break quantity within horizon_days reaches this. Higher: fewer, surer alerts.",
-        low=0, high=1, low_open=True, high_open=True, unit="probability 0..1")
+        low=0, high=1, low_open=True, high_open=True, unit="probability 0..1",
+        fewer_alerts="higher")
     min_ratio: float = threshold(
         0.5, "... and when the customer's typical quantity is at least this share of the "
         "break quantity.",
-        low=0, high=1, low_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, unit="share 0..1", fewer_alerts="higher")
     min_product_lines: int = threshold(
         1, "Order lines of the product by the customer (since it is tracked) before it is "
         "suggested.",
-        low=1, unit="order lines")
+        low=1, unit="order lines", fewer_alerts="higher")
     min_orders: int = threshold(
         2, "Orders a customer must have placed before they get an up-sell alert (both kinds).",
-        low=2, unit="orders")
+        low=2, unit="orders", fewer_alerts="higher")
     recheck_days: float = threshold(
         14.0, "At most one up-sell alert per customer this often.",
-        low=0, unit="days")
+        low=0, unit="days", fewer_alerts="higher")
     horizon_days: float = threshold(
         90.0, "Price-break alert: the time within which buying at the break is learned and "
         "predicted.",
-        low=7, high=730, unit="days")
+        low=7, high=730, unit="days", learning=True)
     min_labels: int = threshold(
         300, "No price-break alerts until this many situations have run their horizon_days, "
         "so the model has learned.",
-        low=0, unit="situations")
+        low=0, unit="situations", learning=True)
     learn_ratio: float = threshold(
         0.4, "Products the customer buys in quantities of at least this share of a break are "
         "tracked and learned from.",
-        low=0, high=1, low_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, unit="share 0..1", learning=True)
     learning_rate: float = threshold(
         0.5, "How fast the price-break model learns from each outcome. Higher: learns faster, "
         "but less steadily.",
-        low=0, high=10, low_open=True, unit="step size")
+        low=0, high=10, low_open=True, unit="step size", learning=True)
     min_discount: float = threshold(
         0.05, "A price break must save the customer at least this share of the unit price "
         "(0.05: 5%).",
-        low=0, high=1, low_open=True, high_open=True, unit="share 0..1")
+        low=0, high=1, low_open=True, high_open=True, unit="share 0..1", learning=True)
     break_share: float = threshold(
         0.6, "A price break is believed when at least this share of order lines from the "
         "break quantity up pay the break price or less.",
-        low=0.5, high=1, unit="share 0..1")
+        low=0.5, high=1, unit="share 0..1", learning=True)
     stray_share: float = threshold(
         0.1, "... and at most this share of lines below the break quantity do (else it is a "
         "price change, not a break).",
-        low=0, high=0.5, high_open=True, unit="share 0..1")
+        low=0, high=0.5, high_open=True, unit="share 0..1", learning=True)
     min_break_lines: float = threshold(
         5.0, "Order lines needed on each side of a break before it is believed.",
-        low=1, unit="order lines")
+        low=1, unit="order lines", learning=True)
     max_products: int = threshold(
         16, "Products tracked per customer for price breaks.",
-        low=1, high=64, unit="products")
+        low=1, high=64, unit="products", learning=True)
     max_open: int = threshold(
         50_000, "Situations awaiting their outcome kept at most, for learning.",
-        low=1, unit="situations")
+        low=1, unit="situations", learning=True)
     min_entry_orders: int = threshold(
         2, "Upgrade alert: orders of the entry product by the customer before an upgrade is "
         "suggested.",
-        low=1, unit="orders")
+        low=1, unit="orders", fewer_alerts="higher")
     min_entry_customers: int = threshold(
         5, "... customers who bought the entry product before how often they go on to the "
         "upgrade is trusted.",
-        low=1, unit="customers")
+        low=1, unit="customers", fewer_alerts="higher")
     min_adoption: float = threshold(
         0.2, "... and the share of them who went on to buy the upgrade must be at least this "
         "(a cautious estimate that allows for few customers). Higher: fewer, surer upgrade "
         "alerts.",
-        low=0, high=1, high_open=True, unit="share 0..1")
+        low=0, high=1, high_open=True, unit="share 0..1", fewer_alerts="higher")
 
 
 class Candidate(NamedTuple):

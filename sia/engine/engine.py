@@ -42,7 +42,8 @@ FILE_CHUNK = 2048
 RejectHook = Callable[[Event, str], None]
 # Detector attributes that are configuration or wiring, not learned: a rollback keeps
 # what they are now (thresholds published since the checkpoint stay applied)
-_NOT_LEARNED = ("params", "_scoped", "_overrides", "population_outbox")
+_NOT_LEARNED = ("params", "_scoped", "_by_rep", "_overrides", "_reps",
+                "population_outbox")
 
 
 class EventRejected(Exception):

@@ -18,6 +18,7 @@ from sia.config import ConfigError, Source, check_detector, config_dir, load_yam
 from sia.findings import Finding
 from sia.policy.cooldown import CooldownStore, MemoryCooldowns
 from sia.policy.inhibition import Inhibitor, InhibitRule, parse_rules
+from sia.policy.mutes import parse_mutes
 
 
 class RecentAlert(NamedTuple):
@@ -52,6 +53,7 @@ class PolicyConfig:
     min_score: dict[str, float] = field(default_factory=dict)
     cooldown_days: dict[str, float] = field(default_factory=lambda: {"default": 30.0})
     inhibit: tuple[InhibitRule, ...] = ()
+    mute: dict[str, frozenset[str]] = field(default_factory=dict)  # see sia.policy.mutes
 
     def min_score_for(self, detector: str) -> float:
         """Lowest score that becomes an alert."""
@@ -83,10 +85,10 @@ def load_policy(path: Path | None = None, *, required: bool = False) -> PolicyCo
 def policy_from(data: dict[str, Any], *, source: Source) -> PolicyConfig:
     """The policy of a mapping laid out as policy.yaml, validated; errors name `source`."""
     path = source
-    unknown = set(data) - {"min_score", "cooldown_days", "inhibit"}
+    unknown = set(data) - {"min_score", "cooldown_days", "inhibit", "mute"}
     if unknown:
         raise ConfigError(f"{path}: {sorted(unknown)[0]}: unknown key; known: cooldown_days, "
-                          "inhibit, min_score")
+                          "inhibit, min_score, mute")
     sections: dict[str, dict[str, float]] = {}
     for key, low, high in (("min_score", 0.0, 1.0), ("cooldown_days", 0.0, 3650.0)):
         values: dict[str, Any] = mapping_at(data, key, path, "")
@@ -99,7 +101,8 @@ def policy_from(data: dict[str, Any], *, source: Source) -> PolicyConfig:
         sections[key] = {str(k): float(v) for k, v in values.items()}
     return PolicyConfig(min_score=sections["min_score"],
                         cooldown_days=sections["cooldown_days"] or {"default": 30.0},
-                        inhibit=parse_rules(data.get("inhibit"), path))
+                        inhibit=parse_rules(data.get("inhibit"), path),
+                        mute=parse_mutes(data.get("mute"), path))
 
 
 class Policy:

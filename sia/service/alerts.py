@@ -39,6 +39,7 @@ class AlertFilter:
     status: str | None = None
     severity: str | None = None
     since: datetime | None = None
+    hidden_detectors: frozenset[str] = frozenset()  # a rep's mutes, when not asked for
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ def _conditions(where: AlertFilter) -> list[Any]:
         out.append(AlertRecord.severity == where.severity)
     if where.since:
         out.append(AlertRecord.occurred_at >= where.since)
+    if where.hidden_detectors:
+        out.append(AlertRecord.detector.not_in(sorted(where.hidden_detectors)))
     return out
 
 

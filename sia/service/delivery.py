@@ -24,7 +24,9 @@ from sia.delivery.worker import DeliveryStats, LinkMaker
 from sia.engine.catalog import Catalog
 from sia.notifiers.base import FeedbackLinks
 from sia.notifiers.tokens import feedback_links
+from sia.policy.mutes import parse_mutes
 from sia.settings import Settings
+from sia.thresholds.versions import Versions
 
 log = logging.getLogger("sia.delivery")
 SETTING = {"slack": "SIA_SLACK_TOKEN", "email": "SIA_SMTP_HOST",
@@ -48,6 +50,16 @@ def build_delivery(store: AlertStore, catalog: Catalog, settings: Settings, *,
     """Routing tree, noise controls and every configured notifier (raises ConfigError)."""
     return Delivery(store, catalog, notifiers_from(settings), routes=routes, priority=priority,
                     links=link_maker(settings), max_attempts=settings.max_attempts)
+
+
+def current_mutes(store: AlertStore) -> dict[str, frozenset[str]]:
+    """The reps' mutes of the store's newest thresholds version ({} before any): for a
+    delivery that runs apart from the engine (`sia deliver`), read before each pass."""
+    current = Versions(store).current()
+    if current is None:
+        return {}
+    return parse_mutes(current.config.policy.get("mute"), f"thresholds version "
+                       f"{current.version}")
 
 
 def waiting_notes(stats: DeliveryStats) -> list[str]:

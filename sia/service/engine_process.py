@@ -196,6 +196,7 @@ class _Engine:
                            routes=spec.routes, priority=self.relevance.priority),
             interval=spec.settings.serve_deliver_seconds)
         self.live.on_alerts = self.delivery.wake
+        self.delivery.delivery.dispatcher.mutes = self.live.policy.config.mute
 
     def pipeline(self) -> tuple[list[Any], Policy]:
         """The detectors and policy of the store's newest thresholds version."""
@@ -250,7 +251,9 @@ class _Engine:
             "thresholds_version": self.thresholds_version,
             "relevance_labels": self.relevance.refresh(every=0.0), "pid": os.getpid(),
             "delivery": {**dict(self.delivery.totals.outcomes),
-                         "error": self.delivery.totals.error}}
+                         "error": self.delivery.totals.error,
+                         "muted": {rep: sorted(detectors) for rep, detectors in
+                                   self.delivery.delivery.dispatcher.mutes.items()}}}
 
     def customer(self, customer_id: str) -> dict[str, Any] | None:
         """What was learned about a customer."""
@@ -265,6 +268,7 @@ class _Engine:
         self.live.reconfigure(built.detectors, built.policy, check_only=version is None)
         if version is None:
             return "can be applied"
+        self.delivery.delivery.dispatcher.mutes = built.policy.mute
         self.thresholds_version = version
         return "applied to the live engine"
 

@@ -5,7 +5,8 @@ The service's thresholds are versions in the store (sia/thresholds/versions.py);
 the files are (a wrong key or value is refused naming it), recorded as a new version with
 who, why and the diff, and applied to the running engine without losing what it learned
 (or, in a Kafka deployment, published to every worker). A manager key scoped to a team
-changes that team's thresholds only.
+changes that team's thresholds only; a rep key raises its own rep's or mutes a detector
+for them (sia/service/rep_thresholds.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sia.detectors.config import default_detectors_file, detectors_from
 from sia.policy import Policy, PolicyConfig
 from sia.policy.policy import policy_from
 from sia.service.pipeline import cooldowns
+from sia.service.rep_thresholds import Forbidden, check_raise, scoped_to_rep, team_of_rep
 from sia.thresholds.changes import Change, Config, apply
 from sia.thresholds.versions import Conflict, Version, Versions
 
@@ -48,10 +50,6 @@ class Running(Protocol):
     def apply(self, validated: Validated, version: int) -> str:
         """Apply them as `version`; what became of it, in words."""
         ...
-
-
-class Forbidden(PermissionError):
-    """A key that may not make this change."""
 
 
 def config_from_files(detectors_file: Path | None, policy_file: Path | None) -> Config:
@@ -106,18 +104,32 @@ class ThresholdDesk:
     def propose(self, changes: list[Change], who: Principal) -> Validated:
         """The current configuration with these changes, validated (for a preview or an
         apply); Forbidden when the key may not make them."""
-        for change in changes:
-            allowed(who, change)
         current = self.current()
+        changes = [self._checked(who, change, current.config) for change in changes]
         proposed = apply(current.config, changes)
         return validate(proposed, source="the proposed thresholds")
+
+    def _checked(self, who: Principal, change: Change, config: Config) -> Change:
+        """The change as this key may make it (a rep key's: scoped to its rep), checked."""
+        if who.role == "rep":
+            change = scoped_to_rep(who, change)
+        else:
+            allowed(who, change)
+        if change.rep is not None:
+            check_raise(who, change, config, self.rep_team(change.rep))
+        return change
+
+    def rep_team(self, rep_id: str) -> str | None:
+        """A rep's team, as far as the service knows it."""
+        return team_of_rep(self.versions.store, rep_id)
 
     def change(self, changes: list[Change], *, expected: int, who: Principal,
                reason: str) -> Version | None:
         """Record the changes as a new version and apply it; None when they change
         nothing. Raises ConfigError, Forbidden, Conflict."""
         proposed = self.propose(changes, who)
-        return self._record(proposed, expected=expected, who=who, reason=reason, kind="apply")
+        return self._record(proposed, expected=expected, who=who, reason=reason,
+                            kind="rep" if who.role == "rep" else "apply")
 
     def rollback(self, version: int, *, expected: int, who: Principal,
                  reason: str) -> Version | None:
@@ -168,13 +180,14 @@ def allowed(who: Principal, change: Change) -> None:
     if who.role == "admin" or (who.role == "manager" and who.team is None):
         return
     if who.role == "manager":
-        if change.team != who.team:
+        if change.team != who.team or change.rep is not None:
             scope = f"team {change.team}" if change.team else (
-                f"segment {change.segment}" if change.segment else "the defaults")
+                f"segment {change.segment}" if change.segment else (
+                    f"rep {change.rep}" if change.rep else "the defaults"))
             raise Forbidden(f"this manager key tunes team {who.team}'s thresholds, not "
                             f"{scope}")
         return
-    raise Forbidden(f"a {who.role} key may not change thresholds")
+    raise Forbidden(f"a {who.role} key may not change thresholds")  # rep keys: _checked
 
 
 __all__ = ["Change", "Conflict", "Forbidden", "ThresholdDesk", "Validated", "allowed",

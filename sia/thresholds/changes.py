@@ -3,10 +3,13 @@ changed.
 
 A configuration is the pair a deployment runs on: `detectors` laid out as
 config/detectors.yaml (`enabled`, `detectors`, `segments`, `teams`) and `policy` as
-config/policy.yaml (`min_score`, `cooldown_days`, `inhibit`). A change names a detector,
-optionally a team or a segment (none: the defaults), and the keys to set; a key set to
-None removes the override, so the value is inherited again. `min_score` and
-`cooldown_days` are the policy's, per detector (never per team or segment).
+config/policy.yaml (`min_score`, `cooldown_days`, `inhibit`, `mute`). A change names a
+detector, optionally a team, a segment or a rep (none: the defaults), and the keys to set;
+a key set to None removes the override, so the value is inherited again. `min_score` and
+`cooldown_days` are the policy's, per detector (never per team, segment or rep). A rep's
+change may also mute or unmute the detector for that rep (`mute`, kept in the policy's
+`mute:`; see sia/policy/mutes.py); a rep's values live under `reps:` (see
+sia/detectors/rep_scope.py).
 """
 
 from __future__ import annotations
@@ -22,23 +25,26 @@ POLICY_KEYS = ("min_score", "cooldown_days")
 
 @dataclass(frozen=True)
 class Change:
-    """Set (or, with None, remove) some thresholds of one detector in one scope."""
+    """Set (or, with None, remove) some thresholds of one detector in one scope; for a
+    rep, also mute (True) or unmute (False) the detector."""
 
     detector: str
     set: dict[str, Any]
     team: str | None = None
     segment: str | None = None
+    rep: str | None = None
+    mute: bool | None = None
 
     def scope(self) -> tuple[str, str | None]:
-        """("team", T), ("segment", S) or ("default", None)."""
-        if self.team is not None and self.segment is not None:
-            raise ConfigError(f"{self.detector}: a change names a team or a segment, "
-                              "not both")
-        if self.team is not None:
-            return "team", self.team
-        if self.segment is not None:
-            return "segment", self.segment
-        return "default", None
+        """("team", T), ("segment", S), ("rep", R) or ("default", None)."""
+        named = [(k, v) for k, v in (("team", self.team), ("segment", self.segment),
+                                     ("rep", self.rep)) if v is not None]
+        if len(named) > 1:
+            raise ConfigError(f"{self.detector}: a change names a team, a segment or a "
+                              "rep, not more than one")
+        if self.mute is not None and named[:1] != [("rep", self.rep)]:
+            raise ConfigError(f"{self.detector}: a mute is a rep's own: name the rep")
+        return named[0] if named else ("default", None)
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class Edit:
 
     detector: str
     key: str
-    scope: str  # default | team | segment | policy
+    scope: str  # default | team | segment | rep | policy
     name: str | None  # the team or segment
     before: Any
     after: Any
@@ -82,6 +88,8 @@ def apply(config: Config, changes: list[Change]) -> Config:
     policy = copy.deepcopy(config.policy)
     for change in changes:
         scope, name = change.scope()
+        if change.mute is not None and name is not None:
+            _mute(policy, name, change.detector, change.mute)
         for key, value in change.set.items():
             if key in POLICY_KEYS:
                 if scope != "default":
@@ -96,6 +104,15 @@ def apply(config: Config, changes: list[Change]) -> Config:
                 section = owner.setdefault(change.detector, {})
             _put(section, key, value)
     return Config(_pruned(detectors), _pruned(policy))
+
+
+def _mute(policy: dict[str, Any], rep: str, detector: str, mute: bool) -> None:
+    mutes = policy.setdefault("mute", {})
+    muted = set(mutes.get(rep) or ()) - {detector} | ({detector} if mute else set())
+    if muted:
+        mutes[rep] = sorted(muted)
+    else:
+        mutes.pop(rep, None)
 
 
 def _put(section: dict[str, Any], key: str, value: Any) -> None:
@@ -125,7 +142,7 @@ def diff(before: Config, after: Config) -> list[Edit]:
         edits += _diff_values(old.get("detectors", {}).get(detector, {}),
                               new.get("detectors", {}).get(detector, {}), detector,
                               "default", None)
-    for plural, scope in (("teams", "team"), ("segments", "segment")):
+    for plural, scope in (("teams", "team"), ("segments", "segment"), ("reps", "rep")):
         names = set(old.get(plural, {})) | set(new.get(plural, {}))
         for name in sorted(names):
             a, b = old.get(plural, {}).get(name, {}), new.get(plural, {}).get(name, {})
@@ -138,6 +155,7 @@ def diff(before: Config, after: Config) -> list[Edit]:
             if a.get(detector) != b.get(detector):
                 edits.append(Edit(detector, key, "policy", None, a.get(detector),
                                   b.get(detector)))
+    edits += _diff_mutes(before.policy.get("mute") or {}, after.policy.get("mute") or {})
     if old.get("enabled") != new.get("enabled"):
         edits.append(Edit("*", "enabled", "default", None, old.get("enabled"),
                           new.get("enabled")))
@@ -151,3 +169,12 @@ def _diff_values(a: dict[str, Any], b: dict[str, Any], detector: str, scope: str
                  name: str | None) -> list[Edit]:
     return [Edit(detector, key, scope, name, a.get(key), b.get(key))
             for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+
+
+def _diff_mutes(a: dict[str, list[str]], b: dict[str, list[str]]) -> list[Edit]:
+    edits = []
+    for rep in sorted(set(a) | set(b)):
+        was, now = set(a.get(rep) or ()), set(b.get(rep) or ())
+        edits += [Edit(detector, "muted", "rep", rep, detector in was, detector in now)
+                  for detector in sorted(was ^ now)]
+    return edits

@@ -1,6 +1,7 @@
-"""The effective value of every threshold for a team or a segment, and where it comes
-from: the detector's own default, the configured default, a segment override or a team
-override (a team override beats a segment override, which beats the defaults)."""
+"""The effective value of every threshold for a team or a segment (and a rep), and where
+it comes from: the detector's own default, the configured default, a segment override, a
+team override (a team override beats a segment override, which beats the defaults) or a
+rep's own value, where it is the stricter one (sia/detectors/rep_scope.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from sia.detectors.base import allowed, detector_class, registered
+from sia.detectors.base import allowed, detector_class, registered, stricter
 from sia.thresholds.changes import POLICY_KEYS, Config
 
 POLICY_HELP: dict[str, dict[str, Any]] = {
@@ -27,7 +28,9 @@ def describe(meta: Mapping[str, Any]) -> dict[str, Any]:
     high_open), the same in words, its unit and, for words, the choices."""
     out = {"description": meta.get("help", ""), "range": [meta.get("low"), meta.get("high")],
            "low_open": bool(meta.get("low_open")), "high_open": bool(meta.get("high_open")),
-           "allowed": allowed(meta), "unit": meta.get("unit", "")}
+           "allowed": allowed(meta), "unit": meta.get("unit", ""),
+           # which way gives fewer alerts (a rep may move it that way), or None: learning
+           "fewer_alerts": meta.get("fewer_alerts")}
     if meta.get("choices"):
         out["choices"] = list(meta["choices"])
         out["many"] = bool(meta.get("many"))  # a comma-separated list of choices
@@ -39,10 +42,13 @@ def describe_field(f: dataclasses.Field[Any]) -> dict[str, Any]:
     return {**describe(f.metadata), "type": type(f.default).__name__}
 
 
-def effective(config: Config, *, team: str | None = None,
-              segment: str | None = None) -> dict[str, Any]:
-    """Every enabled detector's thresholds for customers of this team and segment."""
+def effective(config: Config, *, team: str | None = None, segment: str | None = None,
+              rep: str | None = None) -> dict[str, Any]:
+    """Every enabled detector's thresholds for customers of this team and segment (owned
+    by this rep: with the rep's values where stricter, and the rep's mutes)."""
     data = config.detectors
+    mine = ((data.get("reps") or {}).get(rep) or {}) if rep else {}
+    muted = set((config.policy.get("mute") or {}).get(rep) or ()) if rep else set()
     enabled = data.get("enabled") or list(data.get("detectors") or registered())
     out: dict[str, Any] = {}
     for name in enabled:
@@ -60,17 +66,22 @@ def effective(config: Config, *, team: str | None = None,
                 value, source = by_segment[f.name], f"segment {segment}"
             if f.name in by_team:
                 value, source = by_team[f.name], f"team {team}"
+            own = (mine.get(name) or {}).get(f.name)
+            if own is not None and stricter(f.metadata, value, own) == own != value:
+                value, source = own, f"rep {rep}"
             thresholds[f.name] = {"value": value, "source": source, "default": f.default,
                                   "global": f.name in cls.global_params, **describe_field(f),
                                   "overrides": _overrides(data, name, f.name)}
         out[name] = {"description": (cls.__doc__ or "").strip(), "thresholds": thresholds}
+        if rep:
+            out[name]["muted"] = name in muted
     return out
 
 
 def _overrides(data: dict[str, Any], detector: str, key: str) -> dict[str, Any]:
-    """Every team and segment override of one threshold: {"team UK": 0.9, ...}."""
+    """Every team, segment and rep override of one threshold: {"team UK": 0.9, ...}."""
     found: dict[str, Any] = {}
-    for plural, scope in (("segments", "segment"), ("teams", "team")):
+    for plural, scope in (("segments", "segment"), ("teams", "team"), ("reps", "rep")):
         for name, per_detector in sorted((data.get(plural) or {}).items()):
             values = (per_detector or {}).get(detector) or {}
             if key in values:

@@ -7,7 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sia.cli.demo import DATASETS, load
+
 from .conftest import Server, serving
+from .test_live import all_alerts, post_all
 
 
 def put(server: Server, who: str, changes: list[dict[str, Any]], *, version: int | None,
@@ -32,8 +35,11 @@ def test_thresholds_show_value_source_description_and_version(server: Server) ->
     with server.client("manager_uk") as client:
         assert client.get("/v1/thresholds", params={"team": "US"}).status_code == 403
         assert client.get("/v1/thresholds").json()["team"] == "UK"
-    with server.client("rep") as client:
-        assert client.get("/v1/thresholds").status_code == 403
+    with server.client("rep") as client:  # a rep sees their own (see the rep tests below)
+        mine = client.get("/v1/thresholds")
+        assert mine.status_code == 200 and mine.json()["rep"] == "R1"
+        assert client.get("/v1/thresholds", params={"rep": "R2"}).status_code == 403
+        assert client.get("/v1/thresholds", params={"team": "UK"}).status_code == 403
 
 
 def test_a_change_is_validated_versioned_applied_and_rolled_back(tmp_path: Path) -> None:
@@ -104,3 +110,122 @@ def test_a_change_is_validated_versioned_applied_and_rolled_back(tmp_path: Path)
             lost = client.get("/v1/thresholds").json()["detectors"]["drift"]["thresholds"][
                 "lost_probability"]
         assert (lost["value"], lost["source"]) == (0.85, "configured")
+
+
+def mine(server: Server, detector: str = "drift") -> dict[str, Any]:
+    with server.client("rep") as client:
+        response = client.get("/v1/thresholds")
+    assert response.status_code == 200, response.text
+    shown: dict[str, Any] = response.json()["detectors"][detector]
+    return shown
+
+
+def test_a_rep_raises_their_own_threshold_never_lowers_it(server: Server) -> None:
+    """The rep key is bound to rep R1: its changes are R1's, recorded in the same history,
+    applied to the running engine, undone by a rollback."""
+    lost = mine(server)["thresholds"]["lost_probability"]
+    assert (lost["value"], lost["source"], lost["fewer_alerts"]) == (0.8, "configured",
+                                                                    "higher")
+    assert mine(server)["thresholds"]["gap_alpha"]["fewer_alerts"] is None
+    raise_it = [{"detector": "drift", "set": {"lost_probability": 0.9}}]
+    done = put(server, "rep", raise_it, version=1, reason="I call my regulars every month")
+    assert done.status_code == 200, done.text
+    recorded = done.json()["recorded"]
+    assert (recorded["who"], recorded["role"], recorded["kind"]) == ("test rep", "rep", "rep")
+    assert recorded["reason"] == "I call my regulars every month"
+    assert recorded["diff"] == [{"detector": "drift", "key": "lost_probability",
+                                 "scope": "rep", "name": "R1", "before": None, "after": 0.9}]
+    assert recorded["outcome"] == {"service": "applied to the live engine"}
+    assert server.status()["thresholds_version"] == 2
+    lost = mine(server)["thresholds"]["lost_probability"]
+    assert (lost["value"], lost["source"]) == (0.9, "rep R1")
+    with server.client("manager") as client:  # the team's view is not the rep's
+        team = client.get("/v1/thresholds", params={"team": "UK"}).json()
+    assert team["detectors"]["drift"]["thresholds"]["lost_probability"]["value"] == 0.8
+
+    lower = put(server, "rep", [{"detector": "drift", "set": {"lost_probability": 0.7}}],
+                version=2)
+    assert lower.status_code == 422
+    detail = lower.json()["detail"]
+    assert "reps.R1.drift.lost_probability: 0.7 would give more alerts than the 0.8" in detail
+    assert 'rep key "test rep"' in detail and "may only set it higher" in detail
+    learning = put(server, "rep", [{"detector": "drift", "set": {"gap_alpha": 0.5}}],
+                   version=2)
+    assert learning.status_code == 422 and "drift.gap_alpha: a learning parameter" in \
+        learning.json()["detail"]
+    other = put(server, "rep", [{"detector": "drift", "rep": "R2",
+                                 "set": {"lost_probability": 0.95}}], version=2)
+    assert other.status_code == 403 and "not rep R2's" in other.json()["detail"]
+    team_change = put(server, "rep", [{"detector": "drift", "team": "UK",
+                                       "set": {"lost_probability": 0.95}}], version=2)
+    assert team_change.status_code == 403
+    managers = put(server, "manager_uk", [{**raise_it[0], "rep": "R1"}], version=2)
+    assert managers.status_code == 403  # a team's manager cannot vouch for a rep's team
+    assert server.runtime.thresholds.versions.count() == 2  # nothing refused was kept
+
+    with server.client("admin") as client:
+        history = client.get("/v1/thresholds/history").json()
+        assert [(v["version"], v["who"]) for v in history] == [
+            (2, "test rep"), (1, "configuration files")]
+        back = client.post("/v1/thresholds/rollback", json={"version": 1, "reason": "undo"},
+                           headers={"If-Match": '"2"'})
+    assert back.status_code == 200, back.text
+    assert back.json()["recorded"]["diff"][0]["before"] == 0.9
+    lost = mine(server)["thresholds"]["lost_probability"]
+    assert (lost["value"], lost["source"]) == (0.8, "configured")
+    assert server.status()["thresholds_version"] == 3
+
+
+def as_r1(event: dict[str, Any]) -> dict[str, Any]:
+    """The demo's rep-alex-morgan (team UK, most customers) as R1, the rep key's rep."""
+    return {k: "R1" if v == "rep-alex-morgan" else v for k, v in event.items()}
+
+
+def test_a_mute_keeps_the_alerts_but_not_for_the_rep(tmp_path: Path) -> None:
+    events = [as_r1(e.model_dump(mode="json")) for e in load(DATASETS[0])[0]]
+    with serving(tmp_path / "data") as server:
+        muted = put(server, "rep", [{"detector": "drift", "mute": True}], version=1,
+                    reason="I track my accounts' rhythm in the CRM")
+        assert muted.status_code == 200, muted.text
+        assert muted.json()["recorded"]["diff"] == [{
+            "detector": "drift", "key": "muted", "scope": "rep", "name": "R1",
+            "before": False, "after": True}]
+        assert server.status()["delivery"]["muted"] == {"R1": ["drift"]}  # the dispatcher's
+        assert put(server, "crm", [{"detector": "drift", "mute": True}],
+                   version=2).status_code == 403
+        post_all(server, events)
+        server.wait_learned()
+        stored = all_alerts(server, "admin", rep="R1", detector="drift")
+        assert stored, "the demo gives rep R1 drift alerts"
+        assert all_alerts(server, "rep", detector="drift") == []  # not for the rep
+        assert all_alerts(server, "rep")  # the other detectors' are
+        assert len(all_alerts(server, "rep", detector="drift", muted="true")) == len(stored)
+        assert mine(server)["muted"] is True and mine(server, "trend")["muted"] is False
+        with server.client("rep") as client:  # the rep's team, from their alerts
+            assert client.get("/v1/thresholds").json()["team"] == "UK"
+        with server.client("admin") as client:
+            back = client.post("/v1/thresholds/rollback", json={
+                "version": 1, "reason": "R1 asked to hear drift again"},
+                headers={"If-Match": '"2"'})
+        assert back.status_code == 200, back.text
+        assert server.status()["delivery"]["muted"] == {}
+        assert len(all_alerts(server, "rep", detector="drift")) == len(stored)
+        assert mine(server)["muted"] is False
+
+
+def test_a_rep_s_raise_gives_fewer_alerts_to_that_rep_only(tmp_path: Path) -> None:
+    events = [as_r1(e.model_dump(mode="json")) for e in load(DATASETS[0])[0]]
+    counts = []
+    for name, raised in (("plain", False), ("raised", True)):
+        with serving(tmp_path / name) as server:
+            if raised:
+                assert put(server, "rep", [{"detector": "drift", "set": {
+                    "lost_probability": 0.95}}], version=1).status_code == 200
+            post_all(server, events)
+            server.wait_learned()
+            drift = all_alerts(server, "admin", detector="drift")
+            counts.append((sum(a["rep_id"] == "R1" for a in drift),
+                           sorted(a["alert_id"] for a in drift if a["rep_id"] != "R1")))
+    (plain_r1, plain_others), (raised_r1, raised_others) = counts
+    assert raised_r1 < plain_r1
+    assert plain_others and raised_others == plain_others  # the other reps' do not move

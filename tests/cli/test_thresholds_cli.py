@@ -64,3 +64,39 @@ def test_the_cli_talks_to_a_running_server(tmp_path: Path) -> None:
         assert code == 2 and "403" in text
         code, text = sia("thresholds", "show", "--data-dir", str(tmp_path / "data"))
         assert code == 2 and "in use" in text.replace("\n", " ")  # the server holds it
+
+
+def test_a_rep_s_own_raise_and_mute_in_a_data_folder(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    code, text = sia("thresholds", "apply", "--rep", "R1", "--set", "drift.lost_probability=0.9",
+                     "--mute", "trend", "--reason", "my own", "--data-dir", data, "--json")
+    assert code == 0, text
+    assert {(e["key"], e["scope"], e["name"], e["after"])
+            for e in json.loads(text)["recorded"]["diff"]} == {
+        ("lost_probability", "rep", "R1", 0.9), ("muted", "rep", "R1", True)}
+    code, text = sia("thresholds", "show", "--rep", "R1", "--data-dir", data, "--json")
+    shown = json.loads(text)["detectors"]
+    lost = shown["drift"]["thresholds"]["lost_probability"]
+    assert (lost["value"], lost["source"]) == (0.9, "rep R1") and shown["trend"]["muted"]
+    code, text = sia("thresholds", "apply", "--rep", "R1", "--set", "drift.gap_alpha=0.5",
+                     "--reason", "no", "--data-dir", data)
+    assert code == 2 and "a learning parameter" in text.replace("\n", " ")
+    code, text = sia("thresholds", "apply", "--rep", "R1", "--unmute", "trend",
+                     "--reason", "back", "--data-dir", data)
+    assert code == 0 and "trend.muted True -> False" in text, text
+    code, text = sia("thresholds", "apply", "--rep", "R1", "--set", "drift.lost_probability=null",
+                     "--reason", "the team's is fine", "--data-dir", data)
+    assert code == 0 and "drift.lost_probability 0.9 -> None" in text, text
+
+
+def test_a_rep_key_tunes_its_own_through_the_server(tmp_path: Path) -> None:
+    with serving(tmp_path / "data") as server:
+        common = ["--url", server.url, "--key", server.keys["rep"]]
+        code, text = sia("thresholds", "apply", "--set", "drift.lost_probability=0.9",
+                         "--reason", "mine", *common)
+        assert code == 0 and "thresholds version 2" in text, text
+        code, text = sia("thresholds", "apply", "--set", "drift.lost_probability=0.9",
+                         "--rep", "R2", "--reason", "not mine", *common)
+        assert code == 2 and "403" in text
+        code, text = sia("thresholds", "show", *common)
+        assert code == 0 and "rep R1" in text and "lost_probability = 0.9 (rep R1)" in text

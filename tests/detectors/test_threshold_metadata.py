@@ -163,3 +163,16 @@ def test_sia_detectors_lists_each_threshold_with_its_description() -> None:
         assert " ".join(f.metadata["help"].split()) in text, f"{name}.{f.name}"
     assert "lost_probability = 0.8 (probability 0..1; at least 0.5 and below 1)" in text
     assert "horizon_days = 90.0 (days; at least 7 and at most 730; global)" in text
+
+
+@pytest.mark.parametrize(("name", "f"), FIELDS, ids=IDS)
+def test_every_threshold_is_firing_with_a_direction_or_learning(
+        name: str, f: dataclasses.Field[Any]) -> None:
+    """What a rep may raise for themselves (sia/detectors/rep_scope.py) is declared, never
+    guessed: a firing threshold says which way gives fewer alerts, anything else is a
+    learning parameter; whatever shapes shared learned state is learning."""
+    direction, learning = f.metadata["fewer_alerts"], f.metadata["learning"]
+    assert (direction in ("higher", "lower")) != bool(learning), \
+        f"{name}.{f.name}: declare fewer_alerts='higher'|'lower' or learning=True"
+    if f.name in registered()[name].global_params or not numeric(f):
+        assert learning, f"{name}.{f.name}: shapes what is learned, so it is learning"

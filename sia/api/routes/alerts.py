@@ -1,7 +1,8 @@
 """GET /v1/alerts, GET /v1/alerts/{id}, POST /v1/alerts/{id}/feedback.
 
-A rep key reads its rep's alerts only; a manager key scoped to a team reads that team's.
-An alert outside the caller's scope answers 404, as one that does not exist.
+A rep key reads its rep's alerts only, without those of the detectors it muted unless it
+asks (`muted=true`); a manager key scoped to a team reads that team's. An alert outside
+the caller's scope answers 404, as one that does not exist.
 """
 
 from __future__ import annotations
@@ -47,14 +48,22 @@ async def alerts(
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
+    muted: bool = False,
 ) -> AlertPage:
-    """Alerts newest first, a page at a time (`next_cursor` gives the next)."""
+    """Alerts newest first, a page at a time (`next_cursor` gives the next). A rep key
+    does not see the detectors it muted (PUT /v1/thresholds) unless `muted` is true: they
+    are stored all the same, and never sent to the rep."""
     if detector is not None and detector not in registered():
         raise HTTPException(422, f"unknown detector {detector!r}; known: "
                                  f"{', '.join(registered())}")
     rep, team = scoped(who, rep, team)
+    hidden: frozenset[str] = frozenset()
+    if who.role == "rep" and who.rep_id and not muted:
+        current = await run_in_threadpool(service.thresholds.current)
+        hidden = frozenset((current.config.policy.get("mute") or {}).get(who.rep_id) or ())
     where = AlertFilter(detector=detector, customer=customer, rep_id=rep, team=team,
-                        status=status, severity=severity, since=since)
+                        status=status, severity=severity, since=since,
+                        hidden_detectors=hidden)
     try:
         page = await run_in_threadpool(list_alerts, service.store, where, limit=limit,
                                        cursor=cursor)

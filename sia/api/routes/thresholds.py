@@ -4,6 +4,12 @@ a reason (If-Match: the version you saw); the history with diffs; roll back.
 409 when the version moved on, 403 for a team's manager changing another team's
 thresholds, 422 naming the key and the reason when a change does not validate, 428 when
 If-Match is missing.
+
+A rep key tunes its own alerts through the same PUT: a change with `"rep": "<its rep
+id>"` (or none: implied) raises a firing threshold for the customers the rep owns, never
+toward more alerts, or mutes a detector for the rep (`"mute": true`); another rep's id,
+a team or a segment is 403, a learning parameter or a lowered value 422. GET shows a rep
+the values that apply to their customers and their mutes.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from sia.api.deps import Caller, Service
@@ -27,19 +33,30 @@ router = APIRouter(tags=["thresholds"])
 
 
 class ChangeIn(BaseModel):
-    """Set (or, with null, remove) thresholds of one detector for a team, a segment, or
-    the defaults (neither)."""
+    """Set (or, with null, remove) thresholds of one detector for a team, a segment, a rep
+    (their own customers: firing thresholds only, toward fewer alerts), or the defaults
+    (none of them); for a rep, `mute` true or false mutes or unmutes the detector. A rep
+    key's change is for its own rep, named or not."""
 
     model_config = ConfigDict(extra="forbid")
 
     detector: str = Field(max_length=64)
     team: str | None = Field(default=None, max_length=200)
     segment: str | None = Field(default=None, max_length=200)
-    set: dict[str, float | int | bool | None] = Field(min_length=1, max_length=50)
+    rep: str | None = Field(default=None, max_length=200)
+    set: dict[str, float | int | bool | None] = Field(default_factory=dict, max_length=50)
+    mute: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ChangeIn:
+        if not self.set and self.mute is None:
+            raise ValueError("a change sets thresholds (set) or mutes a detector (mute)")
+        return self
 
     def change(self) -> Change:
         """As the service takes it."""
-        return Change(self.detector, dict(self.set), self.team, self.segment)
+        return Change(self.detector, dict(self.set), self.team, self.segment, self.rep,
+                      self.mute)
 
 
 class ChangesIn(BaseModel):
@@ -119,21 +136,36 @@ def expected_version(if_match: str | None, service: Service) -> int:
 @router.get("/v1/thresholds")
 async def thresholds(service: Service, who: Caller, response: Response,
                      team: Annotated[str | None, Query(max_length=200)] = None,
-                     segment: Annotated[str | None, Query(max_length=200)] = None
+                     segment: Annotated[str | None, Query(max_length=200)] = None,
+                     rep: Annotated[str | None, Query(max_length=200)] = None
                      ) -> dict[str, Any]:
-    """Every threshold for customers of a team and a segment: value, source (default,
-    configured, segment, team), description, allowed range; the version (also the ETag).
-    A team's manager key sees its own team's."""
+    """Every threshold for customers of a team and a segment (and of a rep: with the
+    rep's own values where stricter, and `muted` per detector): value, source (default,
+    configured, segment, team, rep), description, allowed range, which way gives fewer
+    alerts (`fewer_alerts`; null: a learning parameter); the version (also the ETag).
+    A team's manager key sees its own team's; a rep key its own rep's, in their team."""
     if who.role == "manager" and who.team is not None:
         if team not in (None, who.team):
             raise HTTPException(403, f"this manager key reads team {who.team}'s thresholds "
                                      "only")
         team = who.team
+    if who.role == "rep":
+        if rep not in (None, who.rep_id) or team is not None:
+            raise HTTPException(403, f"{who.describe()} reads rep {who.rep_id}'s own "
+                                     "thresholds only")
+        rep = who.rep_id
+    if rep is not None and team is None:
+        team = await run_in_threadpool(service.thresholds.rep_team, rep)
     current = await run_in_threadpool(service.thresholds.current)
     response.headers["ETag"] = etag(current.version)
-    return {"version": current.version, "team": team, "segment": segment,
-            "detectors": effective(current.config, team=team, segment=segment),
-            "policy": effective_policy(current.config)}
+    detectors = effective(current.config, team=team, segment=segment, rep=rep)
+    if who.role == "rep":  # other reps' own values are theirs
+        for values in detectors.values():
+            for shown in values["thresholds"].values():
+                shown["overrides"] = {k: v for k, v in shown["overrides"].items()
+                                      if not k.startswith("rep ") or k == f"rep {rep}"}
+    return {"version": current.version, "team": team, "segment": segment, "rep": rep,
+            "detectors": detectors, "policy": effective_policy(current.config)}
 
 
 async def _answered(call: Callable[[], Any], *, versions: bool = False) -> Any:
@@ -161,7 +193,9 @@ def _version_out(version: Version) -> VersionOut:
 @router.put("/v1/thresholds", response_model=ChangeOut, responses=ERRORS)
 async def change(body: ChangesIn, service: Service, who: Caller, response: Response,
                  if_match: Annotated[str | None, Header()] = None) -> ChangeOut:
-    """Apply changes to the running service as a new version (who, when, why, diff)."""
+    """Apply changes to the running service as a new version (who, when, why, diff).
+    A rep key: raise firing thresholds for its own customers or mute a detector for
+    itself (403 for another rep, 422 for a learning parameter or a lowered value)."""
     expected = expected_version(if_match, service)
     version = await _answered(
         lambda: service.thresholds.change([c.change() for c in body.changes],
