@@ -72,6 +72,8 @@ async def status(service: Service, who: Caller) -> dict[str, Any]:
                 out["engine"] = service.engine.status()
             except EngineUnavailable as exc:
                 out["engine"] = {"error": str(exc)}
+            if who.role not in ("admin", "manager"):  # whose alerts are muted: theirs
+                (out["engine"].get("delivery") or {}).pop("muted", None)
         return out
 
     return await run_in_threadpool(gather)
