@@ -46,7 +46,7 @@ def test_signing_in_sets_a_protected_session_cookie_and_opens_the_inbox(
         assert "secure" not in flags  # plain http: a Secure cookie would never come back
         assert any(f.startswith("max-age=") and 0 < int(f[8:]) <= 12 * 3600 for f in flags)
         value = cookie.split(";")[0].split("=", 1)[1]
-        assert server.keys["rep"] not in value and server.keys["rep"].split("_")[2] not in value
+        assert server.keys["rep"] not in value and server.keys["rep"].split("_", 2)[2] not in value
         page = client.get("/console")
         assert page.status_code == 200 and "C1 is quiet" in page.text
         assert "rep key &#34;test rep&#34;, rep R1" in page.text
