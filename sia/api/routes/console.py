@@ -44,6 +44,7 @@ router = APIRouter(include_in_schema=False)
 MAX_FORM = 16 * 1024
 INBOX_SIZE = 100
 STATIC = {"console.css": "text/css; charset=utf-8"}
+TITLES = {403: "Refused", 404: "Not found", 422: "Not understood", 503: "Unavailable"}
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -71,7 +72,7 @@ def install(app: FastAPI, runtime: Runtime | None) -> None:
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ConsoleRefusal)
         return _page("error.html", status=exc.status, error=exc.message,
-                     title="Refused" if exc.status == 403 else "Not found")
+                     title=TITLES.get(exc.status, "Cannot do that"))
 
     app.add_exception_handler(ConsoleRefusal, refused)
 
