@@ -9,6 +9,8 @@
 #   left by earlier runs (thousands of partitions, unflushed after a kill) made the
 #   broker take over a minute to load before it answered.
 # - PostgreSQL from Debian's packages: role `sia` (password `sia`), database `sia_test`.
+# - Chromium from Debian's packages, for the console's browser tests (Playwright drives it
+#   by its path; `playwright install` is never needed). Not a server: checked, not started.
 # A service that already answers is left alone. Progress goes to stderr; stdout ends with
 # the environment the tests read, one SIA_TEST_*=value line per service.
 #
@@ -213,14 +215,32 @@ redis_start() {
   say "redis ready on 127.0.0.1:$REDIS_PORT"
 }
 
+# --- Chromium ---------------------------------------------------------------------------
+
+CHROMIUM="${SIA_CHROMIUM:-/usr/bin/chromium}"
+
+chromium_check() {
+  if [ ! -x "$CHROMIUM" ]; then
+    say "installing chromium"
+    apt_install chromium
+  fi
+  [ -x "$CHROMIUM" ] || die "no chromium at $CHROMIUM after installing it"
+  local version
+  version="$("$CHROMIUM" --headless --no-sandbox --version 2>/dev/null | head -n 1)" \
+    || die "$CHROMIUM does not run"
+  say "chromium ready: ${version:-$CHROMIUM}"
+}
+
 case "${1:-start}" in
   start)
     redis_start
     postgres_start
     kafka_start
+    chromium_check
     echo "SIA_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/15"
     echo "SIA_TEST_KAFKA_BROKER=kafka://$KAFKA_BOOTSTRAP"
     echo "SIA_TEST_DATABASE_URL=postgresql+psycopg://sia:sia@127.0.0.1:$PG_PORT/sia_test"
+    echo "SIA_TEST_CHROMIUM=$CHROMIUM"
     ;;
   stop)
     kafka_stop

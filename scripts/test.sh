@@ -4,7 +4,8 @@
 # and every test. Idempotent: a second run reuses .venv.
 #
 # Services: scripts/services.sh installs (when missing) and starts Redis, Kafka and
-# PostgreSQL and prints their SIA_TEST_* variables, exported here; the tests that need
+# PostgreSQL, checks Debian's Chromium (the console's browser tests), and prints their
+# SIA_TEST_* variables, exported here; the tests that need
 # them fail, rather than skip, when SIA_REQUIRE_SERVICES=1 (set here).
 set -euo pipefail
 cd "$(dirname "$0")/.."

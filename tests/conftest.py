@@ -78,3 +78,20 @@ def postgres_url() -> str:
     finally:
         engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The path of a Chromium that runs (Debian's, installed by scripts/services.sh), with
+    Playwright importable to drive it."""
+    path = os.environ.get("SIA_TEST_CHROMIUM")
+    if not path:
+        _unavailable("no Chromium for the browser tests: run `bash scripts/services.sh` "
+                     "and export SIA_TEST_CHROMIUM")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        _unavailable(f"no Chromium at SIA_TEST_CHROMIUM={path}: run `bash scripts/services.sh`")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _unavailable("playwright is not installed: pip install -e '.[test]'")
+    return path

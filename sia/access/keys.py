@@ -149,10 +149,19 @@ class ApiKeys:
             if record is None or record.revoked_at is not None \
                     or not hmac.compare_digest(record.key_hash, _hash(key)):
                 return None
-            principal = Principal(record.key_id, record.name, record.role,  # type: ignore[arg-type]
-                                  record.team, record.rep_id)
+            principal = _principal(record)
         self._touch(principal.key_id, now or datetime.now(UTC))
         return principal
+
+    def active(self, key_id: str) -> Principal | None:
+        """The principal of a key already proven once (a console session names its key
+        by id); None when the key is unknown or revoked since, so revoking a key ends
+        its sessions too."""
+        with Session(self.store.engine) as session:
+            record = session.get(ApiKeyRecord, key_id)
+            if record is None or record.revoked_at is not None:
+                return None
+            return _principal(record)
 
     def _touch(self, key_id: str, now: datetime) -> None:
         """Note when a key was last used, in the background: a request never waits for
@@ -172,6 +181,10 @@ class ApiKeys:
                     record.last_used_at = now
         except OperationalError as exc:  # busy: the next use will say so
             log.info("last use of key %s not recorded: %s", key_id, exc)
+
+
+def _principal(r: ApiKeyRecord) -> Principal:
+    return Principal(r.key_id, r.name, r.role, r.team, r.rep_id)  # type: ignore[arg-type]
 
 
 def _info(r: ApiKeyRecord) -> KeyInfo:

@@ -3,7 +3,8 @@
 Every route the app serves must be in this table (a test fails for one that is not), so
 a new route cannot ship without someone deciding who may call it. `PUBLIC` routes take
 no key: probes, the API description, and the feedback endpoints that carry a signature
-of their own (Slack's request signing, signed email links).
+of their own (Slack's request signing, signed email links), and the web console's, which
+take a session cookie instead: `SESSION_ROLES` says which roles each console page needs.
 """
 
 from __future__ import annotations
@@ -50,4 +51,19 @@ ROUTE_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/v1/keys"): frozenset({"admin"}),
     ("POST", "/v1/keys"): frozenset({"admin"}),
     ("DELETE", "/v1/keys/{key_id}"): frozenset({"admin"}),
+    # the web console: no bearer key; its pages need a session (SESSION_ROLES)
+    ("GET", "/console/sign-in"): PUBLIC,
+    ("POST", "/console/sign-in"): PUBLIC,
+    ("POST", "/console/sign-out"): PUBLIC,
+    ("GET", "/console/static/{name}"): PUBLIC,
+    ("GET", "/console"): PUBLIC,
+    ("POST", "/console/alerts/{alert_id}/feedback"): PUBLIC,
+}
+
+# The console's pages take a session cookie (an API key signed in with once) instead of
+# a bearer key: the roles a session's key needs, per page. Every console route of
+# ROUTE_ROLES but sign-in, sign-out and the stylesheet is here (a test checks).
+SESSION_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
+    ("GET", "/console"): READERS,  # a rep's own alerts; a manager's team's; an admin's all
+    ("POST", "/console/alerts/{alert_id}/feedback"): frozenset({"rep"}),
 }

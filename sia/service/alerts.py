@@ -149,3 +149,24 @@ def _delivery(route: AlertRoute, message: OutboxMessage | None,
         "attempts": [{"at": a.at.isoformat(), "ok": a.ok, "status_code": a.status_code,
                       "error": a.error} for a in attempts],
     }
+
+
+def inbox(store: AlertStore, where: AlertFilter, *, voter: str | None,
+          limit: int = 100) -> list[dict[str, Any]]:
+    """What a person's inbox shows: the newest `limit` alerts that match `where` (their
+    scope), newest day first and, within a day, the most money at stake (then the
+    highest score) first. Each carries `my_verdict`: what `voter` (as
+    `sia.feedback.record.voter_of` names them) last said of it, or None."""
+    items = list_alerts(store, where, limit=limit).items
+    mine: dict[str, str] = {}
+    if voter is not None and items:
+        with Session(store.engine) as session:
+            for row in session.scalars(select(FeedbackRecord).where(
+                    FeedbackRecord.alert_id.in_([a["alert_id"] for a in items]),
+                    FeedbackRecord.voter == voter)):
+                mine[row.alert_id] = row.verdict
+    for item in items:
+        item["my_verdict"] = mine.get(item["alert_id"])
+    # occurred_at is ISO 8601 in UTC: its first 10 characters are the day
+    items.sort(key=lambda a: (a["occurred_at"][:10], a["value"], a["score"]), reverse=True)
+    return items
