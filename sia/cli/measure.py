@@ -181,9 +181,10 @@ def register_measure(app: typer.Typer) -> None:
         reference: Annotated[bool, typer.Option(
             help="--kafka: also measure the in-process engine on the same events")] = True,
         preview: Annotated[bool, typer.Option(
-            "--preview", help="time threshold previews (a firing-threshold change, first "
-            "and cached call, and a learning-parameter change) against a full replay of a "
-            "fresh journal (default: the bundled sample)")] = False,
+            "--preview", help="time threshold previews (a firing-threshold change: first "
+            "call, another value, the same again; a policy change; a learning-parameter "
+            "change) against a full replay of a fresh journal (default: the full online "
+            "retail data; --sample for a quick run)")] = False,
         days: Annotated[float, typer.Option(
             min=1, help="--preview: over the journal's last days")] = 90.0,
         as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -202,7 +203,7 @@ def register_measure(app: typer.Typer) -> None:
             fail("--preview measures previews alone: not with --http, --kafka or --delivery")
         build(config, policy_file)  # fail early on a bad configuration
         if preview:
-            events, source = _bench_events(events_file, sample or events_file is None)
+            events, source = _bench_events(events_file, sample)
             result = _preview_run(events, config, policy_file, days)
             result["source"] = source
             _print_result(result, as_json)

@@ -159,6 +159,11 @@ class Engine:
         self.on_reject = on_reject
         self.isolate = isolate
         self.conflicts = conflicts
+        # called with each run learned and its findings as (item index, detector index,
+        # findings), before they are put in order: where each finding came from (the
+        # threshold preview merges the findings of engines running different detectors)
+        self.tracer: Callable[[Sequence[Any], list[tuple[int, int, list[Finding]]]],
+                              None] | None = None
         route: dict[str, list[Detector[Any]]] = {}
         for detector in self.detectors:
             for event_type in detector.handles:
@@ -512,6 +517,8 @@ class Engine:
                 if not isolate:
                     raise
                 raise _DetectorFailed(detector.name, i, exc) from exc
+        if self.tracer is not None:
+            self.tracer(run, found)
         found.sort(key=lambda item: (item[0], item[1]))
         return [f for _, _, out in found for f in out]
 

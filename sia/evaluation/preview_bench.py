@@ -7,9 +7,13 @@ On a fresh journal (a temporary SQLite file) filled with the events, wall-clock 
   one engine under the current thresholds and the policy (what a preview would cost if
   it simply replayed everything);
 - `firing_change`: a preview of a change of a firing threshold (`drift.lost_probability`
-  0.8 -> 0.9 by default), first call (it learns what came before the window and has the
-  judges read the journal) and the same preview again (`cached_call`, what an
-  interactive manager sees on the next try);
+  0.8 -> 0.9 by default), first call (it learns what came before the window, runs the
+  window with the current thresholds and has the judges read the journal), then
+  another value of the same threshold (`next_value`, 0.85: what a manager trying values
+  waits for; the goal's figure), then the first preview again (`cached_call`: nothing
+  left to compute);
+- `policy_change`: a change of the policy alone (drift's cooldown 30 -> 60 days): the
+  window's findings filtered again, no detector run;
 - `learning_change`: a preview of a change of a learning parameter
   (`drift.slow_half_life_days` 180 -> 120 by default), after the firing change (the
   state before the window is then known): the window is re-learned from that snapshot,
@@ -18,8 +22,8 @@ On a fresh journal (a temporary SQLite file) filled with the events, wall-clock 
 Each figure is also given as a ratio to the full replay. The previews run in this
 process (`sia serve` runs them in one warm worker process: the same code). Goals are the
 issue's (15): <= 2 s for a firing-threshold change over 90 days of online retail, and
-<= 60 s for a learning change on 500k events; the sample is far smaller than 500k
-events, so that goal is not measured here, only what the sample gives.
+<= 60 s for a learning change on 500k events; online retail has about 30k events, so
+that goal is not measured here, only what these events give.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from sia.service.thresholds import validate
 from sia.thresholds.changes import Change, Config, apply
 
 FIRING = Change("drift", {"lost_probability": 0.9})
+FIRING_NEXT = Change("drift", {"lost_probability": 0.85})
+POLICY_COOLDOWN = ("drift", 60.0)  # detector, cooldown days
 LEARNING = Change("drift", {"slow_half_life_days": 120.0})
 FIRING_GOAL_S = 2.0
 LEARNING_GOAL_S = 60.0
@@ -97,7 +103,7 @@ def _figures(seconds: float, reference: float, answer: dict[str, Any]) -> dict[s
 
 def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
         horizon_days: float = 90.0, firing: Change = FIRING,
-        learning: Change = LEARNING) -> dict[str, Any]:
+        firing_next: Change = FIRING_NEXT, learning: Change = LEARNING) -> dict[str, Any]:
     """Every measurement of the module's docstring on `events`, in one run."""
     from sia.service import preview as preview_module
 
@@ -109,7 +115,9 @@ def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
         "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
                     "load_average_at_start": [round(v, 2) for v in os.getloadavg()]}}
     fire = apply(current, [firing])
+    fire_next = apply(current, [firing_next])
     learn = apply(current, [learning])
+    policy = _cooldown(current, *POLICY_COOLDOWN)
     validate(fire, source="the firing-threshold change")
     validate(learn, source="the learning-parameter change")
     preview_module._CACHE.clear()  # a fresh start: nothing learned by an earlier preview
@@ -121,7 +129,9 @@ def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
             _fill(journal, events)
             reference, replayed, alerts = _full_replay(journal, current)
             first_s, first = _preview(url, current, fire, days, horizon_days)
+            next_s, nexts = _preview(url, current, fire_next, days, horizon_days)
             cached_s, cached = _preview(url, current, fire, days, horizon_days)
+            policy_s, policied = _preview(url, current, policy, days, horizon_days)
             learn_s, learned = _preview(url, current, learn, days, horizon_days)
         finally:
             journal.close()
@@ -135,15 +145,20 @@ def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
     result["firing_change"] = {
         "change": _describe(firing),
         "first_call": _figures(first_s, reference, first),
+        "next_value": {"change": _describe(firing_next),
+                       **_figures(next_s, reference, nexts)},
         "cached_call": _figures(cached_s, reference, cached)}
+    result["policy_change"] = {
+        "change": f"policy.cooldown_days.{POLICY_COOLDOWN[0]}={POLICY_COOLDOWN[1]:g}",
+        **_figures(policy_s, reference, policied)}
     result["learning_change"] = {"change": _describe(learning),
                                  **_figures(learn_s, reference, learned)}
     result["goals"] = {
         "firing_change_s": {
             "goal": f"<= {FIRING_GOAL_S:g} s for a firing-threshold change over 90 days",
-            "days": days, "value": round(cached_s, 3),
+            "days": days, "value": round(next_s, 3),
             "first_call_value": round(first_s, 3),
-            "met": cached_s <= FIRING_GOAL_S and days >= 90,
+            "met": next_s <= FIRING_GOAL_S and days >= 90,
             "first_call_met": first_s <= FIRING_GOAL_S and days >= 90},
         "learning_change_s": {
             "goal": f"<= {LEARNING_GOAL_S:g} s for a learning-parameter change on "
@@ -157,6 +172,16 @@ def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
             f"{LEARNING_GOAL_EVENTS:,}"}}
     result["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     return result
+
+
+def _cooldown(current: Config, detector: str, days: float) -> Config:
+    """`current` with another cooldown for one detector's alerts (the policy alone)."""
+    data = current.as_dict()
+    policy = dict(data["policy"])
+    policy["cooldown_days"] = {**policy.get("cooldown_days", {}), detector: days}
+    changed = Config(data["detectors"], policy)
+    validate(changed, source="the policy change")
+    return changed
 
 
 def _describe(change: Change) -> str:

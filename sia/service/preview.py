@@ -9,13 +9,25 @@ at the window's start, as they would in the live engine the moment they are appl
 threshold that shapes what is learned across all customers cannot be applied to learned
 state: the proposed run then learns the whole journal with it.
 
+What makes it interactive, each exact (tests/service/test_preview_reuse.py):
+- a window run learns on a forked copy of the process holding the state before the
+  window (copy-on-write; restoring a snapshot cost about a second on the sample), and
+  sends back its findings before the policy, with where each came from;
+- detectors read only their own state and the reference data, so a change of one
+  detector's thresholds runs that detector alone over the window; the findings of the
+  others are the current run's, and all are put back in the engine's order (the stream
+  item, then the detector's place) before the policy filters them;
+- a change of the policy alone (a minimum score, a cooldown, an inhibition) runs no
+  detector: the current run's findings are filtered again;
+- every window run is kept (by the detectors' thresholds and the journal's newest seq),
+  so trying values back and forth costs what is new.
+
 Precision is judged as `sia evaluate` judges it, by the same evaluators
 (`sia.evaluation.judges`) against what the journal holds after each alert: an alert whose
 outcome window (`horizon_days`) runs past the journal's newest event is counted as not yet
-judgeable, never guessed. The evaluators see the whole journal once (kept for the next
-preview while the journal does not grow), and each detector's figures are kept for the
-alerts they judged: a change that leaves a detector's alerts as they were costs nothing
-to judge again.
+judgeable, never guessed. The evaluators see the whole journal once and, when it grows,
+only what is new; each detector's figures are kept for the alerts they judged, and the
+evaluators are asked for precision alone (no matched baseline: `Judging.precision_only`).
 
 A preview is a sandbox (as Grafana's backtest is): it opens the journal read-only, and
 neither stores an alert nor sends anything.
@@ -23,11 +35,16 @@ neither stores an alert nor sends anything.
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import hashlib
 import json
+import os
+import pickle
 import time
+import traceback
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,12 +52,14 @@ from typing import Any
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
+from sia.detectors.base import Detector
 from sia.engine.driver import Driver
 from sia.engine.engine import FILE_CHUNK, Engine
 from sia.engine.snapshot import SnapshotError
 from sia.evaluation.judges import EVALUATORS, Evaluator, Judging, evaluator_for
 from sia.evaluation.outcomes import Outcomes
 from sia.events.models import Event, parse_event
+from sia.findings import Finding
 from sia.journal.store import JournalEntry
 from sia.policy import Alert, Policy
 from sia.thresholds.changes import Config
@@ -60,16 +79,37 @@ class PreviewRequest:
 
 
 @dataclass
+class _Window:
+    """A window learned with one configuration: every finding it gave, before the
+    policy, in order, with the rep and team each finding's subject belongs to and where
+    it came from: (the stream item it was found on, the detector's place in the
+    configuration), which is the engine's order of findings."""
+
+    findings: list[Finding]
+    owners: list[tuple[str | None, str | None]]
+    places: list[tuple[int, int]]
+    tuning: dict[str, str]  # detector -> its thresholds, as run (see `_tuning`)
+    clean: bool  # no event refused and no tick skipped for a detector's failure
+    how: str
+
+
+@dataclass
 class _Prefix:
-    """What the engine and the policy learned before the window, and where it ends."""
+    """What the engine and the policy learned before the window, and where it ends.
+
+    `engine` is never learned further: each window run learns on a copy of it (a forked
+    process, or a restored snapshot where there is no fork). `windows`: the windows run
+    from it, by the detectors' part of the configuration and the journal's newest seq.
+    """
 
     key: str
     split: int  # the first journal seq of the window
-    engine: bytes
+    engine: Engine
     next_tick: datetime | None
     policy: Policy
     events: int
     seconds: float
+    windows: dict[str, _Window]
 
 
 _CACHE: dict[str, _Prefix] = {}  # the newest prefix of this process (one is enough)
@@ -77,16 +117,18 @@ _CACHE: dict[str, _Prefix] = {}  # the newest prefix of this process (one is eno
 
 @dataclass
 class _Judges:
-    """The evaluators of `sia evaluate`, having seen the whole journal, and what they said."""
+    """The evaluators of `sia evaluate`, having seen the journal through seq `through`,
+    and what they said."""
 
-    key: str
+    through: int
+    events: list[Event]  # the journal's, in seq order
     outcomes: Outcomes
     seen: dict[str, Evaluator]  # detector -> evaluator that saw every event, no alert
     said: dict[tuple[str, float, tuple[str, ...]], dict[str, Any]]
     seconds: float
 
 
-_JUDGES: dict[str, _Judges] = {}  # for the newest journal of this process
+_JUDGES: dict[str, _Judges] = {}  # by journal: the newest journal of this process
 
 
 class PreviewPool:
@@ -166,16 +208,48 @@ def _pipeline(config: dict[str, Any]) -> tuple[list[Any], Policy]:
     return built.detectors, Policy(built.policy)
 
 
-def _learn(driver: Driver, policy: Policy, events: Iterator[Event]) -> list[Alert]:
-    alerts: list[Alert] = []
+class _Feed(Driver):
+    """A driver that hands every batch, even of one item, to `observe_many` (the same
+    findings as `observe`, and the engine's tracer sees them all)."""
+
+    def _learn(self, pending: list[Event | datetime]) -> list[Finding]:
+        return self.engine.observe_many(pending) if pending else []
+
+
+class _Places:
+    """An engine's tracer: where each finding came from (see `_Window.places`)."""
+
+    def __init__(self, engine: Engine, order: dict[str, int]) -> None:
+        self.ranks = [order[d.name] for d in engine.detectors]
+        self.items = 0
+        self.at: dict[int, tuple[int, int]] = {}
+
+    def __call__(self, run: Sequence[Any], found: list[tuple[int, int, list[Finding]]]
+                 ) -> None:
+        for index, rank, out in found:
+            for finding in out:
+                self.at[id(finding)] = (self.items + index, self.ranks[rank])
+        self.items += len(run)
+
+
+def _tuning(detector: Detector[Any]) -> str:
+    """A detector's thresholds, defaults and scopes, as one comparable text."""
+    scopes = sorted((f"{kind}:{name}", values)
+                    for (kind, name), values in detector.overrides.items())
+    return json.dumps([dataclasses.asdict(detector.params), scopes], sort_keys=True,
+                      default=str)
+
+
+def _learn(driver: Driver, events: Iterator[Event]) -> list[Finding]:
+    """Every finding the events give, before any policy."""
+    findings: list[Finding] = []
     chunk: list[Event] = []
     for event in events:
         chunk.append(event)
         if len(chunk) >= FILE_CHUNK:
-            alerts += [a for f in driver.feed(chunk) if (a := policy.admit(f))]
+            findings += driver.feed(chunk)
             chunk = []
-    alerts += [a for f in driver.feed(chunk) if (a := policy.admit(f))]
-    return alerts
+    return findings + driver.feed(chunk)
 
 
 def _prefix(journal: _Journal, current: dict[str, Any], split: int) -> tuple[_Prefix, bool]:
@@ -187,34 +261,164 @@ def _prefix(journal: _Journal, current: dict[str, Any], split: int) -> tuple[_Pr
     started = time.perf_counter()
     detectors, policy = _pipeline(current)
     driver = Driver(Engine(detectors))
-    _learn(driver, policy, journal.events(0, split - 1))
-    found = _Prefix(key, split, driver.engine.snapshot(), driver.next_tick, policy,
-                    driver.engine.observed, time.perf_counter() - started)
+    for finding in _learn(driver, journal.events(0, split - 1)):
+        policy.admit(finding)  # the cooldowns and inhibitions running at the window's start
+    found = _Prefix(key, split, driver.engine, driver.next_tick, policy,
+                    driver.engine.observed, time.perf_counter() - started, {})
     _CACHE.clear()
     _CACHE[key] = found
     return found, False
 
 
-def _window_run(prefix: _Prefix, journal: _Journal, config: dict[str, Any],
-                through: int, start: datetime) -> tuple[list[Alert], Engine, str]:
-    """The window learned with `config` from the prefix's state (or, for a threshold
-    that shapes what is learned across customers, from the journal's start)."""
-    import copy
-
-    detectors, policy = _pipeline(config)
+def _window(prefix: _Prefix, journal: _Journal, config: dict[str, Any], through: int,
+            start: datetime, base: _Window | None = None) -> tuple[_Window, str | None]:
+    """The window's findings under `config`'s detector thresholds, and how they were
+    had when not by learning the window with every detector. `base`: the window of the
+    current thresholds. The detectors only read their own state and the reference data,
+    so a detector whose thresholds did not change finds what it found in `base`: only
+    the changed ones learn the window again, and their findings take their places among
+    the others'. A change of the policy alone runs no detector: the findings of `base`
+    are filtered again (`_admitted`)."""
+    detectors, _ = _pipeline(config)
+    tuning = {d.name: _tuning(d) for d in detectors}
+    key = f"{_digest(tuning)}:{through}"
+    known = prefix.windows.get(key)
+    if known is not None:
+        return known, "kept from an earlier preview"
+    order = {d.name: i for i, d in enumerate(detectors)}
+    changed = detectors
+    if base is not None and base.clean and list(base.tuning) == list(tuning):
+        changed = [d for d in detectors if base.tuning[d.name] != tuning[d.name]]
+        if not changed:
+            return base, None
+    how: str | None = None
     try:
-        engine = Engine.restore(prefix.engine, detectors=detectors)
+        found = _in_copy(prefix, journal, changed, through, order)
+        if len(changed) < len(detectors):
+            assert base is not None
+            found = _merged(base, found, tuning)
+            names = ", ".join(d.name for d in changed)
+            how = (f"{names} learned the window again with the proposed thresholds; the "
+                   "findings of the detectors whose thresholds did not change reused")
     except SnapshotError:
         driver = Driver(Engine(detectors))
-        alerts = _learn(driver, policy, journal.events(0, through))
-        return ([a for a in alerts if a.finding.occurred_at >= start], driver.engine,
-                "the whole journal learned with the proposed thresholds (a threshold that "
-                "shapes what is learned across customers changed)")
-    carried = copy.deepcopy(prefix.policy)  # the cooldowns and inhibitions running
+        every = [f for f in _learn(driver, journal.events(0, through))
+                 if f.occurred_at >= start]
+        found = _Window(every, _owners(every, driver.engine), [], tuning, False,
+                        "the whole journal learned with the proposed thresholds (a "
+                        "threshold that shapes what is learned across customers changed)")
+    if len(prefix.windows) >= 16:
+        prefix.windows.clear()
+    prefix.windows[key] = found
+    return found, how
+
+
+def _merged(base: _Window, rerun: _Window, tuning: dict[str, str]) -> _Window:
+    """The findings of `base`'s unchanged detectors and of those `rerun` learned again,
+    in the engine's order."""
+    again = set(rerun.tuning)
+    kept = [i for i, f in enumerate(base.findings) if f.detector not in again]
+    rows = sorted([(base.places[i], base.findings[i], base.owners[i]) for i in kept]
+                  + list(zip(rerun.places, rerun.findings, rerun.owners, strict=True)),
+                  key=lambda row: row[0])
+    return _Window([f for _, f, _ in rows], [o for _, _, o in rows],
+                   [p for p, _, _ in rows], tuning, base.clean and rerun.clean, rerun.how)
+
+
+def _in_copy(prefix: _Prefix, journal: _Journal, detectors: list[Detector[Any]],
+             through: int, order: dict[str, int]) -> _Window:
+    """The window learned by `detectors` from the prefix's state, on a copy of it: a
+    forked copy of this process (copy-on-write: nothing is encoded or copied up front)
+    or, where there is no fork, a deep copy."""
+    if hasattr(os, "fork"):
+        return _forked(lambda: _continue(prefix.engine, prefix, journal, detectors,
+                                         through, order), journal)
+    import copy  # pragma: no cover - POSIX everywhere SIA runs
+
+    return _continue(copy.deepcopy(prefix.engine), prefix, journal, detectors,
+                     through, order)  # pragma: no cover
+
+
+def _continue(learned: Engine, prefix: _Prefix, journal: _Journal,
+              detectors: list[Detector[Any]], through: int, order: dict[str, int]
+              ) -> _Window:
+    """The window learned from `learned` (the prefix's state, which this changes) by
+    `detectors` with their thresholds; raises SnapshotError for a threshold that shapes
+    what was learned across customers, or a detector the prefix did not run."""
+    restored = {d.name: d for d in learned.detectors}
+    missing = [d.name for d in detectors if d.name not in restored]
+    if missing:
+        raise SnapshotError(f"{', '.join(missing)} did not learn what came before the "
+                            "window")
+    engine = Engine.from_learned(restored, detectors)
+    engine.catalog, engine.seen = learned.catalog, learned.seen
+    engine.clock, engine.stream_clock = learned.clock, learned.stream_clock
+    engine.observed, engine.duplicates = learned.observed, learned.duplicates
+    places = _Places(engine, order)
+    engine.tracer = places
+    driver = _Feed(engine, next_tick=prefix.next_tick)
+    findings = _learn(driver, journal.events(prefix.split - 1, through))
+    return _Window(findings, _owners(findings, engine),
+                   [places.at[id(f)] for f in findings],
+                   {d.name: _tuning(d) for d in detectors},
+                   engine.rejected == 0 and engine.tick_failures == 0,
+                   "the proposed thresholds applied to what was learned, from the "
+                   "window's start")
+
+
+def _admitted(prefix: _Prefix, window: _Window, config: dict[str, Any]
+              ) -> list[tuple[Alert, str | None, str | None]]:
+    """The window's alerts under `config`'s policy, from the cooldowns and inhibitions
+    running at its start, with their rep and team."""
+    import copy
+
+    _, policy = _pipeline(config)
+    carried = copy.deepcopy(prefix.policy)
     carried.reconfigure(policy.config, ())
-    driver = Driver(engine, next_tick=prefix.next_tick)
-    return _learn(driver, carried, journal.events(prefix.split - 1, through)), engine, \
-        "the proposed thresholds applied to what was learned, from the window's start"
+    return [(alert, rep, team) for finding, (rep, team) in zip(window.findings,
+                                                                window.owners, strict=True)
+            if (alert := carried.admit(finding)) is not None]
+
+
+def _forked(work: Callable[[], _Window], journal: _Journal) -> _Window:
+    """`work()` run in a forked copy of this process, its result sent back pickled. The
+    copy shares the prefix's state copy-on-write: nothing is encoded or copied up front,
+    where restoring a snapshot costs about a second on the sample's state."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the copy: work, send, exit; nothing else
+        code = 1
+        try:
+            os.close(read_end)
+            gc.freeze()  # a collection would touch, so copy, every object of the parent
+            journal.engine.dispose(close=False)  # its own connections, not the parent's
+            try:
+                answer: tuple[str, Any] = ("ok", work())
+            except SnapshotError as exc:
+                answer = ("snapshot", str(exc))
+            except BaseException as exc:
+                answer = ("error", f"{type(exc).__name__}: {exc}\n"
+                          + traceback.format_exc())
+            data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write_end, "wb") as out:
+                out.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as inp:
+        data = inp.read()
+    _, status = os.waitpid(pid, 0)
+    if not data:
+        raise RuntimeError(f"the preview's window run (pid {pid}) ended with status "
+                           f"{os.waitstatus_to_exitcode(status)} and no answer")
+    kind, value = pickle.loads(data)  # from our own fork, never from outside
+    if kind == "snapshot":
+        raise SnapshotError(value)
+    if kind == "error":
+        raise RuntimeError(f"the preview's window run failed: {value}")
+    result: _Window = value
+    return result
 
 
 def run_preview(request: PreviewRequest) -> dict[str, Any]:
@@ -229,32 +433,42 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
             hour=0, minute=0, second=0, microsecond=0)
         split = min(journal.first_at_or_after(start), newest_seq + 1)
         prefix, reused = _prefix(journal, request.current, split)
-        before, engine_before, _ = _window_run(prefix, journal, request.current, newest_seq,
-                                               start)
-        after, engine_after, how = _window_run(prefix, journal, request.proposed, newest_seq,
-                                               start)
+        window_before, before_how = _window(prefix, journal, request.current, newest_seq,
+                                            start)
+        window_after, after_how = _window(prefix, journal, request.proposed, newest_seq,
+                                          start, base=window_before)
+        before = _admitted(prefix, window_before, request.current)
+        after = _admitted(prefix, window_after, request.proposed)
         judging_started = time.perf_counter()
         judges, judges_reused = _judges(journal, request.journal_url, newest_seq)
-        precision_before = _precision(judges, before, request.current, request.horizon_days)
-        precision_after = _precision(judges, after, request.proposed, request.horizon_days)
+        precision_before = _precision(judges, [a for a, _, _ in before], request.current,
+                                      request.horizon_days)
+        precision_after = _precision(judges, [a for a, _, _ in after], request.proposed,
+                                     request.horizon_days)
         judging_s = time.perf_counter() - judging_started
     finally:
         journal.close()
     weeks = max((newest_at - start).total_seconds() / (7 * 86_400), 1 / 7)
-    ids_before = {a.alert_id for a in before}
-    ids_after = {a.alert_id for a in after}
+    ids_before = {a.alert_id for a, _, _ in before}
+    ids_after = {a.alert_id for a, _, _ in after}
+    if window_after is window_before:
+        how = ("the findings of the current thresholds filtered again by the proposed "
+               "policy (no detector threshold changed: no detector ran)")
+    else:
+        how = after_how or window_after.how
     return {
         "days": request.days,
         "window": {"from": start.isoformat(), "to": newest_at.isoformat(),
                    "events": newest_seq - split + 1, "weeks": round(weeks, 2)},
-        "before": {**_summary(before, engine_before, weeks), "precision": precision_before},
-        "after": {**_summary(after, engine_after, weeks), "precision": precision_after},
-        "added": _changed([a for a in after if a.alert_id not in ids_before], engine_after),
-        "removed": _changed([a for a in before if a.alert_id not in ids_after],
-                            engine_before),
+        "before": {**_summary(before, weeks), "precision": precision_before},
+        "after": {**_summary(after, weeks), "precision": precision_after},
+        "added": _changed([o for o in after if o[0].alert_id not in ids_before]),
+        "removed": _changed([o for o in before if o[0].alert_id not in ids_after]),
         "method": {"before_the_window": f"{prefix.events:,} events learned with the "
                    "current thresholds" + (", kept from an earlier preview" if reused
                                            else f" in {prefix.seconds:.1f} s"),
+                   "current_run": before_how or "the current thresholds, from the "
+                   "window's start",
                    "proposed_run": how,
                    "precision": "the judges of `sia evaluate` over a "
                    f"{request.horizon_days:g}-day outcome window, against the journal's "
@@ -267,24 +481,29 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
 
 def _judges(journal: _Journal, url: str, newest_seq: int) -> tuple[_Judges, bool]:
     """Every evaluator, having seen every event of the journal (and whether an earlier
-    preview had them see it)."""
-    key = f"{url}:{newest_seq}"
-    cached = _JUDGES.get(key)
-    if cached is not None:
+    preview had them see it). A journal that grew since is read from where they left
+    off: the evaluators see events one at a time, in the journal's order, anyway."""
+    cached = _JUDGES.get(url)
+    if cached is not None and cached.through == newest_seq:
         return cached, True
     started = time.perf_counter()
-    evaluator_for("")  # imports every judge module, each registering its evaluator
-    evaluators = {name: judge for name in sorted(EVALUATORS)
-                  if (judge := evaluator_for(name)) is not None}
-    events = list(journal.events(0, newest_seq))
-    for event in events:
-        for judge in evaluators.values():
+    if cached is None or cached.through > newest_seq:
+        evaluator_for("")  # imports every judge module, each registering its evaluator
+        evaluators = {name: judge for name in sorted(EVALUATORS)
+                      if (judge := evaluator_for(name)) is not None}
+        cached = _Judges(0, [], Outcomes.from_events(()), evaluators, {}, 0.0)
+    new = list(journal.events(cached.through, newest_seq))
+    for event in new:
+        for judge in cached.seen.values():
             judge.see_event(event)
-    found_judges = _Judges(key, Outcomes.from_events(events), evaluators, {},
-                           time.perf_counter() - started)
+    cached.events += new
+    cached.outcomes = Outcomes.from_events(cached.events)
+    cached.through = newest_seq
+    cached.said.clear()  # the outcomes moved on
+    cached.seconds = time.perf_counter() - started
     _JUDGES.clear()
-    _JUDGES[key] = found_judges
-    return found_judges, False
+    _JUDGES[url] = cached
+    return cached, False
 
 
 def _precision(judges: _Judges, alerts: list[Alert], config: dict[str, Any],
@@ -294,7 +513,8 @@ def _precision(judges: _Judges, alerts: list[Alert], config: dict[str, Any],
     `precision`)."""
     outcomes = judges.outcomes
     judging = Judging(outcomes, horizon,
-                      outcomes.weeks() * max(len(outcomes.customers), 1) / 1000.0)
+                      outcomes.weeks() * max(len(outcomes.customers), 1) / 1000.0,
+                      precision_only=True)
     by_detector: dict[str, list[Alert]] = {name: [] for name in _enabled(config)}
     for alert in alerts:
         by_detector.setdefault(alert.finding.detector, []).append(alert)
@@ -350,18 +570,18 @@ def _enabled(config: dict[str, Any]) -> list[str]:
     return [d.name for d in detectors]
 
 
-def _owners(alerts: list[Alert], engine: Engine) -> list[tuple[Alert, str | None, str | None]]:
-    return [(a, *engine.catalog.owner_of(a.finding)) for a in alerts]
+def _owners(findings: list[Finding], engine: Engine) -> list[tuple[str | None, str | None]]:
+    return [engine.catalog.owner_of(f) for f in findings]
 
 
-def _summary(alerts: list[Alert], engine: Engine, weeks: float) -> dict[str, Any]:
-    owned = _owners(alerts, engine)
-    by_detector = Counter(a.finding.detector for a in alerts)
+def _summary(owned: list[tuple[Alert, str | None, str | None]], weeks: float
+             ) -> dict[str, Any]:
+    by_detector = Counter(a.finding.detector for a, _, _ in owned)
     by_team = Counter(team or "(no team)" for _, _, team in owned)
     by_rep = Counter(rep for _, rep, _ in owned if rep)
     busiest = by_rep.most_common(1)
     return {
-        "alerts": len(alerts), "alerts_per_week": round(len(alerts) / weeks, 2),
+        "alerts": len(owned), "alerts_per_week": round(len(owned) / weeks, 2),
         "by_detector": {k: {"alerts": v, "alerts_per_week": round(v / weeks, 2)}
                         for k, v in sorted(by_detector.items())},
         "by_team": {k: {"alerts": v, "alerts_per_week": round(v / weeks, 2)}
@@ -372,10 +592,10 @@ def _summary(alerts: list[Alert], engine: Engine, weeks: float) -> dict[str, Any
     }
 
 
-def _changed(alerts: list[Alert], engine: Engine) -> dict[str, Any]:
-    owned = _owners(sorted(alerts, key=lambda a: (-a.finding.value, a.alert_id)), engine)
-    by_detector = Counter(a.finding.detector for a in alerts)
-    return {"count": len(alerts), "by_detector": dict(sorted(by_detector.items())),
+def _changed(owned: list[tuple[Alert, str | None, str | None]]) -> dict[str, Any]:
+    owned = sorted(owned, key=lambda o: (-o[0].finding.value, o[0].alert_id))
+    by_detector = Counter(a.finding.detector for a, _, _ in owned)
+    return {"count": len(owned), "by_detector": dict(sorted(by_detector.items())),
             "sample": [{"alert_id": a.alert_id, "detector": a.finding.detector,
                         "kind": a.finding.kind, "subject_id": a.finding.subject_id,
                         "occurred_at": a.finding.occurred_at.isoformat(),

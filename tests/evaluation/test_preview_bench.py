@@ -42,7 +42,8 @@ def test_the_full_replay_reads_the_whole_fresh_journal(result: dict[str, Any]) -
 def test_every_preview_is_timed_against_the_full_replay(result: dict[str, Any]) -> None:
     reference = result["full_replay"]["seconds"]
     runs = [result["firing_change"]["first_call"], result["firing_change"]["cached_call"],
-            result["learning_change"]]
+            result["learning_change"], result["firing_change"]["next_value"],
+            result["policy_change"]]
     for run in runs:
         assert run["seconds"] > 0 and 0 < run["elapsed_s_reported"] <= run["seconds"]
         assert run["ratio_to_full_replay"] == pytest.approx(run["seconds"] / reference,
@@ -58,11 +59,17 @@ def test_every_preview_is_timed_against_the_full_replay(result: dict[str, Any]) 
     assert "kept from an earlier preview" not in first["method"]["before_the_window"]
     learning = result["learning_change"]
     assert learning["alerts_before"] == first["alerts_before"]
+    # another value re-runs drift alone; the policy change runs no detector
+    nexts, policy = result["firing_change"]["next_value"], result["policy_change"]
+    assert nexts["method"]["proposed_run"].startswith("drift learned the window again")
+    assert nexts["method"]["current_run"] == "kept from an earlier preview"
+    assert "no detector ran" in policy["method"]["proposed_run"]
+    assert policy["alerts_after"] <= policy["alerts_before"] and policy["added"] == 0
 
 
 def test_goals_are_flags_of_the_measurements(result: dict[str, Any]) -> None:
     firing, learning = result["goals"]["firing_change_s"], result["goals"]["learning_change_s"]
-    assert firing["value"] == result["firing_change"]["cached_call"]["seconds"]
+    assert firing["value"] == result["firing_change"]["next_value"]["seconds"]
     assert firing["first_call_value"] == result["firing_change"]["first_call"]["seconds"]
     assert firing["met"] is False  # 30 days is not the goal's 90, whatever the time
     assert learning["value"] == result["learning_change"]["seconds"]

@@ -25,6 +25,9 @@ class Judging:
     outcomes: Outcomes
     horizon: float  # days
     customer_weeks_per_1k: float  # customers / 1000 * weeks of data: volume denominator
+    # the threshold preview: only `alerts`, `unjudged`, `precision` (and `judged_kind`)
+    # are read, so an evaluator may leave out what costs most (its matched baseline)
+    precision_only: bool = False
 
 
 class Evaluator:

@@ -1,0 +1,84 @@
+"""A preview reuses what does not change, and gives exactly what learning everything
+again gives: a detector's threshold change re-runs that detector alone, its findings
+put back among the others' in the engine's order; a policy change re-runs none."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sia.cli.demo import DATASETS, load
+from sia.journal.store import Journal
+from sia.service import preview
+from sia.service.thresholds import config_from_files
+from sia.thresholds.changes import Change, Config, apply
+
+
+@pytest.fixture(scope="module")
+def journal_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    events = load(DATASETS[0])[0]
+    url = f"sqlite:///{tmp_path_factory.mktemp('preview') / 'journal.db'}"
+    journal = Journal(url)
+    for i in range(0, len(events), 1000):
+        journal.record(events[i:i + 1000], source="test")
+    journal.close()
+    return url
+
+
+def _setting(url: str, days: float = 90.0) -> tuple[preview._Journal, int, object, int]:
+    journal = preview._Journal(url)
+    seq, at = journal.newest()
+    assert at is not None
+    start = (at - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return journal, seq, start, journal.first_at_or_after(start)
+
+
+def _alerts(prefix: preview._Prefix, window: preview._Window, config: Config
+            ) -> list[tuple[str, str | None, str | None]]:
+    return [(a.alert_id, rep, team)
+            for a, rep, team in preview._admitted(prefix, window, config.as_dict())]
+
+
+@pytest.mark.parametrize("change", [
+    Change("drift", {"lost_probability": 0.9}),
+    Change("cross_sell", {"min_confidence": 0.45}),
+    Change("drift", {"lost_probability": 0.9}, team="UK"),
+])
+def test_only_the_changed_detector_runs_again_and_the_result_is_exact(
+        journal_url: str, change: Change) -> None:
+    current = config_from_files(None, None)
+    proposed = apply(current, [change])
+    journal, seq, start, split = _setting(journal_url)
+    preview._CACHE.clear()
+    try:
+        prefix, _ = preview._prefix(journal, current.as_dict(), split)
+        base, _ = preview._window(prefix, journal, current.as_dict(), seq, start)
+        assert base.clean and base.findings
+        reused, how = preview._window(prefix, journal, proposed.as_dict(), seq, start,
+                                      base=base)
+        assert how is not None and how.startswith(f"{change.detector} learned the window")
+        prefix.windows.clear()  # the same, learned by every detector again
+        everything, how = preview._window(prefix, journal, proposed.as_dict(), seq, start)
+        assert how is None
+    finally:
+        journal.close()
+    assert [f.to_dict() for f in reused.findings] == \
+        [f.to_dict() for f in everything.findings]
+    assert reused.places == everything.places and reused.owners == everything.owners
+    assert _alerts(prefix, reused, proposed) == _alerts(prefix, everything, proposed)
+    moved = {f.detector for f in reused.findings} ^ {f.detector for f in base.findings}
+    assert moved <= {change.detector}
+
+
+def test_a_policy_change_runs_no_detector(journal_url: str) -> None:
+    current = config_from_files(None, None)
+    policy = current.as_dict()["policy"]
+    proposed = Config(current.as_dict()["detectors"],
+                      {**policy, "cooldown_days": {**policy["cooldown_days"], "drift": 90}})
+    result = preview.run_preview(preview.PreviewRequest(
+        journal_url, current.as_dict(), proposed.as_dict(), 90.0))
+    assert "no detector ran" in result["method"]["proposed_run"]
+    assert result["after"]["alerts"] <= result["before"]["alerts"]
+    assert set(result["removed"]["by_detector"]) <= {"drift"}
+    assert result["added"]["count"] == 0
