@@ -12,7 +12,7 @@ On a fresh journal (a temporary SQLite file) filled with the events, wall-clock 
   another value of the same threshold (`next_value`, 0.85: what a manager trying values
   waits for; the goal's figure), then the first preview again (`cached_call`: nothing
   left to compute);
-- `policy_change`: a change of the policy alone (drift's cooldown 30 -> 60 days): the
+- `policy_change`: a change of the policy alone (drift's minimum score 0 -> 0.9): the
   window's findings filtered again, no detector run;
 - `learning_change`: a preview of a change of a learning parameter
   (`drift.slow_half_life_days` 180 -> 120 by default), after the firing change (the
@@ -48,7 +48,7 @@ from sia.thresholds.changes import Change, Config, apply
 
 FIRING = Change("drift", {"lost_probability": 0.9})
 FIRING_NEXT = Change("drift", {"lost_probability": 0.85})
-POLICY_COOLDOWN = ("drift", 60.0)  # detector, cooldown days
+POLICY_CHANGE = ("min_score", "drift", 0.9)  # policy section, detector, value
 LEARNING = Change("drift", {"slow_half_life_days": 120.0})
 FIRING_GOAL_S = 2.0
 LEARNING_GOAL_S = 60.0
@@ -117,11 +117,10 @@ def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
     fire = apply(current, [firing])
     fire_next = apply(current, [firing_next])
     learn = apply(current, [learning])
-    policy = _cooldown(current, *POLICY_COOLDOWN)
+    policy = _policy(current, *POLICY_CHANGE)
     validate(fire, source="the firing-threshold change")
     validate(learn, source="the learning-parameter change")
-    preview_module._CACHE.clear()  # a fresh start: nothing learned by an earlier preview
-    preview_module._JUDGES.clear()
+    preview_module.forget()  # a fresh start: nothing learned by an earlier preview
     with tempfile.TemporaryDirectory(prefix="sia-preview-bench-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'journal.db'}"
         journal = Journal(url)
@@ -135,8 +134,7 @@ def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
             learn_s, learned = _preview(url, current, learn, days, horizon_days)
         finally:
             journal.close()
-            preview_module._CACHE.clear()
-            preview_module._JUDGES.clear()
+            preview_module.forget()
     window = first["window"]
     result["journal"] = {"events": replayed, "from": window["from"], "to": window["to"],
                          "window_events": window["events"]}
@@ -149,7 +147,7 @@ def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
                        **_figures(next_s, reference, nexts)},
         "cached_call": _figures(cached_s, reference, cached)}
     result["policy_change"] = {
-        "change": f"policy.cooldown_days.{POLICY_COOLDOWN[0]}={POLICY_COOLDOWN[1]:g}",
+        "change": "policy.{}.{}={:g}".format(*POLICY_CHANGE),
         **_figures(policy_s, reference, policied)}
     result["learning_change"] = {"change": _describe(learning),
                                  **_figures(learn_s, reference, learned)}
@@ -174,11 +172,11 @@ def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
     return result
 
 
-def _cooldown(current: Config, detector: str, days: float) -> Config:
-    """`current` with another cooldown for one detector's alerts (the policy alone)."""
+def _policy(current: Config, section: str, detector: str, value: float) -> Config:
+    """`current` with another policy value for one detector (the policy alone)."""
     data = current.as_dict()
     policy = dict(data["policy"])
-    policy["cooldown_days"] = {**policy.get("cooldown_days", {}), detector: days}
+    policy[section] = {**policy.get(section, {}), detector: value}
     changed = Config(data["detectors"], policy)
     validate(changed, source="the policy change")
     return changed

@@ -43,8 +43,9 @@ import os
 import pickle
 import time
 import traceback
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,6 +66,7 @@ from sia.policy import Alert, Policy
 from sia.thresholds.changes import Config
 
 SAMPLE = 20  # alerts shown of those a change adds or removes
+SESSION_S = 600.0  # see PreviewRequest.session_s
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ class PreviewRequest:
     proposed: dict[str, Any]
     days: float
     horizon_days: float = 90.0  # outcome window of the judges, as `sia evaluate --horizon`
+    # previews within this many seconds of the first over the same journal and days see
+    # the journal as that one did (a tuning session compares like with like; 0: never)
+    session_s: float = SESSION_S
 
 
 @dataclass
@@ -121,7 +126,6 @@ class _Judges:
     and what they said."""
 
     through: int
-    events: list[Event]  # the journal's, in seq order
     outcomes: Outcomes
     seen: dict[str, Evaluator]  # detector -> evaluator that saw every event, no alert
     said: dict[tuple[str, float, tuple[str, ...]], dict[str, Any]]
@@ -129,6 +133,68 @@ class _Judges:
 
 
 _JUDGES: dict[str, _Judges] = {}  # by journal: the newest journal of this process
+
+
+@dataclass
+class _Read:
+    """The journal's events, parsed, in seq order through seq `through`: kept for the
+    next preview (parsing is most of what reading costs), read on from where it ended
+    when the journal grows."""
+
+    through: int
+    seqs: list[int]
+    events: list[Event]
+
+    def between(self, after: int, through: int) -> list[Event]:
+        """The events after seq `after` through seq `through`."""
+        return self.events[bisect_right(self.seqs, after):bisect_right(self.seqs, through)]
+
+
+_READ: dict[str, _Read] = {}  # by journal: the newest journal of this process
+# (journal, days) -> the journal's newest seq and event time a session's previews see,
+# and when the session began (time.monotonic)
+_SESSIONS: dict[tuple[str, float], tuple[int, datetime, float]] = {}
+
+
+def _session(journal: _Journal, request: PreviewRequest) -> tuple[int, datetime | None, int]:
+    """The newest seq and event time this preview sees, and how many journal entries
+    came after them (a session that began less than `session_s` ago sees the journal
+    as its first preview did)."""
+    newest_seq, newest_at = journal.newest()
+    key = (request.journal_url, request.days)
+    pinned = _SESSIONS.get(key)
+    now = time.monotonic()
+    if (pinned is not None and now - pinned[2] < request.session_s
+            and pinned[0] <= newest_seq):
+        return pinned[0], pinned[1], newest_seq - pinned[0]
+    if newest_at is not None:
+        if len(_SESSIONS) > 64:
+            _SESSIONS.clear()
+        _SESSIONS[key] = (newest_seq, newest_at, now)
+    return newest_seq, newest_at, 0
+
+
+def _read(journal: _Journal, url: str, through: int) -> _Read:
+    """The journal's events through seq `through`, parsed once."""
+    known = _READ.get(url)
+    if known is None or known.through > through:
+        known = _Read(0, [], [])
+    for seq, event in journal.numbered(known.through, through):
+        known.seqs.append(seq)
+        known.events.append(event)
+    known.through = through
+    _READ.clear()
+    _READ[url] = known
+    return known
+
+
+def forget() -> None:
+    """Drop what earlier previews kept in this process (a fresh start, as after a
+    restart of the server's preview worker)."""
+    _CACHE.clear()
+    _JUDGES.clear()
+    _READ.clear()
+    _SESSIONS.clear()
 
 
 class PreviewPool:
@@ -183,8 +249,8 @@ class _Journal:
                 JournalEntry.occurred_at >= at))
         return int(seq) if seq is not None else 1 << 62
 
-    def events(self, after: int, through: int) -> Iterator[Event]:
-        """Events after seq `after` through `through`, in order."""
+    def numbered(self, after: int, through: int) -> Iterator[tuple[int, Event]]:
+        """(seq, event) after seq `after` through `through`, in order."""
         while after < through:
             with Session(self.engine) as session:
                 rows = session.execute(
@@ -193,8 +259,8 @@ class _Journal:
                     .order_by(JournalEntry.seq).limit(5000)).all()
             if not rows:
                 return
-            for _, body in rows:
-                yield parse_event(body)
+            for seq, body in rows:
+                yield seq, parse_event(body)
             after = rows[-1][0]
 
     def close(self) -> None:
@@ -240,7 +306,7 @@ def _tuning(detector: Detector[Any]) -> str:
                       default=str)
 
 
-def _learn(driver: Driver, events: Iterator[Event]) -> list[Finding]:
+def _learn(driver: Driver, events: Iterable[Event]) -> list[Finding]:
     """Every finding the events give, before any policy."""
     findings: list[Finding] = []
     chunk: list[Event] = []
@@ -252,7 +318,7 @@ def _learn(driver: Driver, events: Iterator[Event]) -> list[Finding]:
     return findings + driver.feed(chunk)
 
 
-def _prefix(journal: _Journal, current: dict[str, Any], split: int) -> tuple[_Prefix, bool]:
+def _prefix(read: _Read, current: dict[str, Any], split: int) -> tuple[_Prefix, bool]:
     """The state before the window (and whether an earlier preview had learned it)."""
     key = f"{_digest(current)}:{split}"
     cached = _CACHE.get(key)
@@ -261,7 +327,7 @@ def _prefix(journal: _Journal, current: dict[str, Any], split: int) -> tuple[_Pr
     started = time.perf_counter()
     detectors, policy = _pipeline(current)
     driver = Driver(Engine(detectors))
-    for finding in _learn(driver, journal.events(0, split - 1)):
+    for finding in _learn(driver, read.between(0, split - 1)):
         policy.admit(finding)  # the cooldowns and inhibitions running at the window's start
     found = _Prefix(key, split, driver.engine, driver.next_tick, policy,
                     driver.engine.observed, time.perf_counter() - started, {})
@@ -270,7 +336,7 @@ def _prefix(journal: _Journal, current: dict[str, Any], split: int) -> tuple[_Pr
     return found, False
 
 
-def _window(prefix: _Prefix, journal: _Journal, config: dict[str, Any], through: int,
+def _window(prefix: _Prefix, read: _Read, config: dict[str, Any], through: int,
             start: datetime, base: _Window | None = None) -> tuple[_Window, str | None]:
     """The window's findings under `config`'s detector thresholds, and how they were
     had when not by learning the window with every detector. `base`: the window of the
@@ -293,7 +359,7 @@ def _window(prefix: _Prefix, journal: _Journal, config: dict[str, Any], through:
             return base, None
     how: str | None = None
     try:
-        found = _in_copy(prefix, journal, changed, through, order)
+        found = _in_copy(prefix, read.between(prefix.split - 1, through), changed, order)
         if len(changed) < len(detectors):
             assert base is not None
             found = _merged(base, found, tuning)
@@ -302,7 +368,7 @@ def _window(prefix: _Prefix, journal: _Journal, config: dict[str, Any], through:
                    "findings of the detectors whose thresholds did not change reused")
     except SnapshotError:
         driver = Driver(Engine(detectors))
-        every = [f for f in _learn(driver, journal.events(0, through))
+        every = [f for f in _learn(driver, read.between(0, through))
                  if f.occurred_at >= start]
         found = _Window(every, _owners(every, driver.engine), [], tuning, False,
                         "the whole journal learned with the proposed thresholds (a "
@@ -325,23 +391,21 @@ def _merged(base: _Window, rerun: _Window, tuning: dict[str, str]) -> _Window:
                    [p for p, _, _ in rows], tuning, base.clean and rerun.clean, rerun.how)
 
 
-def _in_copy(prefix: _Prefix, journal: _Journal, detectors: list[Detector[Any]],
-             through: int, order: dict[str, int]) -> _Window:
+def _in_copy(prefix: _Prefix, events: list[Event], detectors: list[Detector[Any]],
+             order: dict[str, int]) -> _Window:
     """The window learned by `detectors` from the prefix's state, on a copy of it: a
     forked copy of this process (copy-on-write: nothing is encoded or copied up front)
     or, where there is no fork, a deep copy."""
     if hasattr(os, "fork"):
-        return _forked(lambda: _continue(prefix.engine, prefix, journal, detectors,
-                                         through, order), journal)
+        return _forked(lambda: _continue(prefix.engine, prefix, events, detectors, order))
     import copy  # pragma: no cover - POSIX everywhere SIA runs
 
-    return _continue(copy.deepcopy(prefix.engine), prefix, journal, detectors,
-                     through, order)  # pragma: no cover
+    return _continue(copy.deepcopy(prefix.engine), prefix, events, detectors,
+                     order)  # pragma: no cover
 
 
-def _continue(learned: Engine, prefix: _Prefix, journal: _Journal,
-              detectors: list[Detector[Any]], through: int, order: dict[str, int]
-              ) -> _Window:
+def _continue(learned: Engine, prefix: _Prefix, events: list[Event],
+              detectors: list[Detector[Any]], order: dict[str, int]) -> _Window:
     """The window learned from `learned` (the prefix's state, which this changes) by
     `detectors` with their thresholds; raises SnapshotError for a threshold that shapes
     what was learned across customers, or a detector the prefix did not run."""
@@ -357,7 +421,7 @@ def _continue(learned: Engine, prefix: _Prefix, journal: _Journal,
     places = _Places(engine, order)
     engine.tracer = places
     driver = _Feed(engine, next_tick=prefix.next_tick)
-    findings = _learn(driver, journal.events(prefix.split - 1, through))
+    findings = _learn(driver, events)
     return _Window(findings, _owners(findings, engine),
                    [places.at[id(f)] for f in findings],
                    {d.name: _tuning(d) for d in detectors},
@@ -380,7 +444,7 @@ def _admitted(prefix: _Prefix, window: _Window, config: dict[str, Any]
             if (alert := carried.admit(finding)) is not None]
 
 
-def _forked(work: Callable[[], _Window], journal: _Journal) -> _Window:
+def _forked(work: Callable[[], _Window]) -> _Window:
     """`work()` run in a forked copy of this process, its result sent back pickled. The
     copy shares the prefix's state copy-on-write: nothing is encoded or copied up front,
     where restoring a snapshot costs about a second on the sample's state."""
@@ -391,7 +455,6 @@ def _forked(work: Callable[[], _Window], journal: _Journal) -> _Window:
         try:
             os.close(read_end)
             gc.freeze()  # a collection would touch, so copy, every object of the parent
-            journal.engine.dispose(close=False)  # its own connections, not the parent's
             try:
                 answer: tuple[str, Any] = ("ok", work())
             except SnapshotError as exc:
@@ -426,21 +489,24 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
     started = time.perf_counter()
     journal = _Journal(request.journal_url)
     try:
-        newest_seq, newest_at = journal.newest()
+        newest_seq, newest_at, newer = _session(journal, request)
         if newest_at is None:
             return {"error": "the journal is empty: there is nothing to preview on"}
         start = (newest_at - timedelta(days=request.days)).replace(
             hour=0, minute=0, second=0, microsecond=0)
         split = min(journal.first_at_or_after(start), newest_seq + 1)
-        prefix, reused = _prefix(journal, request.current, split)
-        window_before, before_how = _window(prefix, journal, request.current, newest_seq,
+        read_started = time.perf_counter()
+        read = _read(journal, request.journal_url, newest_seq)
+        read_s = time.perf_counter() - read_started
+        prefix, reused = _prefix(read, request.current, split)
+        window_before, before_how = _window(prefix, read, request.current, newest_seq,
                                             start)
-        window_after, after_how = _window(prefix, journal, request.proposed, newest_seq,
+        window_after, after_how = _window(prefix, read, request.proposed, newest_seq,
                                           start, base=window_before)
         before = _admitted(prefix, window_before, request.current)
         after = _admitted(prefix, window_after, request.proposed)
         judging_started = time.perf_counter()
-        judges, judges_reused = _judges(journal, request.journal_url, newest_seq)
+        judges, judges_reused = _judges(read, request.journal_url, newest_seq)
         precision_before = _precision(judges, [a for a, _, _ in before], request.current,
                                       request.horizon_days)
         precision_after = _precision(judges, [a for a, _, _ in after], request.proposed,
@@ -459,12 +525,14 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
     return {
         "days": request.days,
         "window": {"from": start.isoformat(), "to": newest_at.isoformat(),
-                   "events": newest_seq - split + 1, "weeks": round(weeks, 2)},
+                   "events": newest_seq - split + 1, "weeks": round(weeks, 2),
+                   "through_seq": newest_seq, "journal_entries_since": newer},
         "before": {**_summary(before, weeks), "precision": precision_before},
         "after": {**_summary(after, weeks), "precision": precision_after},
         "added": _changed([o for o in after if o[0].alert_id not in ids_before]),
         "removed": _changed([o for o in before if o[0].alert_id not in ids_after]),
-        "method": {"before_the_window": f"{prefix.events:,} events learned with the "
+        "method": {"journal_read_s": round(read_s, 3),
+                   "before_the_window": f"{prefix.events:,} events learned with the "
                    "current thresholds" + (", kept from an earlier preview" if reused
                                            else f" in {prefix.seconds:.1f} s"),
                    "current_run": before_how or "the current thresholds, from the "
@@ -474,12 +542,12 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
                    f"{request.horizon_days:g}-day outcome window, against the journal's "
                    "events after each alert (" + (
                        "the journal as seen by an earlier preview" if judges_reused else
-                       f"{judges.seconds:.1f} s to read it") + f"; {judging_s:.2f} s judging)"},
+                       f"{judges.seconds:.1f} s to see it") + f"; {judging_s:.2f} s judging)"},
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
 
 
-def _judges(journal: _Journal, url: str, newest_seq: int) -> tuple[_Judges, bool]:
+def _judges(read: _Read, url: str, newest_seq: int) -> tuple[_Judges, bool]:
     """Every evaluator, having seen every event of the journal (and whether an earlier
     preview had them see it). A journal that grew since is read from where they left
     off: the evaluators see events one at a time, in the journal's order, anyway."""
@@ -491,13 +559,12 @@ def _judges(journal: _Journal, url: str, newest_seq: int) -> tuple[_Judges, bool
         evaluator_for("")  # imports every judge module, each registering its evaluator
         evaluators = {name: judge for name in sorted(EVALUATORS)
                       if (judge := evaluator_for(name)) is not None}
-        cached = _Judges(0, [], Outcomes.from_events(()), evaluators, {}, 0.0)
-    new = list(journal.events(cached.through, newest_seq))
+        cached = _Judges(0, Outcomes.from_events(()), evaluators, {}, 0.0)
+    new = read.between(cached.through, newest_seq)
     for event in new:
         for judge in cached.seen.values():
             judge.see_event(event)
-    cached.events += new
-    cached.outcomes = Outcomes.from_events(cached.events)
+    cached.outcomes = Outcomes.from_events(read.between(0, newest_seq))
     cached.through = newest_seq
     cached.said.clear()  # the outcomes moved on
     cached.seconds = time.perf_counter() - started

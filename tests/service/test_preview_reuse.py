@@ -5,6 +5,7 @@ put back among the others' in the engine's order; a policy change re-runs none."
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -50,16 +51,17 @@ def test_only_the_changed_detector_runs_again_and_the_result_is_exact(
     current = config_from_files(None, None)
     proposed = apply(current, [change])
     journal, seq, start, split = _setting(journal_url)
-    preview._CACHE.clear()
+    preview.forget()
     try:
-        prefix, _ = preview._prefix(journal, current.as_dict(), split)
-        base, _ = preview._window(prefix, journal, current.as_dict(), seq, start)
+        read = preview._read(journal, journal_url, seq)
+        prefix, _ = preview._prefix(read, current.as_dict(), split)
+        base, _ = preview._window(prefix, read, current.as_dict(), seq, start)
         assert base.clean and base.findings
-        reused, how = preview._window(prefix, journal, proposed.as_dict(), seq, start,
+        reused, how = preview._window(prefix, read, proposed.as_dict(), seq, start,
                                       base=base)
         assert how is not None and how.startswith(f"{change.detector} learned the window")
         prefix.windows.clear()  # the same, learned by every detector again
-        everything, how = preview._window(prefix, journal, proposed.as_dict(), seq, start)
+        everything, how = preview._window(prefix, read, proposed.as_dict(), seq, start)
         assert how is None
     finally:
         journal.close()
@@ -82,3 +84,50 @@ def test_a_policy_change_runs_no_detector(journal_url: str) -> None:
     assert result["after"]["alerts"] <= result["before"]["alerts"]
     assert set(result["removed"]["by_detector"]) <= {"drift"}
     assert result["added"]["count"] == 0
+
+
+def test_a_grown_journal_is_read_on_and_judged_as_if_read_whole(tmp_path: Path) -> None:
+    events = load(DATASETS[0])[0]
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    journal = Journal(url)
+    current = config_from_files(None, None)
+    proposed = apply(current, [Change("drift", {"lost_probability": 0.9})])
+    request = preview.PreviewRequest(url, current.as_dict(), proposed.as_dict(), 60.0,
+                                     horizon_days=30.0, session_s=0.0)
+    try:
+        cut = len(events) - 500
+        for i in range(0, cut, 1000):
+            journal.record(events[i:min(i + 1000, cut)], source="test")
+        preview.forget()
+        preview.run_preview(request)  # reads the journal as it is
+        journal.record(events[cut:], source="test")  # then it grows
+        grown = preview.run_preview(request)
+        preview.forget()
+        whole = preview.run_preview(request)  # read from the start
+    finally:
+        journal.close()
+    assert "earlier preview" not in grown["method"]["precision"]
+    for side in ("before", "after", "added", "removed"):
+        assert grown[side] == whole[side]
+    assert grown["after"]["precision"]["judged"] > 0
+    assert grown["window"]["journal_entries_since"] == 0
+
+
+def test_previews_of_a_session_see_the_journal_as_its_first_did(tmp_path: Path) -> None:
+    events = load(DATASETS[0])[0]
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    journal = Journal(url)
+    current = config_from_files(None, None)
+    proposed = apply(current, [Change("drift", {"lost_probability": 0.9})])
+    request = preview.PreviewRequest(url, current.as_dict(), proposed.as_dict(), 60.0)
+    try:
+        journal.record(events[:-300], source="test")
+        preview.forget()
+        first = preview.run_preview(request)
+        journal.record(events[-300:], source="test")
+        second = preview.run_preview(request)
+    finally:
+        journal.close()
+    assert second["window"] == {**first["window"], "journal_entries_since": 300}
+    for side in ("before", "after", "added", "removed"):
+        assert second[side] == first[side]

@@ -70,13 +70,16 @@ class ChangesIn(BaseModel):
 
 class PreviewIn(BaseModel):
     """Changes to try, over the journal's last `days` days; alerts judged over an outcome
-    window of `horizon_days` (as `sia evaluate --horizon`)."""
+    window of `horizon_days` (as `sia evaluate --horizon`). Previews within ten minutes
+    of the first see the journal as it did (`window.journal_entries_since` says how much
+    came since), unless `fresh`."""
 
     model_config = ConfigDict(extra="forbid")
 
     changes: list[ChangeIn] = Field(min_length=1, max_length=100)
     days: float = Field(default=90.0, gt=0, le=730)
     horizon_days: float = Field(default=90.0, gt=0, le=365)
+    fresh: bool = False
 
 
 class RollbackIn(BaseModel):
@@ -228,7 +231,8 @@ async def preview(body: PreviewIn, service: Service, who: Caller) -> dict[str, A
         lambda: service.thresholds.propose([c.change() for c in body.changes], who))
     current = await run_in_threadpool(service.thresholds.current)
     request = PreviewRequest(service.journal_url, current.config.as_dict(),
-                             validated.config.as_dict(), body.days, body.horizon_days)
+                             validated.config.as_dict(), body.days, body.horizon_days,
+                             **({"session_s": 0.0} if body.fresh else {}))
     result: dict[str, Any] = await asyncio.wrap_future(service.previews.submit(request))
     if "error" in result:
         raise HTTPException(409, result["error"])
