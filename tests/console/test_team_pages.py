@@ -232,6 +232,7 @@ def test_a_manager_opens_the_team_view_on_a_phone(
     page.wait_for_url(f"{server.url}/console/team")
     chart = page.get_by_role("img", name="Alerts per week by rep")
     chart.wait_for()
+    page.screenshot(path=str(artifacts / "team-phone-first-screen.png"))
     page.screenshot(path=str(artifacts / "team-phone.png"), full_page=True)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"the team view scrolls sideways on a phone: {width} px wide"

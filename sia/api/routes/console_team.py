@@ -37,7 +37,7 @@ SERIES = 7  # series drawn in a chart; the rest are summed as "others"
 
 # the chart's drawing box (SVG user units; the SVG scales to its container)
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 40
+LEFT, RIGHT, TOP, BOTTOM = 48, 8, 12, 40
 
 
 @dataclass(frozen=True)
