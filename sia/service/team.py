@@ -78,9 +78,12 @@ def team_report(store: AlertStore, where: AlertFilter, *, mutes: dict[str, Any],
                 FeedbackRecord.alert_id.in_(ids)).group_by(FeedbackRecord.verdict)).all()))
         answered = session.scalar(select(func.count(func.distinct(FeedbackRecord.alert_id)))
                                   .where(FeedbackRecord.alert_id.in_(ids))) or 0
-        teams = dict(session.execute(select(AlertRecord.rep_id, AlertRecord.team).where(
-            AlertRecord.rep_id.is_not(None)).group_by(AlertRecord.rep_id,
-                                                      AlertRecord.team)).all())
+        # each rep's team as their newest alert says (the newest pair comes last)
+        teams = {rep: t for rep, t, _ in session.execute(
+            select(AlertRecord.rep_id, AlertRecord.team, func.max(AlertRecord.occurred_at))
+            .where(AlertRecord.rep_id.is_not(None))
+            .group_by(AlertRecord.rep_id, AlertRecord.team)
+            .order_by(func.max(AlertRecord.occurred_at))).all()}
         snoozes = list(session.scalars(select(Snooze).where(Snooze.until > now)
                                        .order_by(Snooze.until)))
     index = {m: i for i, m in enumerate(mondays)}

@@ -182,6 +182,9 @@ def test_the_customer_page_shows_the_rhythm_learned_and_open_alerts_escaped(
         assert api.get("/v1/customers/C2").status_code == 404
         assert api.get("/v1/customers/C1").json()["rhythm"]["orders"] == 6
     assert "Other Rep&#39;s Ltd" in page_of(server, "manager_uk", "/console/customers/C2").text
+    store_alert(server, "D1", rep="R7", team="DE", title="A German alert")
+    assert page_of(server, "manager_uk", "/console/customers/D1").status_code == 404
+    assert "A German alert" in page_of(server, "admin", "/console/customers/D1").text
 
 
 def test_an_admin_sees_rejected_records_newest_first_a_page_at_a_time(
