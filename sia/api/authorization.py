@@ -58,6 +58,9 @@ ROUTE_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/console/static/{name}"): PUBLIC,
     ("GET", "/console"): PUBLIC,
     ("POST", "/console/alerts/{alert_id}/feedback"): PUBLIC,
+    ("GET", "/console/team"): PUBLIC,
+    ("GET", "/console/customers/{customer_id}"): PUBLIC,
+    ("GET", "/console/rejects"): PUBLIC,
 }
 
 # The console's pages take a session cookie (an API key signed in with once) instead of
@@ -66,4 +69,7 @@ ROUTE_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
 SESSION_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/console"): READERS,  # a rep's own alerts; a manager's team's; an admin's all
     ("POST", "/console/alerts/{alert_id}/feedback"): frozenset({"rep"}),
+    ("GET", "/console/team"): frozenset({"manager", "admin"}),  # scoped as GET /v1/alerts
+    ("GET", "/console/customers/{customer_id}"): READERS,  # as GET /v1/customers/{id}
+    ("GET", "/console/rejects"): frozenset({"admin"}),  # every source's, as an admin key
 }

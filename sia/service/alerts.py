@@ -70,7 +70,7 @@ def list_alerts(store: AlertStore, where: AlertFilter, *, limit: int = 50,
                 cursor: str | None = None) -> Page:
     """Newest alerts first that match `where`, `limit` at a time."""
     query = select(AlertRecord)
-    for condition in _conditions(where):
+    for condition in conditions(where):
         query = query.where(condition)
     if cursor:
         at, alert_id = decode_cursor(cursor)
@@ -85,7 +85,8 @@ def list_alerts(store: AlertStore, where: AlertFilter, *, limit: int = 50,
     return Page([r.to_dict() for r in rows], encode_cursor(rows[-1]) if more and rows else None)
 
 
-def _conditions(where: AlertFilter) -> list[Any]:
+def conditions(where: AlertFilter) -> list[Any]:
+    """The SQL conditions of `where` (a key's scope among them)."""
     out: list[Any] = []
     if where.detector:
         out.append(AlertRecord.detector == where.detector)

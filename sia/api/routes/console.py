@@ -52,6 +52,16 @@ HEADERS = {
     "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
 templates = Environment(loader=PackageLoader("sia.api.console", "templates"),
                         autoescape=True, auto_reload=False)
+# the pages the header links to, each shown only to the roles SESSION_ROLES lets open it
+NAV = [("/console", "Inbox"), ("/console/team", "Team"), ("/console/rejects", "Rejects")]
+
+
+def _pages(who: Principal) -> list[tuple[str, str]]:
+    return [(path, label) for path, label in NAV
+            if who.role in SESSION_ROLES.get(("GET", path), frozenset())]
+
+
+templates.globals["pages"] = _pages
 
 
 class ConsoleRefusal(Exception):

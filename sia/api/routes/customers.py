@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from sia.api.deps import Caller, Service
 from sia.api.schemas import CustomerOut
-from sia.service.customers import customer_view
+from sia.service.customers import customer_readable, find_customer
 from sia.service.engine_process import EngineUnavailable
 
 router = APIRouter(tags=["customers"])
@@ -22,17 +20,10 @@ router = APIRouter(tags=["customers"])
 async def customer(customer_id: str, service: Service, who: Caller) -> CustomerOut:
     """Reference data, the purchase rhythm learned, recent orders and open alerts."""
 
-    def view() -> dict[str, Any] | None:
-        if service.engine is None:  # Kafka: what the journal and the store know
-            return customer_view(customer_id, engine=None, journal=service.journal,
-                                 store=service.store)
-        try:
-            return service.engine.customer(customer_id)
-        except EngineUnavailable as exc:
-            raise HTTPException(503, f"the engine cannot answer now: {exc}") from None
-
-    found = await run_in_threadpool(view)
-    if found is None or (who.role == "rep" and found["owner_rep_id"] != who.rep_id) or (
-            who.role == "manager" and who.team is not None and found["team"] != who.team):
+    try:
+        found = await run_in_threadpool(find_customer, service, customer_id)
+    except EngineUnavailable as exc:
+        raise HTTPException(503, f"the engine cannot answer now: {exc}") from None
+    if found is None or not customer_readable(found, who):
         raise HTTPException(404, f"no customer {customer_id!r}")
     return CustomerOut.model_validate(found)

@@ -23,6 +23,7 @@ from sia.api.metrics import count_results
 from sia.api.schemas import IngestResponse, Problem, RejectOut, RejectPage
 from sia.service.engine_process import EngineUnavailable
 from sia.service.ingest import ReceiverUnavailable, RecordResult, ingest, unreadable
+from sia.service.rejects import reject_page
 
 router = APIRouter(tags=["events"])
 MAX_BODY = 5 * 1024 * 1024
@@ -168,11 +169,9 @@ async def list_rejects(service: Service, who: Caller,
                        limit: int = Query(default=100, ge=1, le=1000)) -> RejectPage:
     """Rejected records, newest first: a crm key sees what it sent, an admin key all."""
     source = source_of(who) if who.role == "crm" else None
-    rows = await run_in_threadpool(service.journal.rejects, after=int(cursor or 0),
-                                   limit=limit + 1, source=source)
-    more = len(rows) > limit
-    rows = list(rows)[:limit]
+    page = await run_in_threadpool(lambda: reject_page(service.journal, cursor=cursor,
+                                                       limit=limit, source=source))
     return RejectPage(items=[RejectOut(id=r.id, received_at=r.received_at, source=r.source,
                                        position=r.position, event_id=r.event_id,
-                                       reason=r.reason, raw=r.raw) for r in rows],
-                      next_cursor=str(rows[-1].id) if more and rows else None)
+                                       reason=r.reason, raw=r.raw) for r in page.items],
+                      next_cursor=page.next_cursor)
