@@ -598,12 +598,9 @@ def _precision(judges: _Judges, alerts: list[Alert], config: dict[str, Any],
         if report is None:
             if len(judges.said) > 256:
                 judges.said.clear()
-            judge = seen
-            if mine and type(seen).see_alert is not Evaluator.see_alert:
-                judge = _copy(seen)  # what it sees of alerts stays with this run
-                for alert in mine:
-                    judge.see_alert(alert)
-            report = judges.said[memo] = judge.report(mine, judging)
+            # `see_alert` feeds an evaluator's baselines only, which a preview does not
+            # ask for (precision_only): the detector's own figures come from the events
+            report = judges.said[memo] = seen.report(mine, judging)
         n, precision = int(report["alerts"]), report["precision"]
         correct = round(precision * n) if precision is not None else 0
         judged += n
@@ -616,19 +613,6 @@ def _precision(judges: _Judges, alerts: list[Alert], config: dict[str, Any],
     return {"horizon_days": horizon, "judged": judged, "correct": right,
             "precision": round(right / judged, 4) if judged else None,
             "by_detector": figures, "not_evaluated": not_evaluated}
-
-
-def _copy(judge: Evaluator) -> Evaluator:
-    """A copy of an evaluator's state (a pickle round trip is some times faster than
-    copy.deepcopy here; the latter for what does not pickle)."""
-    import copy
-    import pickle
-
-    try:
-        copied: Evaluator = pickle.loads(pickle.dumps(judge, pickle.HIGHEST_PROTOCOL))
-    except (pickle.PicklingError, TypeError, AttributeError):
-        copied = copy.deepcopy(judge)
-    return copied
 
 
 def _enabled(config: dict[str, Any]) -> list[str]:

@@ -215,6 +215,9 @@ class UpSellEvaluator(Evaluator):
         named = [(a.finding.subject_id, str(a.finding.facts["product_id"]), alert_day(a),
                   float(a.finding.facts["break_quantity"])) for a in alerts]
         tally = self.judge_breaks(outcomes, named, h)
+        if judging.precision_only:
+            return {"alerts": tally.alerts, "unjudged": tally.unjudged,
+                    "precision": tally.precision}
         recall = self._break_recall(outcomes, named, h)
         growth, base = self._matched(
             outcomes, tally.alerts, h, GROWTH_STEPS,
