@@ -22,7 +22,17 @@ import sia
 from sia.api.authorization import PUBLIC, ROUTE_ROLES
 from sia.api.deps import authorize
 from sia.api.metrics import Metrics, RequestTimer
-from sia.api.routes import alerts, console, customers, events, feedback, keys, ops, thresholds
+from sia.api.routes import (
+    alerts,
+    console,
+    console_thresholds,
+    customers,
+    events,
+    feedback,
+    keys,
+    ops,
+    thresholds,
+)
 from sia.events.models import EVENT_ADAPTER
 from sia.service.runtime import Runtime
 from sia.settings import Settings
@@ -80,6 +90,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
     for module in (ops, events, alerts, customers, feedback, thresholds, keys):
         app.include_router(module.router)
     console.install(app, runtime)  # the web console's pages, outside the API description
+    app.include_router(console_thresholds.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -58,6 +58,11 @@ ROUTE_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/console/static/{name}"): PUBLIC,
     ("GET", "/console"): PUBLIC,
     ("POST", "/console/alerts/{alert_id}/feedback"): PUBLIC,
+    ("GET", "/console/thresholds"): PUBLIC,
+    ("POST", "/console/thresholds/preview"): PUBLIC,
+    ("POST", "/console/thresholds/apply"): PUBLIC,
+    ("GET", "/console/thresholds/history"): PUBLIC,
+    ("POST", "/console/thresholds/rollback"): PUBLIC,
 }
 
 # The console's pages take a session cookie (an API key signed in with once) instead of
@@ -66,4 +71,11 @@ ROUTE_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
 SESSION_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/console"): READERS,  # a rep's own alerts; a manager's team's; an admin's all
     ("POST", "/console/alerts/{alert_id}/feedback"): frozenset({"rep"}),
+    # thresholds, as the /v1/thresholds routes a manager uses (a rollback also needs an
+    # admin or unscoped manager key: the service decides, as for the API)
+    ("GET", "/console/thresholds"): frozenset({"manager", "admin"}),
+    ("POST", "/console/thresholds/preview"): frozenset({"manager", "admin"}),
+    ("POST", "/console/thresholds/apply"): frozenset({"manager", "admin"}),
+    ("GET", "/console/thresholds/history"): frozenset({"manager", "admin"}),
+    ("POST", "/console/thresholds/rollback"): frozenset({"manager", "admin"}),
 }
