@@ -6,47 +6,13 @@ rollback; a stale version is 409; a rep is refused; a form without its CSRF toke
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
-from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
-from api.conftest import Server, serving  # type: ignore[import-not-found]
-from api.test_live import post_all  # type: ignore[import-not-found]
-
-from sia.cli.demo import DATASETS, load
+from api.conftest import Server  # type: ignore[import-not-found]
 
 from .conftest import browser, csrf_of, sign_in
-
-CUSTOMERS = 40  # of the online-retail sample: a small journal, a quick preview
-
-
-@cache
-def small_retail() -> tuple[dict[str, Any], ...]:
-    """The reps, the customers who ordered most, their orders and the products those
-    name."""
-    events = [e.model_dump(mode="json") for e in load(DATASETS[0])[0]]
-    counts = Counter(e["customer_id"] for e in events if e["type"] == "order")
-    chosen = {c for c, _ in counts.most_common(CUSTOMERS)}
-    orders = [e for e in events if e["type"] == "order" and e["customer_id"] in chosen]
-    products = {line["product_id"] for o in orders for line in o["lines"]}
-    return tuple(e for e in events if e["type"] == "rep"
-                 or (e["type"] == "customer" and e["customer_id"] in chosen)
-                 or (e["type"] == "product" and e["product_id"] in products)
-                 or (e["type"] in ("order", "return") and e.get("customer_id") in chosen))
-
-
-@pytest.fixture()
-def retail_server(tmp_path: Path) -> Iterator[Server]:
-    """A server that has learned a small slice of the online-retail journal."""
-    with serving(tmp_path / "data") as server:
-        post_all(server, list(small_retail()))
-        server.wait_learned()
-        yield server
 
 
 @contextmanager
