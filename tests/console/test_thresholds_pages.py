@@ -126,6 +126,7 @@ def test_preview_apply_history_rollback_and_a_stale_version(retail_server: Serve
         assert "Alerts per week, before and after" in text and "<svg" in text
         assert "Alerts it would add" in text and "Alerts it would remove" in text
         assert "busiest rep before" in text and "By team" in text
+        assert "precision, all judged" in text
         removed = re.search(r"Alerts it would remove: (\d+)", text)
         assert removed and int(removed.group(1)) > 0, text  # a higher bar: fewer alerts
         assert "team UK" in text.split("Alerts it would remove")[1]  # only UK's go
