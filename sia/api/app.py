@@ -26,6 +26,7 @@ from sia.api.routes import (
     alerts,
     console,
     console_team,
+    console_thresholds,
     customers,
     events,
     feedback,
@@ -91,6 +92,7 @@ def create_app(runtime: Runtime | None) -> FastAPI:
         app.include_router(module.router)
     console.install(app, runtime)  # the web console's pages, outside the API description
     app.include_router(console_team.router)  # its team view, customer and rejects pages
+    app.include_router(console_thresholds.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

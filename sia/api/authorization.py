@@ -61,6 +61,11 @@ ROUTE_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/console/team"): PUBLIC,
     ("GET", "/console/customers/{customer_id}"): PUBLIC,
     ("GET", "/console/rejects"): PUBLIC,
+    ("GET", "/console/thresholds"): PUBLIC,
+    ("POST", "/console/thresholds/preview"): PUBLIC,
+    ("POST", "/console/thresholds/apply"): PUBLIC,
+    ("GET", "/console/thresholds/history"): PUBLIC,
+    ("POST", "/console/thresholds/rollback"): PUBLIC,
 }
 
 # The console's pages take a session cookie (an API key signed in with once) instead of
@@ -72,4 +77,11 @@ SESSION_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/console/team"): frozenset({"manager", "admin"}),  # scoped as GET /v1/alerts
     ("GET", "/console/customers/{customer_id}"): READERS,  # as GET /v1/customers/{id}
     ("GET", "/console/rejects"): frozenset({"admin"}),  # every source's, as an admin key
+    # thresholds, as the /v1/thresholds routes a manager uses (a rollback also needs an
+    # admin or unscoped manager key: the service decides, as for the API)
+    ("GET", "/console/thresholds"): frozenset({"manager", "admin"}),
+    ("POST", "/console/thresholds/preview"): frozenset({"manager", "admin"}),
+    ("POST", "/console/thresholds/apply"): frozenset({"manager", "admin"}),
+    ("GET", "/console/thresholds/history"): frozenset({"manager", "admin"}),
+    ("POST", "/console/thresholds/rollback"): frozenset({"manager", "admin"}),
 }

@@ -4,17 +4,21 @@ R2, and a browser-like client that signs in through the forms."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from api.conftest import Server, serving  # type: ignore[import-not-found]
+from api.test_live import post_all  # type: ignore[import-not-found]
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sia.cli.demo import DATASETS, load
 from sia.delivery.tables import FeedbackRecord, Snooze
 from sia.findings import Finding, Severity
 from sia.policy import Alert
@@ -77,3 +81,30 @@ def sign_in(client: httpx.Client, key: str) -> httpx.Response:
     form = client.get("/console/sign-in")
     assert form.status_code == 200, form.text
     return client.post("/console/sign-in", data={"key": key, "csrf": csrf_of(form)})
+
+
+CUSTOMERS = 40  # of the online-retail sample: a small journal, a quick preview
+
+
+@cache
+def small_retail() -> tuple[dict[str, Any], ...]:
+    """The reps, the customers who ordered most, their orders and the products those
+    name."""
+    events = [e.model_dump(mode="json") for e in load(DATASETS[0])[0]]
+    counts = Counter(e["customer_id"] for e in events if e["type"] == "order")
+    chosen = {c for c, _ in counts.most_common(CUSTOMERS)}
+    orders = [e for e in events if e["type"] == "order" and e["customer_id"] in chosen]
+    products = {line["product_id"] for o in orders for line in o["lines"]}
+    return tuple(e for e in events if e["type"] == "rep"
+                 or (e["type"] == "customer" and e["customer_id"] in chosen)
+                 or (e["type"] == "product" and e["product_id"] in products)
+                 or (e["type"] in ("order", "return") and e.get("customer_id") in chosen))
+
+
+@pytest.fixture()
+def retail_server(tmp_path: Path) -> Iterator[Server]:
+    """A server that has learned a small slice of the online-retail journal."""
+    with serving(tmp_path / "data") as server:
+        post_all(server, list(small_retail()))
+        server.wait_learned()
+        yield server

@@ -4,6 +4,7 @@ inbox fits a phone's width. Screenshots go to test-artifacts/console/ (ignored b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,4 +100,73 @@ def test_the_inbox_fits_a_phone(server: Server, chromium: Any, artifacts: Path) 
     for button in page.get_by_role("button").all():
         box = button.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360
+    context.close()
+
+
+def test_a_manager_previews_applies_and_rolls_back_a_threshold(
+        retail_server: Server, chromium: Any, artifacts: Path) -> None:
+    server = retail_server
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{server.url}/console/sign-in")
+    page.get_by_label("API key").fill(server.keys["manager"])
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/console")
+    page.get_by_role("link", name="Thresholds").click()
+    page.wait_for_url(f"{server.url}/console/thresholds")
+    page.get_by_label("Team (empty: the defaults every team starts from)").fill("UK")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/console/thresholds?team=UK")
+    page.screenshot(path=str(artifacts / "1-thresholds.png"), full_page=True)
+
+    form = page.get_by_role("form", name="Change margin.min_z")
+    form.get_by_role("textbox").fill("abc")
+    form.get_by_role("button", name="Preview").click()
+    page.get_by_role("alert").filter(has_text="'abc' is not a number").wait_for()
+    page.screenshot(path=str(artifacts / "2-not-a-number.png"), full_page=True)
+
+    form = page.get_by_role("form", name="Change margin.min_z")
+    box = form.get_by_role("textbox")
+    box.fill("4")
+    box.press("Enter")  # the keyboard submits the preview
+    page.get_by_role("heading", name="Alerts per week, before and after").wait_for()
+    assert page.locator("svg.chart rect").count() >= 2
+    removed = page.get_by_role("heading", name=re.compile(r"Alerts it would remove: \d+"))
+    assert int(removed.inner_text().rsplit(" ", 1)[1]) > 0
+    page.screenshot(path=str(artifacts / "3-preview.png"), full_page=True)
+
+    page.get_by_label("Reason (kept in the history)").fill("UK margin alerts are noisy")
+    page.get_by_role("button", name="Apply margin.min_z = 4.0").click()
+    page.get_by_role("status").filter(has_text="Applied as version 2.").wait_for()
+    assert "team UK" in page.locator("#t-margin-min_z .source").inner_text()
+    page.screenshot(path=str(artifacts / "4-applied.png"), full_page=True)
+
+    page.get_by_role("link", name="History and rollback").click()
+    page.wait_for_url(f"{server.url}/console/thresholds/history")
+    assert "UK margin alerts are noisy" in page.locator("#version-2").inner_text()
+    page.screenshot(path=str(artifacts / "5-history.png"), full_page=True)
+    rollback = page.get_by_role("form", name="Roll back to version 1")
+    rollback.get_by_label("Reason to restore version 1").fill("back to the files")
+    rollback.get_by_role("button", name="Roll back to version 1").click()
+    page.get_by_role("status").filter(has_text="Rolled back: now version 3.").wait_for()
+    page.screenshot(path=str(artifacts / "6-rolled-back.png"), full_page=True)
+    with server.client("admin") as api:
+        history = api.get("/v1/thresholds/history").json()
+    assert [(v["version"], v["kind"]) for v in history] == [
+        (3, "rollback"), (2, "apply"), (1, "initial")]
+    assert history[0]["reason"] == "back to the files"
+
+
+def test_the_thresholds_page_fits_a_phone(server: Server, chromium: Any,
+                                          artifacts: Path) -> None:
+    context = chromium.new_context(viewport={"width": 360, "height": 740},
+                                   device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(f"{server.url}/console/sign-in")
+    page.get_by_label("API key").fill(server.keys["manager_uk"])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server.url}/console")
+    page.goto(f"{server.url}/console/thresholds")
+    page.screenshot(path=str(artifacts / "1-thresholds-phone.png"), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360, f"the page scrolls sideways on a phone: {width} px wide"
     context.close()

@@ -53,7 +53,8 @@ HEADERS = {
 templates = Environment(loader=PackageLoader("sia.api.console", "templates"),
                         autoescape=True, auto_reload=False)
 # the pages the header links to, each shown only to the roles SESSION_ROLES lets open it
-NAV = [("/console", "Inbox"), ("/console/team", "Team"), ("/console/rejects", "Rejects")]
+NAV = [("/console", "Inbox"), ("/console/team", "Team"), ("/console/thresholds", "Thresholds"),
+       ("/console/rejects", "Rejects")]
 
 
 def _pages(who: Principal) -> list[tuple[str, str]]:

@@ -15,16 +15,18 @@ the values that apply to their customers and their mutes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from sia.access.keys import Principal
 from sia.api.deps import Caller, Service
 from sia.config import ConfigError
 from sia.service.preview import PreviewRequest
+from sia.service.runtime import Runtime
 from sia.service.thresholds import Change, Conflict, Forbidden
 from sia.thresholds.effective import effective, effective_policy
 from sia.thresholds.versions import Version
@@ -227,17 +229,37 @@ async def preview(body: PreviewIn, service: Service, who: Caller) -> dict[str, A
     which (`judged_kind`); `not_evaluated` lists detectors without a judge.
 
     A sandbox: it changes nothing, stores no alert and sends nothing."""
-    validated = await _answered(
-        lambda: service.thresholds.propose([c.change() for c in body.changes], who))
-    current = await run_in_threadpool(service.thresholds.current)
-    request = PreviewRequest(service.journal_url, current.config.as_dict(),
-                             validated.config.as_dict(), body.days, body.horizon_days,
-                             **({"session_s": 0.0} if body.fresh else {}))
-    result: dict[str, Any] = await asyncio.wrap_future(service.previews.submit(request))
+    changes = [c.change() for c in body.changes]
+    result: dict[str, Any] = await _answered_async(
+        preview_of(service, changes, who, body.days, body.horizon_days, fresh=body.fresh))
     if "error" in result:
         raise HTTPException(409, result["error"])
+    return result
+
+
+async def preview_of(service: Runtime, changes: list[Change], who: Principal, days: float,
+                     horizon_days: float, *, fresh: bool = False) -> dict[str, Any]:
+    """The preview of these changes against the current version (validated first: raises
+    Forbidden or ConfigError), run in a preview worker process; `error` when there is
+    nothing to preview on. The API's preview and the console's both call this."""
+    validated = await run_in_threadpool(service.thresholds.propose, changes, who)
+    current = await run_in_threadpool(service.thresholds.current)
+    request = PreviewRequest(service.journal_url, current.config.as_dict(),
+                             validated.config.as_dict(), days, horizon_days,
+                             **({"session_s": 0.0} if fresh else {}))
+    result: dict[str, Any] = await asyncio.wrap_future(service.previews.submit(request))
     result["version"] = current.version
     return result
+
+
+async def _answered_async(call: Awaitable[Any]) -> Any:
+    """`_answered` for a coroutine (403, 422)."""
+    try:
+        return await call
+    except Forbidden as exc:
+        raise HTTPException(403, str(exc)) from None
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 @router.get("/v1/thresholds/history", response_model=list[VersionOut])
