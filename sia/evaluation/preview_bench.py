@@ -17,7 +17,8 @@ On a fresh journal (a temporary SQLite file) filled with the events, wall-clock 
 - `learning_change`: a preview of a change of a learning parameter
   (`drift.slow_half_life_days` 180 -> 120 by default), after the firing change (the
   state before the window is then known): the window is re-learned from that snapshot,
-  or the whole journal when the parameter shapes what every customer shares.
+  or the whole journal when the parameter shapes what every customer shares
+  (`shared_learning_change`: `drift.horizon_days` 90 -> 60, drift alone relearns it).
 
 Each figure is also given as a ratio to the full replay. The previews run in this
 process (`sia serve` runs them in one warm worker process: the same code). Goals are the
@@ -50,6 +51,7 @@ FIRING = Change("drift", {"lost_probability": 0.9})
 FIRING_NEXT = Change("drift", {"lost_probability": 0.85})
 POLICY_CHANGE = ("min_score", "drift", 0.9)  # policy section, detector, value
 LEARNING = Change("drift", {"slow_half_life_days": 120.0})
+SHARED_LEARNING = Change("drift", {"horizon_days": 60.0})  # shapes what customers share
 FIRING_GOAL_S = 2.0
 LEARNING_GOAL_S = 60.0
 LEARNING_GOAL_EVENTS = 500_000
@@ -117,6 +119,7 @@ def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
     fire = apply(current, [firing])
     fire_next = apply(current, [firing_next])
     learn = apply(current, [learning])
+    shared = apply(current, [SHARED_LEARNING])
     policy = _policy(current, *POLICY_CHANGE)
     validate(fire, source="the firing-threshold change")
     validate(learn, source="the learning-parameter change")
@@ -132,6 +135,7 @@ def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
             cached_s, cached = _preview(url, current, fire, days, horizon_days)
             policy_s, policied = _preview(url, current, policy, days, horizon_days)
             learn_s, learned = _preview(url, current, learn, days, horizon_days)
+            shared_s, shared_answer = _preview(url, current, shared, days, horizon_days)
         finally:
             journal.close()
             preview_module.forget()
@@ -151,6 +155,8 @@ def run(events: Sequence[Event], current: Config, *, days: float = 90.0,
         **_figures(policy_s, reference, policied)}
     result["learning_change"] = {"change": _describe(learning),
                                  **_figures(learn_s, reference, learned)}
+    result["shared_learning_change"] = {"change": _describe(SHARED_LEARNING),
+                                        **_figures(shared_s, reference, shared_answer)}
     result["goals"] = {
         "firing_change_s": {
             "goal": f"<= {FIRING_GOAL_S:g} s for a firing-threshold change over 90 days",

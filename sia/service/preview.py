@@ -115,6 +115,7 @@ class _Prefix:
     events: int
     seconds: float
     windows: dict[str, _Window]
+    items: int = 0  # stream items (events and ticks) learned before the window
 
 
 _CACHE: dict[str, _Prefix] = {}  # the newest prefix of this process (one is enough)
@@ -326,18 +327,22 @@ def _prefix(read: _Read, current: dict[str, Any], split: int) -> tuple[_Prefix, 
         return cached, True
     started = time.perf_counter()
     detectors, policy = _pipeline(current)
-    driver = Driver(Engine(detectors))
+    driver = _Feed(Engine(detectors))
+    counted = _Places(driver.engine, {d.name: i for i, d in enumerate(detectors)})
+    driver.engine.tracer = counted
     for finding in _learn(driver, read.between(0, split - 1)):
         policy.admit(finding)  # the cooldowns and inhibitions running at the window's start
+    driver.engine.tracer = None
     found = _Prefix(key, split, driver.engine, driver.next_tick, policy,
-                    driver.engine.observed, time.perf_counter() - started, {})
+                    driver.engine.observed, time.perf_counter() - started, {},
+                    counted.items)
     _CACHE.clear()
     _CACHE[key] = found
     return found, False
 
 
 def _window(prefix: _Prefix, read: _Read, config: dict[str, Any], through: int,
-            start: datetime, base: _Window | None = None) -> tuple[_Window, str | None]:
+            base: _Window | None = None) -> tuple[_Window, str | None]:
     """The window's findings under `config`'s detector thresholds, and how they were
     had when not by learning the window with every detector. `base`: the window of the
     current thresholds. The detectors only read their own state and the reference data,
@@ -366,17 +371,36 @@ def _window(prefix: _Prefix, read: _Read, config: dict[str, Any], through: int,
             names = ", ".join(d.name for d in changed)
             how = (f"{names} learned the window again with the proposed thresholds; the "
                    "findings of the detectors whose thresholds did not change reused")
-    except SnapshotError:
-        driver = Driver(Engine(detectors))
-        every = [f for f in _learn(driver, read.between(0, through))
-                 if f.occurred_at >= start]
-        found = _Window(every, _owners(every, driver.engine), [], tuning, False,
-                        "the whole journal learned with the proposed thresholds (a "
-                        "threshold that shapes what is learned across customers changed)")
+    except SnapshotError:  # a threshold that shapes what is learned across customers
+        found = _relearned(prefix, read.between(0, through), changed, order)
+        how = None
+        if len(changed) < len(detectors):
+            assert base is not None
+            found = _merged(base, found, tuning)
+            how = (f"{', '.join(d.name for d in changed)} learned the whole journal again "
+                   "with the proposed thresholds (one that shapes what is learned across "
+                   "customers changed); the findings of the other detectors reused")
     if len(prefix.windows) >= 16:
         prefix.windows.clear()
     prefix.windows[key] = found
     return found, how
+
+
+def _relearned(prefix: _Prefix, events: list[Event], detectors: list[Detector[Any]],
+               order: dict[str, int]) -> _Window:
+    """The window's findings of `detectors` learning the whole journal from nothing."""
+    engine = Engine(detectors)
+    places = _Places(engine, order)
+    engine.tracer = places
+    kept = [(f, (at - prefix.items, rank)) for f in _learn(_Feed(engine), events)
+            if (at := places.at[id(f)][0]) >= prefix.items
+            and (rank := places.at[id(f)][1]) >= 0]
+    findings = [f for f, _ in kept]
+    return _Window(findings, _owners(findings, engine), [p for _, p in kept],
+                   {d.name: _tuning(d) for d in detectors},
+                   engine.rejected == 0 and engine.tick_failures == 0,
+                   "the whole journal learned with the proposed thresholds (a threshold "
+                   "that shapes what is learned across customers changed)")
 
 
 def _merged(base: _Window, rerun: _Window, tuning: dict[str, str]) -> _Window:
@@ -499,10 +523,9 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
         read = _read(journal, request.journal_url, newest_seq)
         read_s = time.perf_counter() - read_started
         prefix, reused = _prefix(read, request.current, split)
-        window_before, before_how = _window(prefix, read, request.current, newest_seq,
-                                            start)
+        window_before, before_how = _window(prefix, read, request.current, newest_seq)
         window_after, after_how = _window(prefix, read, request.proposed, newest_seq,
-                                          start, base=window_before)
+                                          base=window_before)
         before = _admitted(prefix, window_before, request.current)
         after = _admitted(prefix, window_after, request.proposed)
         judging_started = time.perf_counter()

@@ -43,7 +43,7 @@ def test_every_preview_is_timed_against_the_full_replay(result: dict[str, Any]) 
     reference = result["full_replay"]["seconds"]
     runs = [result["firing_change"]["first_call"], result["firing_change"]["cached_call"],
             result["learning_change"], result["firing_change"]["next_value"],
-            result["policy_change"]]
+            result["policy_change"], result["shared_learning_change"]]
     for run in runs:
         assert run["seconds"] > 0 and 0 < run["elapsed_s_reported"] <= run["seconds"]
         assert run["ratio_to_full_replay"] == pytest.approx(run["seconds"] / reference,
@@ -64,6 +64,8 @@ def test_every_preview_is_timed_against_the_full_replay(result: dict[str, Any]) 
     assert nexts["method"]["proposed_run"].startswith("drift learned the window again")
     assert nexts["method"]["current_run"] == "kept from an earlier preview"
     assert "no detector ran" in policy["method"]["proposed_run"]
+    shared = result["shared_learning_change"]["method"]["proposed_run"]
+    assert shared.startswith("drift learned the whole journal again")
     assert policy["alerts_after"] <= policy["alerts_before"] and policy["added"] == 0
 
 

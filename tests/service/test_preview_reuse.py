@@ -27,12 +27,12 @@ def journal_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _setting(url: str, days: float = 90.0) -> tuple[preview._Journal, int, object, int]:
+def _setting(url: str, days: float = 90.0) -> tuple[preview._Journal, int, int]:
     journal = preview._Journal(url)
     seq, at = journal.newest()
     assert at is not None
     start = (at - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return journal, seq, start, journal.first_at_or_after(start)
+    return journal, seq, journal.first_at_or_after(start)
 
 
 def _alerts(prefix: preview._Prefix, window: preview._Window, config: Config
@@ -45,23 +45,24 @@ def _alerts(prefix: preview._Prefix, window: preview._Window, config: Config
     Change("drift", {"lost_probability": 0.9}),
     Change("cross_sell", {"min_confidence": 0.45}),
     Change("drift", {"lost_probability": 0.9}, team="UK"),
+    Change("drift", {"horizon_days": 60.0}),  # shapes what all customers share
 ])
 def test_only_the_changed_detector_runs_again_and_the_result_is_exact(
         journal_url: str, change: Change) -> None:
     current = config_from_files(None, None)
     proposed = apply(current, [change])
-    journal, seq, start, split = _setting(journal_url)
+    journal, seq, split = _setting(journal_url)
     preview.forget()
     try:
         read = preview._read(journal, journal_url, seq)
         prefix, _ = preview._prefix(read, current.as_dict(), split)
-        base, _ = preview._window(prefix, read, current.as_dict(), seq, start)
+        base, _ = preview._window(prefix, read, current.as_dict(), seq)
         assert base.clean and base.findings
-        reused, how = preview._window(prefix, read, proposed.as_dict(), seq, start,
+        reused, how = preview._window(prefix, read, proposed.as_dict(), seq,
                                       base=base)
-        assert how is not None and how.startswith(f"{change.detector} learned the window")
+        assert how is not None and how.startswith(f"{change.detector} learned the ")
         prefix.windows.clear()  # the same, learned by every detector again
-        everything, how = preview._window(prefix, read, proposed.as_dict(), seq, start)
+        everything, how = preview._window(prefix, read, proposed.as_dict(), seq)
         assert how is None
     finally:
         journal.close()
