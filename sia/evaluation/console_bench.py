@@ -17,11 +17,12 @@ cookie) and every page is fetched once to warm up, then `repeat` times in turn:
 Each page's size and its count of cards (alerts, rejects: `class="card`) at the
 warm-up are recorded, so an empty page is seen.
 
-A threshold preview (POST /console/thresholds/preview, drift.lost_probability 0.9 for
-the defaults) is posted once, after the pages, and reported apart: a preview is bounded
-by issue 15's 2 s goal, not by the pages' 300 ms. It is the server's first preview (its
-worker learns what came before the window), the slow case, not `sia bench --preview`'s
-`next_value`.
+Two threshold previews (POST /console/thresholds/preview, for the defaults) are posted
+once each, after the pages, and reported apart: a preview is bounded by issue 15's 2 s
+goal, not by the pages' 300 ms. `first_call` (drift.lost_probability 0.9) is the
+server's first preview, a cold start (its worker learns what came before the window);
+`next_value` (0.85) is the next try, the figure issue 15's goal is for (as
+`sia bench --preview`'s `next_value`).
 
 Server time is the server's own: the `Server-Timing: app;dur=<ms>` header its request
 timer (sia.api.metrics.RequestTimer) puts on every answer, from the request reaching the
@@ -69,7 +70,8 @@ PAGE_GOAL_MS = 300.0
 PREVIEW_GOAL_S = 2.0
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 TIMING = re.compile(r"app;dur=([0-9.]+)")
-PREVIEW = {"team": "", "detector": "drift", "key": "lost_probability", "value": "0.9"}
+PREVIEW = {"team": "", "detector": "drift", "key": "lost_probability"}
+PREVIEW_VALUES = {"first_call": "0.9", "next_value": "0.85"}
 # records the server rejects (each for another reason), so the rejects page has rows
 INVALID = [
     {"type": "order", "customer_id": "BENCH-1"},
@@ -187,12 +189,13 @@ def run(events: Sequence[Event], options: ConsoleBenchOptions | None = None, *,
     result["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     slowest = max(result["pages"], key=lambda p: result["pages"][p]["server_ms"]["max"])
     worst = result["pages"][slowest]["server_ms"]["max"]
-    preview_s = result["preview"]["server_ms"] / 1000
+    preview_s = result["preview"]["next_value"]["server_ms"] / 1000
     result["goals"] = {
         "page_max_ms": {"goal": f"<= {PAGE_GOAL_MS:g} ms server time, every page's max",
                         "value": worst, "page": slowest, "met": worst <= PAGE_GOAL_MS},
         "preview_s": {"goal": f"<= {PREVIEW_GOAL_S:g} s for a firing-threshold preview "
-                              "(issue 15)", "value": round(preview_s, 3),
+                              "(issue 15), the next try after the first",
+                      "value": round(preview_s, 3),
                       "met": preview_s <= PREVIEW_GOAL_S}}
     return result
 
@@ -237,10 +240,16 @@ def _measure(server: Server, data: Path, options: ConsoleBenchOptions,
                 _, spent, waited = _timed(clients[who], "GET", path)
                 server_ms[name].append(spent)
                 client_ms[name].append(waited)
-        progress("one threshold preview")
-        form = clients["admin"].get("/console/thresholds")
-        answer, spent, waited = _timed(clients["admin"], "POST", "/console/thresholds/preview",
-                                       {"csrf": _csrf(form), **PREVIEW})
+        previews = {}
+        for call, value in PREVIEW_VALUES.items():
+            progress(f"a threshold preview ({call})")
+            form = clients["admin"].get("/console/thresholds")
+            answer, spent, waited = _timed(clients["admin"], "POST",
+                                           "/console/thresholds/preview",
+                                           {"csrf": _csrf(form), **PREVIEW, "value": value})
+            previews[call] = {"change": f"{PREVIEW['detector']}.{PREVIEW['key']}={value} "
+                                        "(defaults)", "bytes": len(answer.content),
+                              "server_ms": round(spent, 1), "client_ms": round(waited, 1)}
     finally:
         for client in clients.values():
             client.close()
@@ -249,9 +258,5 @@ def _measure(server: Server, data: Path, options: ConsoleBenchOptions,
                        "server_ms": figures(server_ms[name]),
                        "client_ms": figures(client_ms[name])}
                 for name, (who, path) in pages.items()}
-    preview = {"who": "admin", "path": "/console/thresholds/preview",
-               "change": f"{PREVIEW['detector']}.{PREVIEW['key']}={PREVIEW['value']} "
-                         "(defaults)", "call": "the server's first preview (nothing learned "
-                         "before the window yet)", "requests": 1, "bytes": len(answer.content),
-               "server_ms": round(spent, 1), "client_ms": round(waited, 1)}
+    preview = {"who": "admin", "path": "/console/thresholds/preview", **previews}
     return measured, preview
