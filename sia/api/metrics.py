@@ -119,7 +119,10 @@ def count_results(app: FastAPI, results: Sequence[RecordResult]) -> None:
 
 
 class RequestTimer:
-    """ASGI middleware: a latency histogram by route template (never the raw path).
+    """ASGI middleware: a latency histogram by route template (never the raw path), and
+    a `Server-Timing: app;dur=<ms>` header on every answer: the server's time from the
+    request reaching the app to the answer's headers (a page is rendered by then; what a
+    client's clock adds, network and queueing, is not in it).
     Plain ASGI rather than Starlette's `BaseHTTPMiddleware`, which runs every request
     through an extra task and memory stream."""
 
@@ -137,6 +140,10 @@ class RequestTimer:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                spent = 1000 * (time.perf_counter() - started)
+                headers = list(message.get("headers", ()))
+                headers.append((b"server-timing", f"app;dur={spent:.2f}".encode()))
+                message = {**message, "headers": headers}
             await send(message)
 
         try:

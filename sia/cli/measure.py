@@ -187,13 +187,20 @@ def register_measure(app: typer.Typer) -> None:
             "retail data; --sample for a quick run)")] = False,
         days: Annotated[float, typer.Option(
             min=1, help="--preview: over the journal's last days")] = 90.0,
+        console_pages: Annotated[bool, typer.Option(
+            "--console", help="server time of each web console page (and one threshold "
+            "preview) on a real `sia serve` that has learned the events (default: the full "
+            "online retail data; --sample for a quick run)")] = False,
+        requests: Annotated[int, typer.Option(
+            min=1, max=1000, help="--console: timed requests per page, after one "
+            "warm-up")] = 20,
         as_json: Annotated[bool, typer.Option("--json")] = False,
         config: ConfigOpt = None,
         policy_file: PolicyOpt = None,
     ) -> None:
         """Events per second of the engine against the bare detector arithmetic (with
         --kafka: through Kafka and real workers; with --preview: threshold previews
-        against a full replay)."""
+        against a full replay; with --console: the web console's pages)."""
         from sia.evaluation.bench import bench as run_bench
 
         if http and (kafka or delivery):
@@ -201,7 +208,16 @@ def register_measure(app: typer.Typer) -> None:
                  "--delivery")
         if preview and (http or kafka or delivery):
             fail("--preview measures previews alone: not with --http, --kafka or --delivery")
+        if console_pages and (preview or http or kafka or delivery):
+            fail("--console measures console pages alone: not with --preview, --http, "
+                 "--kafka or --delivery")
         build(config, policy_file)  # fail early on a bad configuration
+        if console_pages:
+            events, source = _bench_events(events_file, sample)
+            result = _console_run(events, config, policy_file, requests)
+            result["source"] = source
+            _print_result(result, as_json)
+            return
         if preview:
             events, source = _bench_events(events_file, sample)
             result = _preview_run(events, config, policy_file, days)
@@ -307,6 +323,21 @@ def _preview_run(events: list[Event], config: Path | None, policy_file: Path | N
         try:
             return run(events, config_from_files(config, policy_file), days=days)
         except ValueError as exc:
+            fail(str(exc))
+
+
+def _console_run(events: list[Event], config: Path | None, policy_file: Path | None,
+                 requests: int) -> dict[str, Any]:
+    """`sia bench --console`: see sia.evaluation.console_bench."""
+    from sia.evaluation.console_bench import ConsoleBenchOptions, run
+    from sia.evaluation.http_bench import BenchFailed
+
+    options = ConsoleBenchOptions(repeat=requests, config=config, policy_file=policy_file)
+    with console.status(f"console pages on {len(events):,} events") as status:
+        try:
+            return run(events, options,
+                       progress=lambda what: status.update(f"{len(events):,} events: {what}"))
+        except (BenchFailed, ValueError) as exc:
             fail(str(exc))
 
 

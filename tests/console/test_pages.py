@@ -230,3 +230,15 @@ def test_the_stylesheet_is_served_from_the_package(server: Server) -> None:
         assert "@media (max-width: 480px)" in css.text
         for name in ("../routes/console.py", "base.html", "nope.css"):
             assert client.get(f"/console/static/{name}").status_code == 404
+
+
+def test_every_answer_says_how_long_the_server_spent_on_it(server: Server) -> None:
+    store_alert(server, "C1")
+    with browser(server) as client:
+        assert sign_in(client, server.keys["rep"]).status_code == 303
+        for answer in (client.get("/console"), client.get("/console/sign-in"),
+                       client.get("/healthz")):
+            timing = answer.headers.get_list("server-timing")
+            assert len(timing) == 1, answer.headers
+            found = re.fullmatch(r"app;dur=(\d+\.\d\d)", timing[0])
+            assert found and 0 < float(found.group(1)) < 60_000, timing
