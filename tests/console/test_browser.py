@@ -1,6 +1,8 @@
 """End to end in a real Chromium (Debian's, driven by Playwright): a rep signs in with
-the keyboard, marks one alert useful and snoozes another, and the feedback is stored; the
-inbox fits a phone's width. Screenshots go to test-artifacts/console/ (ignored by git)."""
+the keyboard, marks one alert useful and snoozes another, and the feedback is stored; a
+manager previews, applies and rolls back a threshold; a rep cannot open the thresholds
+page; the pages fit a phone's width. Screenshots go to test-artifacts/console/ (ignored
+by git)."""
 
 from __future__ import annotations
 
@@ -170,3 +172,19 @@ def test_the_thresholds_page_fits_a_phone(server: Server, chromium: Any,
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, f"the page scrolls sideways on a phone: {width} px wide"
     context.close()
+
+
+def test_a_rep_cannot_open_the_thresholds_page(server: Server, chromium: Any,
+                                               artifacts: Path) -> None:
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{server.url}/console/sign-in")
+    page.get_by_label("API key").fill(server.keys["rep"])
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/console")
+    nav = page.get_by_role("navigation", name="Console")
+    assert "Thresholds" not in nav.inner_text()  # not offered ...
+    response = page.goto(f"{server.url}/console/thresholds")
+    assert response is not None and response.status == 403  # ... and refused when typed
+    assert "a rep key may not use this page" in page.content()
+    assert page.get_by_role("button", name="Preview").count() == 0
+    page.screenshot(path=str(artifacts / "1-refused.png"), full_page=True)
