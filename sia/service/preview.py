@@ -392,9 +392,9 @@ def _relearned(prefix: _Prefix, events: list[Event], detectors: list[Detector[An
     engine = Engine(detectors)
     places = _Places(engine, order)
     engine.tracer = places
-    kept = [(f, (at - prefix.items, rank)) for f in _learn(_Feed(engine), events)
-            if (at := places.at[id(f)][0]) >= prefix.items
-            and (rank := places.at[id(f)][1]) >= 0]
+    found = [(f, places.at[id(f)]) for f in _learn(_Feed(engine), events)]
+    kept = [(f, (at - prefix.items, rank)) for f, (at, rank) in found
+            if at >= prefix.items]  # the window's: found after what came before it
     findings = [f for f, _ in kept]
     return _Window(findings, _owners(findings, engine), [p for _, p in kept],
                    {d.name: _tuning(d) for d in detectors},
