@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,9 +16,6 @@ from sia.alerts.store import AlertRecord, AlertStore
 from sia.delivery.tables import FeedbackRecord
 from sia.engine.engine import Engine
 from sia.journal import Journal
-
-if TYPE_CHECKING:
-    from sia.service.runtime import Runtime
 
 DAY = 86_400.0
 CLOSED = ("done", "not_useful")  # verdicts that close an alert for the console
@@ -50,16 +47,6 @@ def customer_view(customer_id: str, *, engine: Engine | None, journal: Journal |
         "learned_by": sorted(d.name for d in engine.detectors
                              if d.customer_state(customer_id) is not None) if engine else [],
     }
-
-
-def find_customer(runtime: Runtime, customer_id: str) -> dict[str, Any] | None:
-    """What the running service knows of a customer (None: never heard of it): the live
-    engine's view, or without one (Kafka) what the journal and the store know. Raises
-    `EngineUnavailable` when the engine cannot answer now."""
-    if runtime.engine is None:
-        return customer_view(customer_id, engine=None, journal=runtime.journal,
-                             store=runtime.store)
-    return runtime.engine.customer(customer_id)
 
 
 def customer_readable(found: dict[str, Any], who: Principal) -> bool:

@@ -24,6 +24,7 @@ from sia.access.keys import ApiKeys
 from sia.alerts.store import AlertStore
 from sia.engine.admission import TimeLimits
 from sia.journal import Journal
+from sia.service.customers import customer_view
 from sia.service.engine_process import EngineProcess, EngineSpec
 from sia.service.feedback import FeedbackDesk
 from sia.service.ingest import JournalReceiver, Receiver
@@ -118,6 +119,16 @@ class Runtime:
     def backlog(self) -> int:
         """Accepted events not yet learned."""
         return self.receiver.backlog()
+
+    def customer(self, customer_id: str) -> dict[str, Any] | None:
+        """What the service knows of a customer (None: never heard of it): the live
+        engine's view, or without one (Kafka) what the journal and the store know.
+        Raises `EngineUnavailable` when the engine cannot answer now."""
+        if self.engine is None:
+            return customer_view(customer_id, engine=None, journal=self.journal,
+                                 store=self.store)
+        found: dict[str, Any] | None = self.engine.customer(customer_id)
+        return found
 
     @property
     def journal_url(self) -> str:

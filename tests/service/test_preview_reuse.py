@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sia.cli.demo import DATASETS, load
+from sia.events.models import Event
 from sia.journal.store import Journal
 from sia.service import preview
 from sia.service.thresholds import config_from_files
@@ -87,14 +88,19 @@ def test_a_policy_change_runs_no_detector(journal_url: str) -> None:
     assert result["added"]["count"] == 0
 
 
-def test_a_grown_journal_is_read_on_and_judged_as_if_read_whole(tmp_path: Path) -> None:
-    events = load(DATASETS[0])[0]
+def _raising_drift(tmp_path: Path, **more: float
+                   ) -> tuple[list[Event], Journal, preview.PreviewRequest]:
+    """The sample's events, an empty journal for them, and a preview over its last 60
+    days of raising drift.lost_probability to 0.9 (`more`: PreviewRequest's options)."""
     url = f"sqlite:///{tmp_path / 'journal.db'}"
-    journal = Journal(url)
     current = config_from_files(None, None)
     proposed = apply(current, [Change("drift", {"lost_probability": 0.9})])
-    request = preview.PreviewRequest(url, current.as_dict(), proposed.as_dict(), 60.0,
-                                     horizon_days=30.0, session_s=0.0)
+    return load(DATASETS[0])[0], Journal(url), preview.PreviewRequest(
+        url, current.as_dict(), proposed.as_dict(), 60.0, **more)
+
+
+def test_a_grown_journal_is_read_on_and_judged_as_if_read_whole(tmp_path: Path) -> None:
+    events, journal, request = _raising_drift(tmp_path, horizon_days=30.0, session_s=0.0)
     try:
         cut = len(events) - 500
         for i in range(0, cut, 1000):
@@ -115,12 +121,7 @@ def test_a_grown_journal_is_read_on_and_judged_as_if_read_whole(tmp_path: Path) 
 
 
 def test_previews_of_a_session_see_the_journal_as_its_first_did(tmp_path: Path) -> None:
-    events = load(DATASETS[0])[0]
-    url = f"sqlite:///{tmp_path / 'journal.db'}"
-    journal = Journal(url)
-    current = config_from_files(None, None)
-    proposed = apply(current, [Change("drift", {"lost_probability": 0.9})])
-    request = preview.PreviewRequest(url, current.as_dict(), proposed.as_dict(), 60.0)
+    events, journal, request = _raising_drift(tmp_path)
     try:
         journal.record(events[:-300], source="test")
         preview.forget()

@@ -7,7 +7,7 @@ and is scoped as the API scopes the same key:
 - GET /console/team: managers and admins; `scoped` of the alerts routes, so a team
   manager sees their team only. Alerts per week by rep and by detector as server-drawn
   SVG charts, each with a table of the same numbers; feedback shares; mutes and snoozes.
-- GET /console/customers/{id}: `find_customer` and `customer_readable`, the rules of
+- GET /console/customers/{id}: `Runtime.customer` and `customer_readable`, the rules of
   GET /v1/customers/{id} (a rep their own customers; an unknown one is a 404 page).
 - GET /console/rejects: admins; `reject_page`, as GET /v1/rejects, 100 a page.
 """
@@ -26,7 +26,7 @@ from sia.api.routes.alerts import scoped
 from sia.api.routes.console import ConsoleRefusal, _page, _signed_in, _state, _to_sign_in
 from sia.api.routes.feedback import LABELS
 from sia.service.alerts import AlertFilter
-from sia.service.customers import customer_readable, find_customer
+from sia.service.customers import customer_readable
 from sia.service.engine_process import EngineUnavailable
 from sia.service.rejects import reject_page
 from sia.service.team import VERDICTS, TeamReport, team_report
@@ -137,7 +137,7 @@ async def customer_page(customer_id: str, request: Request, service: Service) ->
         return _to_sign_in()
     who, session = signed
     try:
-        found = await run_in_threadpool(find_customer, service, customer_id)
+        found = await run_in_threadpool(service.customer, customer_id)
     except EngineUnavailable as exc:
         raise ConsoleRefusal(503, f"the engine cannot answer now: {exc}") from None
     if found is None or not customer_readable(found, who):

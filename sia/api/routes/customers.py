@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sia.api.deps import Caller, Service
 from sia.api.schemas import CustomerOut
-from sia.service.customers import customer_readable, find_customer
+from sia.service.customers import customer_readable
 from sia.service.engine_process import EngineUnavailable
 
 router = APIRouter(tags=["customers"])
@@ -21,7 +21,7 @@ async def customer(customer_id: str, service: Service, who: Caller) -> CustomerO
     """Reference data, the purchase rhythm learned, recent orders and open alerts."""
 
     try:
-        found = await run_in_threadpool(find_customer, service, customer_id)
+        found = await run_in_threadpool(service.customer, customer_id)
     except EngineUnavailable as exc:
         raise HTTPException(503, f"the engine cannot answer now: {exc}") from None
     if found is None or not customer_readable(found, who):

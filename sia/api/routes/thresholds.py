@@ -15,7 +15,8 @@ the values that apply to their customers and their mutes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
@@ -173,12 +174,13 @@ async def thresholds(service: Service, who: Caller, response: Response,
             "detectors": detectors, "policy": effective_policy(current.config)}
 
 
-async def _answered(call: Callable[[], Any], *, versions: bool = False) -> Any:
-    """Run a thresholds call off the event loop, its refusals as HTTP answers: 403 (the
-    key may not), 404 (no such version: only for a call that names one, `versions`),
-    409 (the version moved on), 422 (invalid)."""
+@contextmanager
+def _refusals(*, versions: bool = False) -> Iterator[None]:
+    """A thresholds call's refusals as HTTP answers: 403 (the key may not), 404 (no such
+    version: only for a call that names one, `versions`), 409 (the version moved on),
+    422 (invalid)."""
     try:
-        return await run_in_threadpool(call)
+        yield
     except Forbidden as exc:
         raise HTTPException(403, str(exc)) from None
     except LookupError as exc:
@@ -189,6 +191,13 @@ async def _answered(call: Callable[[], Any], *, versions: bool = False) -> Any:
         raise HTTPException(409, str(exc)) from None
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from None
+
+
+async def _answered(call: Callable[[], Any], *, versions: bool = False) -> Any:
+    """Run a thresholds call off the event loop, its refusals as HTTP answers
+    (`_refusals`)."""
+    with _refusals(versions=versions):
+        return await run_in_threadpool(call)
 
 
 def _version_out(version: Version) -> VersionOut:
@@ -230,8 +239,9 @@ async def preview(body: PreviewIn, service: Service, who: Caller) -> dict[str, A
 
     A sandbox: it changes nothing, stores no alert and sends nothing."""
     changes = [c.change() for c in body.changes]
-    result: dict[str, Any] = await _answered_async(
-        preview_of(service, changes, who, body.days, body.horizon_days, fresh=body.fresh))
+    with _refusals():
+        result = await preview_of(service, changes, who, body.days, body.horizon_days,
+                                  fresh=body.fresh)
     if "error" in result:
         raise HTTPException(409, result["error"])
     return result
@@ -250,16 +260,6 @@ async def preview_of(service: Runtime, changes: list[Change], who: Principal, da
     result: dict[str, Any] = await asyncio.wrap_future(service.previews.submit(request))
     result["version"] = current.version
     return result
-
-
-async def _answered_async(call: Awaitable[Any]) -> Any:
-    """`_answered` for a coroutine (403, 422)."""
-    try:
-        return await call
-    except Forbidden as exc:
-        raise HTTPException(403, str(exc)) from None
-    except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from None
 
 
 @router.get("/v1/thresholds/history", response_model=list[VersionOut])
