@@ -35,5 +35,8 @@ echo "== mypy"
 mypy sia
 echo "== import layers"
 lint-imports --no-cache
+echo "== docs"
+python scripts/gen_docs.py --check
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict -q -d build/site
 echo "== pytest"
 python -m pytest -q "$@"
