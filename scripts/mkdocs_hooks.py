@@ -9,6 +9,7 @@ fails on it.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,14 @@ LINK = re.compile(r"\[([^\]\n]+)\]\((\.\./[^)\s#]+)(#[^)\s]*)?\)")
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    docs = Path(config["docs_dir"]).resolve()
+    docs = Path(os.path.abspath(config["docs_dir"]))
     root = docs.parent
     here = (docs / page.file.src_path).parent
     repo = (config.get("repo_url") or "").rstrip("/")
 
     def replace(match: re.Match[str]) -> str:
         text, target, anchor = match.group(1), match.group(2), match.group(3) or ""
-        path = (here / target).resolve()
+        path = Path(os.path.normpath(here / target))  # "..", without following links
         if docs in path.parents or root not in path.parents or not path.exists():
             return match.group(0)
         relative = path.relative_to(root).as_posix()

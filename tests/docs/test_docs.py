@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,16 +40,36 @@ def test_every_generated_page_says_so_and_is_in_the_nav() -> None:
         assert f": {relative}" in nav, f"{relative} is not in mkdocs.yml's nav"
 
 
-def test_site_builds_strict(tmp_path: Path) -> None:
+def _mkdocs(config_dir: Path, site: Path) -> subprocess.CompletedProcess[str]:
     if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec(
             "material") is None:
         message = "mkdocs and mkdocs-material are not installed (pip install -e '.[test]')"
         if os.environ.get("SIA_REQUIRE_SERVICES") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    # never -q: mkdocs 1.6 then drops the warnings --strict counts
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
+        cwd=config_dir, capture_output=True, text=True, timeout=300,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, check=False)
+
+
+def test_site_builds_strict(tmp_path: Path) -> None:
+    result = _mkdocs(ROOT, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "reference" / "detectors" / "index.html").exists()
+
+
+@pytest.mark.parametrize("link", ["[a](missing.md)", "[a](reference/detectors.md#missing)",
+                                  "[a](../sia/missing.py)"])
+def test_a_broken_link_fails_the_build(tmp_path: Path, link: str) -> None:
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path)
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "mkdocs_hooks.py", tmp_path / "scripts")
+    (tmp_path / "sia").symlink_to(ROOT / "sia")  # the files pages may link to
+    with (tmp_path / "docs" / "concepts.md").open("a", encoding="utf-8") as page:
+        page.write(f"\n[fine](../sia/settings.py) {link}\n")
+    result = _mkdocs(tmp_path, tmp_path / "site")
+    assert result.returncode != 0
+    assert "1 warnings in strict mode" in result.stdout + result.stderr
