@@ -14,6 +14,7 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import json
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -134,7 +135,7 @@ def _fields(definition: dict[str, Any]) -> str:
         default = prop.get("default")
         about = prop.get("description", "")
         if name not in required and default is not None and "const" not in prop:
-            about = (about + f" Default {code(default)}.").strip()
+            about = (about + f" Default {code(json.dumps(default))}.").strip()
         rows.append([code(name), kind, "yes" if name in required else "no", bounds, about])
     return table(["field", "type", "required", "bounds", "description"], rows)
 
@@ -346,8 +347,12 @@ def _option_rows(command: Any) -> list[list[str]]:
     return rows
 
 
-def _walk(command: Any, ctx: Any, out: list[str], depth: int) -> None:
+def _walk(command: Any, ctx: Any, out: list[str], depth: int,
+          index: list[list[str]]) -> None:
     title = ctx.command_path
+    if depth > 2:
+        anchor = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+        index.append([f"[{code(title)}](#{anchor})", command.get_short_help_str(limit=200)])
     out.append(f"{'#' * min(depth, 6)} {code(title)}\n")
     if command.help:
         out.append(inspect.cleandoc(command.help) + "\n")
@@ -360,7 +365,8 @@ def _walk(command: Any, ctx: Any, out: list[str], depth: int) -> None:
             sub = command.get_command(ctx, name)
             if sub is None or sub.hidden:
                 continue
-            _walk(sub, sub.context_class(sub, info_name=name, parent=ctx), out, depth + 1)
+            _walk(sub, sub.context_class(sub, info_name=name, parent=ctx), out, depth + 1,
+                  index)
 
 
 def cli() -> str:
@@ -370,12 +376,14 @@ def cli() -> str:
 
     root = typer.main.get_command(app)
     out: list[str] = []
-    _walk(root, root.context_class(root, info_name="sia"), out, 2)
+    index: list[list[str]] = []
+    _walk(root, root.context_class(root, info_name="sia"), out, 2, index)
     intro = """
 Every `sia` command with its help and options, made from the command itself (`sia
 COMMAND --help` prints the same).
 """
-    return page("CLI reference", intro, "\n".join(out))
+    return page("CLI reference", intro,
+                table(["command", "what it does"], index) + "\n" + "\n".join(out))
 
 
 # ---------------------------------------------------------------------------- settings
