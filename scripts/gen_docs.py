@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import inspect
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -162,7 +163,8 @@ One event is one JSON object (one line of a JSON Lines file, or one record poste
 `sia schema`, which prints the same contract as JSON Schema ({schema['title']}).
 A record outside these bounds is rejected with the field named; fields not listed here
 are refused. Ids: {ID_RULE} (NUL, bidirectional overrides, zero-width spaces, line
-breaks). Texts: {TEXT_RULE}.
+breaks). Texts: {TEXT_RULE}. The largest quantity, price, amount and number of lines
+are the defaults of the `SIA_EVENT_MAX_*` [settings](settings.md#event-limits).
 """
     return page("Event contract", intro, "\n".join(body))
 
@@ -388,12 +390,12 @@ COMMAND --help` prints the same).
 
 # ---------------------------------------------------------------------------- settings
 
-def _comments(source: str) -> dict[str, str]:
-    """Each Settings field's comment: the comment lines right above it and the one at
-    the end of its line."""
+def _comments(source: str, name: str) -> dict[str, str]:
+    """Each field's comment in class `name`: the comment lines right above it and the one
+    at the end of its line."""
     lines = source.splitlines()
     tree = ast.parse(source)
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings")
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
     out = {}
     for node in cls.body:
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
@@ -436,16 +438,13 @@ def _kind(annotation: Any) -> str:
     return words.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
-def settings() -> str:
+def _settings_rows(cls: Any, prefix: str) -> list[list[str]]:
     from pydantic import SecretStr
 
-    import sia.settings as module
-    from sia.settings import Settings
-
-    comments = _comments(Path(module.__file__).read_text(encoding="utf-8"))
+    module = sys.modules[cls.__module__]
+    comments = _comments(Path(module.__file__).read_text(encoding="utf-8"), cls.__name__)
     rows = []
-    for name, field in Settings.model_fields.items():
-        kind = _kind(field.annotation)
+    for name, field in cls.model_fields.items():
         default = field.default
         if isinstance(default, SecretStr):
             shown = "a development placeholder (refused in production)"
@@ -457,13 +456,27 @@ def settings() -> str:
         limit = _constraint(field)
         if limit:
             about = (about + f" ({limit})").strip()
-        rows.append([code(f"SIA_{name.upper()}"), kind, shown, about])
+        rows.append([code(f"{prefix}{name.upper()}"), _kind(field.annotation), shown, about])
+    return rows
+
+
+def settings() -> str:
+    from sia.events.models import ContractLimits
+    from sia.settings import Settings
+
+    head = ["variable", "type", "default", "meaning"]
     intro = """
 SIA reads its settings from `SIA_*` environment variables, or a `.env` file in the
-folder it runs in; made from `sia/settings.py`. Secrets (`SecretStr`) are never printed;
-with `SIA_ENVIRONMENT=production` a secret that looks like a placeholder is refused.
+folder it runs in; this page is made from the settings classes (`sia/settings.py`, and
+the event contract's limits in `sia/events/models.py`). Secrets are never printed; with
+`SIA_ENVIRONMENT=production` a secret that looks like a placeholder is refused.
 """
-    return page("Settings", intro, table(["variable", "type", "default", "meaning"], rows))
+    body = (table(head, _settings_rows(Settings, "SIA_"))
+            + "\n## Event limits\n\nThe largest amounts an event may carry (a record over "
+              "them is rejected, naming the field), read once at start; the ranges are what "
+              "the detectors are tested to take.\n\n"
+            + table(head, _settings_rows(ContractLimits, "SIA_EVENT_")))
+    return page("Settings", intro, body)
 
 
 # ------------------------------------------------------------------------------ pages
@@ -504,4 +517,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
+    # pages show the defaults, whatever this shell sets (the contract's bounds are settings)
+    for variable in [v for v in os.environ if v.startswith("SIA_")]:
+        del os.environ[variable]
     sys.exit(main())
