@@ -31,33 +31,38 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIA_", env_file=".env", extra="ignore",
                                       hide_input_in_errors=True)
 
+    # production refuses placeholder secrets
     environment: Literal["development", "production"] = "development"
+    # the alert store (a SQLAlchemy URL: SQLite or PostgreSQL); sia serve: the data
+    # folder's sia.db unless set
     database_url: str = "sqlite:///sia.db"
     redis_url: str | None = None  # shared cooldowns; in-process when unset
 
     # delivery: which channel the demo and `sia deliver` use when several are configured
     delivery_channel: Literal["auto", "console", "slack", "email", "webhook"] = "auto"
-    slack_token: SecretStr | None = None
-    slack_base_url: str = "https://slack.com/api/"
+    slack_token: SecretStr | None = None  # a Slack bot token: Slack delivery is on
+    slack_base_url: str = "https://slack.com/api/"  # the Slack Web API (tests use a fake)
     slack_channel: str | None = None  # where alerts go when a rep has no Slack id
-    slack_signing_secret: SecretStr | None = None
-    smtp_host: str | None = None
+    slack_signing_secret: SecretStr | None = None  # checks Slack's button clicks
+    smtp_host: str | None = None  # an SMTP server: email delivery is on
     smtp_port: int = 25
-    smtp_sender: str = "sia@localhost"
-    smtp_username: str | None = None
+    smtp_sender: str = "sia@localhost"  # the From address
+    smtp_username: str | None = None  # with smtp_password: SMTP authentication
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    smtp_starttls: bool = False  # upgrade the connection with STARTTLS
     smtp_ssl: bool = False  # implicit TLS (SMTP over TLS, port 465 unless SIA_SMTP_PORT)
     smtp_ca_file: str | None = None  # CA bundle to verify the SMTP server (default: system)
     # a username and password over a connection with neither TLS option are refused
     # unless this is true (e.g. a relay on the same host)
     smtp_allow_plaintext_auth: bool = False
     email_to: str | None = None  # where alerts go when a rep has no address
-    webhook_url: str | None = None
-    webhook_secret: SecretStr | None = None
+    webhook_url: str | None = None  # a URL alerts are posted to as JSON: webhook delivery is on
+    webhook_secret: SecretStr | None = None  # signs each post (X-SIA-Signature)
+    # signs feedback links and console sessions; sia serve makes one in its data folder
+    # when unset
     feedback_secret: SecretStr = SecretStr("dev-only-feedback-secret")
-    feedback_base_url: str = "http://127.0.0.1:8080"
-    max_attempts: int = 8
+    feedback_base_url: str = "http://127.0.0.1:8080"  # where email feedback links point
+    max_attempts: int = 8  # delivery attempts of a message before it is dead-lettered
     # alerts about events more than this many days before the time of routing (a replay
     # or backfill of history) are kept as history, never sent to people
     delivery_max_age_days: float = Field(default=2.0, gt=0)
@@ -91,8 +96,7 @@ class Settings(BaseSettings):
     # how often workers look for a configuration published with `sia publish-config`
     config_poll_seconds: float = Field(default=10.0, gt=0)
 
-    # the service (sia serve)
-    # events dated more than this past the wall clock are refused
+    # the service (sia serve): events dated more than this past the wall clock are refused
     event_max_ahead_hours: float = Field(default=24.0, ge=0)
     # events dated more than this before the newest event are refused (reference data
     # excepted): learning them would run decayed state backwards. Backfill history first.

@@ -136,7 +136,10 @@ class Labels:
 
 @register
 class AlignmentDetector(Detector[AlignmentParams]):
-    """Customers served unlike they behave: segment, contact and owner out of line."""
+    """Customers served unlike they behave: segment, contact and owner out of line.
+
+    Learns each customer's annual value (decayed spend) against all customers and their
+    segment, the rep contact each customer gets, and which team serves each region."""
 
     name = "alignment"
     params_type = AlignmentParams

@@ -91,7 +91,10 @@ class Suggestion:
 
 @register
 class CrossSellDetector(Detector[CrossSellParams]):
-    """Products that customers like this one buy, and this one never has."""
+    """Products that customers like this one buy, and this one never has.
+
+    Learns which products go together across customers (decayed co-purchase counts over
+    the products each buys regularly, with lift and a Wilson-bounded confidence)."""
 
     name = "cross_sell"
     params_type = CrossSellParams

@@ -136,7 +136,11 @@ class DriftParams(Params):
 
 @register
 class DriftDetector(Detector[DriftParams]):
-    """Customers slipping away: overdue against their own rhythm, eroding, or disengaging."""
+    """Customers slipping away: overdue against their own rhythm, eroding, or disengaging.
+
+    Learns each customer's purchase rhythm (shrunk toward the population for short
+    histories), order value and breadth, and contact; and, from how past silences ended,
+    the chance that a silence means the customer is lost."""
 
     name = "drift"
     params_type = DriftParams

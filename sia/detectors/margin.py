@@ -166,7 +166,10 @@ class MarginParams(Params):
 
 @register
 class MarginDetector(Detector[MarginParams]):
-    """Margin (or price realisation) eroding for a customer, a rep or a product."""
+    """Margin (or price realisation) eroding for a customer, a rep or a product.
+
+    Learns each one's usual margin (or price paid against list or usual price) as a
+    revenue-weighted baseline with its spread, and each product's usual price."""
 
     name = "margin"
     params_type = MarginParams

@@ -159,7 +159,10 @@ class Dip:
 
 @register
 class PerformanceDetector(Detector[PerformanceParams]):
-    """Reps and teams whose revenue, wins or activity dip below their own seasonal baseline."""
+    """Reps and teams whose revenue, wins or activity dip below their own seasonal baseline.
+
+    Learns a forecast per rep and team for each period (a level times a seasonal factor
+    pooled over reps, with a prediction interval), and compares each rep with peers."""
 
     name = "performance"
     params_type = PerformanceParams

@@ -162,7 +162,10 @@ class Case:
 
 @register
 class SwitchSellDetector(Detector[SwitchSellParams]):
-    """Customers still buying a product that is going away: offer the better fit."""
+    """Customers still buying a product that is going away: offer the better fit.
+
+    Learns each product's recent against usual share of sales, how many regular buyers
+    dropped it, and which products customers moved to from it (substitutes)."""
 
     name = "switch_sell"
     params_type = SwitchSellParams

@@ -123,7 +123,10 @@ def older_rate(slow: float, fast: float, p: TrendParams, span: float) -> float:
 
 @register
 class TrendDetector(Detector[TrendParams]):
-    """Customers heating up: spend, frequency, breadth or interest well above their usual."""
+    """Customers heating up: spend, frequency, breadth or interest well above their usual.
+
+    Learns each customer's recent and usual spend, orders, new categories and quote
+    requests and web visits, as decayed sums at a fast and a slow half-life."""
 
     name = "trend"
     params_type = TrendParams

@@ -146,7 +146,10 @@ class Candidate(NamedTuple):
 
 @register
 class UpSellDetector(Detector[UpSellParams]):
-    """Customers close to a quantity price break, or ready for the next tier."""
+    """Customers close to a quantity price break, or ready for the next tier.
+
+    Learns each product's quantity price breaks from the prices lines pay, a model of
+    whether a customer near a break crosses it, and how often buyers adopt a next tier."""
 
     name = "up_sell"
     params_type = UpSellParams
