@@ -13,13 +13,13 @@ from typing import Annotated, Any
 
 import typer
 
-from sia.cli.common import build, console, errors, fail
+from sia.cli.common import SERVICE, START, THRESHOLDS, build, console, errors, fail
 from sia.config import ConfigError
 from sia.engine.snapshot import SnapshotError
 from sia.settings import Settings, get_settings
 
 DataDirOpt = Annotated[Path, typer.Option(
-    "--data-dir", help="where the service keeps its journal, alerts, keys and state")]
+    "--data-dir", help="Where the service keeps its journal, alerts, keys and state.")]
 DEFAULT_DATA = Path("sia-data")
 DEFAULT_SECRET = "dev-only-feedback-secret"
 
@@ -31,10 +31,10 @@ def register_serve(app: typer.Typer) -> None:
     """Add the service commands."""
     from sia.cli.thresholds import app as thresholds_app
 
-    app.command()(serve)
-    app.command()(openapi)
-    app.add_typer(keys_app, name="keys")
-    app.add_typer(thresholds_app, name="thresholds")
+    app.command(rich_help_panel=START)(serve)
+    app.add_typer(thresholds_app, name="thresholds", rich_help_panel=THRESHOLDS)
+    app.add_typer(keys_app, name="keys", rich_help_panel=SERVICE)
+    app.command(rich_help_panel=SERVICE)(openapi)
 
 
 def _loopback(host: str) -> bool:
@@ -84,8 +84,12 @@ def serve(
         help="development only, on localhost: no API keys are checked")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
-    """Run SIA as a service: the ingestion API, the live engine and delivery (FastAPI on
-    uvicorn). With no options: SQLite files under ./sia-data, on 127.0.0.1:8000."""
+    """Run SIA as a service: the ingestion API, the live engine, delivery, the console.
+
+    FastAPI on uvicorn. With no options: SQLite files under ./sia-data, listening on
+    127.0.0.1:8000, API docs at /docs. Create a key first (`sia keys create`), or try it
+    with --dev on localhost.
+    """
     import uvicorn
 
     from sia.api.app import create_app, server_config
@@ -204,7 +208,8 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(data_dir: DataDirOpt = DEFAULT_DATA,
-              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+              as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")]
+              = False) -> None:
     """Every key (never the keys themselves), revoked ones marked."""
     from sia.service.runtime import open_keys
 

@@ -108,8 +108,11 @@ def _print(answer: Any, as_json: bool, text: str) -> None:
 def show(url: UrlOpt = None, key: KeyOpt = None, data_dir: DataOpt = Path("sia-data"),
          team: TeamOpt = None, segment: SegmentOpt = None, rep: RepOpt = None,
          as_json: AsJson = False) -> None:
-    """Every threshold with its value, where it comes from and what it means (for a
-    rep: the values that apply to their customers, and their mutes)."""
+    """Every threshold with its value, where it comes from and what it means.
+
+    For a rep (--rep, or a rep key): the values that apply to their customers, and
+    their mutes.
+    """
     if url:
         params = {k: v for k, v in (("team", team), ("segment", segment), ("rep", rep)) if v}
         answer = _Server(url, key).call("GET", "/v1/thresholds", params=params).json()
@@ -166,8 +169,10 @@ def preview(set_: SetOpt, url: UrlOpt = None, key: KeyOpt = None,
             horizon: Annotated[str, typer.Option(
                 help="judge alerts over this outcome window, as `sia evaluate`")] = "90d",
             as_json: AsJson = False) -> None:
-    """What a change would have done over the journal's last days, with the precision of
-    the alerts whose outcome is known already; changes nothing."""
+    """What a change would have done over the journal's last days; changes nothing.
+
+    With the precision of the alerts whose outcome is known already, before and after.
+    """
     from sia.cli.measure import parse_horizon
 
     changes = changes_of(set_, team, segment, rep)
@@ -233,8 +238,10 @@ def apply_(reason: Annotated[str, typer.Option(help="why, for the history")],
            data_dir: DataOpt = Path("sia-data"),
            team: TeamOpt = None, segment: SegmentOpt = None, rep: RepOpt = None,
            mute: MuteOpt = None, unmute: UnmuteOpt = None, as_json: AsJson = False) -> None:
-    """Change thresholds as a new version (applied at once by a running server); with
-    --rep (or a rep key), a rep's own raise or mute."""
+    """Change thresholds as a new version (applied at once by a running server).
+
+    With --rep (or a rep key): a rep's own raise or mute.
+    """
     changes = changes_of(set_, team, segment, rep, mute, unmute)
     if url:
         server = _Server(url, key)
