@@ -18,7 +18,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sia.cli.common import START, DbOpt, console, errors, fail, open_store, stdout_is_terminal
+from sia.cli.common import (
+    START,
+    DbOpt,
+    build,
+    console,
+    errors,
+    fail,
+    open_store,
+    stdout_is_terminal,
+)
 from sia.detectors.base import registered
 
 SEVERITIES = ("low", "medium", "high")
@@ -101,7 +110,7 @@ def alerts_command(
                                                status, since))
         errors.print(f"{'no alerts match' if filtered else 'no alerts stored yet'} in "
                      f"{store.location()}",
-                     highlight=False)
+                     highlight=False, soft_wrap=True)
         return
     out = console if stdout_is_terminal() else Console(width=max(console.width, 220))
     out.print(alerts_table(rows))
@@ -159,6 +168,7 @@ def detectors_command(
     from sia.service.thresholds import config_from_files
     from sia.thresholds.effective import effective
 
+    build(config, None)  # a wrong key or value stops here, naming the file and the key
     try:
         current = config_from_files(config, None)
     except ConfigError as exc:
@@ -181,7 +191,7 @@ def detectors_command(
             if any(notes):
                 line += f"  ({'; '.join(n for n in notes if n)})"
             line += f"  [{t['source']}]"
-            console.print(line, markup=False, highlight=False)
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
             if t["description"]:
                 console.print(f"      {t['description']}", markup=False, highlight=False)
 

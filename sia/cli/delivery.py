@@ -102,7 +102,7 @@ def register_delivery(app: typer.Typer) -> None:
                               f"{settings().delivery_max_age_days:g} days kept as history "
                               "(not sent; SIA_DELIVERY_MAX_AGE_DAYS)", highlight=False)
             for note in waiting_notes(stats):
-                errors.print(note, highlight=False)
+                errors.print(note, highlight=False, soft_wrap=True)
             if not follow:
                 break
             time.sleep(interval)
@@ -169,7 +169,7 @@ def holds_app(kind: str) -> typer.Typer:
                 errors.print(f"warning: no stored alert is about {scope} {target!r} in "
                              f"{store.location()}; {kind}d anyway (check the spelling: "
                              "`sia alerts` shows customer ids and dedup keys)",
-                             highlight=False)
+                             highlight=False, soft_wrap=True)
             held = hold(store, kind=kind, scope=scope, target=target, who=who, why=why,
                         days=days, now=datetime.now(UTC), rep_id=rep)
         except ValueError as exc:
@@ -204,7 +204,7 @@ def holds_app(kind: str) -> typer.Typer:
             return
         if not found:
             errors.print(f"no {kind}s{'' if ended else ' in force'} in {store.location()}",
-                         highlight=False)
+                         highlight=False, soft_wrap=True)
             return
         for h in found:
             state = "ended" if h.until <= now else "until"

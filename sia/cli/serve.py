@@ -13,7 +13,16 @@ from typing import Annotated, Any
 
 import typer
 
-from sia.cli.common import SERVICE, START, THRESHOLDS, build, console, errors, fail
+from sia.cli.common import (
+    SERVICE,
+    START,
+    THRESHOLDS,
+    build,
+    console,
+    errors,
+    fail,
+    unreachable,
+)
 from sia.config import ConfigError
 from sia.engine.snapshot import SnapshotError
 from sia.settings import Settings, get_settings
@@ -148,7 +157,7 @@ def _kafka_parts(bootstrap: str, settings: Settings) -> tuple[Any, Any]:
     try:
         socket.create_connection((host, int(port or 9092)), timeout=5).close()
     except (OSError, ValueError) as exc:
-        fail(f"cannot reach Kafka at {bootstrap}: {exc}")
+        unreachable("Kafka", bootstrap, exc)
     running = None
     if settings.redis_url:
         import redis as redis_lib
