@@ -113,7 +113,10 @@ def worker(
     """Run one worker: detection for the partitions Kafka assigns it.
 
     Alerts go into the store (SIA_DATABASE_URL), deduplicated through Redis
-    (SIA_REDIS_URL). Start as many as there are partitions to share the work.
+    (SIA_REDIS_URL). Start as many as there are partitions to share the work. The
+    broker is SIA_KAFKA_BROKER; managed Kafka: SIA_KAFKA_SECURITY_PROTOCOL (SSL,
+    SASL_SSL), SIA_KAFKA_SASL_MECHANISM/USERNAME/PASSWORD, SIA_KAFKA_SSL_CAFILE/CERTFILE/
+    KEYFILE and SIA_KAFKA_REPLICATION_FACTOR (docs/kafka-security.md).
     """
     import redis as redis_lib
     from faust.worker import Worker

@@ -46,7 +46,7 @@ def test_sasl_ssl_gives_username_password_mechanism_and_a_verifying_context(
                        "sasl_plain_username": "sia-prod", "sasl_plain_password": "s3cr3t-value"}
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
-    assert describe(s) == f"SASL_SSL ({mechanism} as sia-prod)"
+    assert describe(s) == f"SASL_SSL, {mechanism} as sia-prod"
     assert "s3cr3t" not in repr(s)
     faust_side = credentials_to_aiokafka_auth(faust_credentials(s))
     assert isinstance(faust_side.pop("ssl_context"), ssl.SSLContext)

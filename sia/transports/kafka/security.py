@@ -65,9 +65,9 @@ def faust_credentials(settings: Settings) -> Any:
 
 
 def describe(settings: Settings) -> str:
-    """The security in use, in words, never the password: 'SASL_SSL (SCRAM-SHA-512 as
-    sia-prod)'."""
+    """The security in use, in words, never the password: 'SASL_SSL, SCRAM-SHA-512 as
+    sia-prod'."""
     protocol = settings.kafka_security_protocol
     if protocol.startswith("SASL_"):
-        return f"{protocol} ({settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username})"
+        return f"{protocol}, {settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username}"
     return protocol
