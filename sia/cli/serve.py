@@ -21,6 +21,7 @@ from sia.cli.common import (
     console,
     errors,
     fail,
+    settings,
     unreachable,
 )
 from sia.config import ConfigError
@@ -220,9 +221,7 @@ def keys_list(data_dir: DataDirOpt = DEFAULT_DATA,
               as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")]
               = False) -> None:
     """Every key (never the keys themselves), revoked ones marked."""
-    from sia.service.runtime import open_keys
-
-    keys, store = open_keys(data_dir, get_settings())
+    keys, store = _existing_keys(data_dir)
     try:
         infos = keys.list()
     finally:
@@ -239,6 +238,18 @@ def keys_list(data_dir: DataDirOpt = DEFAULT_DATA,
         typer.echo(f"no keys in {data_dir}: create one with `sia keys create`")
 
 
+def _existing_keys(data_dir: Path) -> tuple[Any, Any]:
+    """The keys of a data folder that exists: a reader never makes one."""
+    from sia.alerts.store import NoStore
+    from sia.service.runtime import open_keys
+
+    try:
+        return open_keys(data_dir, settings(), create=False)
+    except NoStore as exc:
+        fail(f"{exc}: no keys in data folder {data_dir} (use --data-dir; `sia keys create` "
+             "makes the first)")
+
+
 def _key_json(info: Any) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v)
             for k, v in info.__dict__.items()}
@@ -249,9 +260,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id (sia ke
                 data_dir: DataDirOpt = DEFAULT_DATA) -> None:
     """Revoke a key: it stops working at once, also on a running server."""
     from sia.access.keys import KeyProblem
-    from sia.service.runtime import open_keys
-
-    keys, store = open_keys(data_dir, get_settings())
+    keys, store = _existing_keys(data_dir)
     try:
         info = keys.revoke(key_id)
     except KeyProblem as exc:

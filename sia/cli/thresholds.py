@@ -119,7 +119,7 @@ def show(url: UrlOpt = None, key: KeyOpt = None, data_dir: DataOpt = Path("sia-d
     else:
         from sia.thresholds.effective import effective, effective_policy
 
-        desk, close = _desk(data_dir)
+        desk, close = _desk(data_dir, read=True)
         try:
             current = desk.current()
             team = team or (desk.rep_team(rep) if rep else None)
@@ -142,8 +142,12 @@ def show(url: UrlOpt = None, key: KeyOpt = None, data_dir: DataOpt = Path("sia-d
     _print(answer, as_json, "\n".join(lines))
 
 
-def _desk(data_dir: Path) -> tuple[Any, Any]:
-    """The thresholds desk of a data folder (and what closes it)."""
+def _desk(data_dir: Path, *, read: bool = False) -> tuple[Any, Any]:
+    """The thresholds desk of a data folder (and what closes it); to `read`, the folder
+    must exist: a reader never makes one."""
+    if read and not data_dir.is_dir():
+        fail(f"no data folder {data_dir} (use --data-dir, or --url and --key for a "
+             "running server; `sia detectors` shows the configured thresholds)")
     from sia.alerts.store import AlertStore
     from sia.service.runtime import DataDir
     from sia.service.thresholds import ThresholdDesk, config_from_files
@@ -186,7 +190,7 @@ def preview(set_: SetOpt, url: UrlOpt = None, key: KeyOpt = None,
         from sia.config import ConfigError
         from sia.service.preview import PreviewRequest, run_preview
         from sia.service.runtime import DataDir
-        desk, close = _desk(data_dir)
+        desk, close = _desk(data_dir, read=True)
         try:
             who = Principal("cli", "command line", "admin")
             validated = desk.propose([_change(c) for c in changes], who)
@@ -293,7 +297,7 @@ def history(url: UrlOpt = None, key: KeyOpt = None, data_dir: DataOpt = Path("si
         answer = _Server(url, key).call("GET", "/v1/thresholds/history",
                                         params={"limit": limit}).json()
     else:
-        desk, close = _desk(data_dir)
+        desk, close = _desk(data_dir, read=True)
         try:
             answer = [v.as_dict() for v in desk.versions.history(limit=limit)]
         finally:

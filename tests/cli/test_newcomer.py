@@ -86,6 +86,18 @@ def test_every_reader_creates_no_file(tmp_path: Path, args: list[str]) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args", [
+    ["keys", "list"], ["keys", "revoke", "abc"], ["thresholds", "show"],
+    ["thresholds", "history"], ["thresholds", "preview", "--set", "drift.min_orders=2"],
+    ["keys", "list", "--data-dir", "other"], ["thresholds", "show", "--data-dir", "other"]])
+def test_data_folder_readers_make_no_folder(tmp_path: Path, args: list[str]) -> None:
+    code, text = invoke(*args)
+    assert code == 2
+    folder = args[args.index("--data-dir") + 1] if "--data-dir" in args else "sia-data"
+    assert f"data folder {folder}" in " ".join(text.split())
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_empty_postgresql_database_is_not_given_a_schema_by_a_reader() -> None:
     from sia.alerts.store import NoStore
 
