@@ -27,29 +27,53 @@ routes_app = typer.Typer(help="Inspect the routing tree: who gets an alert, and 
 
 @routes_app.command("test")
 def routes_test(
-    alert_json: Annotated[Path, typer.Argument(
-        help="An alert as `sia alerts --json` prints it (the first of a list), optionally "
-             "with a context section.")],
+    alert: Annotated[str, typer.Argument(
+        metavar="ALERT",
+        help="A stored alert's id (a column of `sia alerts`), read from --db; or a JSON "
+             "file holding an alert as `sia alerts --json` prints it (the first of a "
+             "list), optionally with a context section.")],
     routes: RoutesOpt = None,
     state: Annotated[Path | None, typer.Option(
         help="Engine snapshot (from `sia replay --state`) with the customers and reps; "
              "else only the JSON's context is known.")] = None,
+    db: DbOpt = None,
 ) -> None:
-    """Show who would get an alert, through what channel, and which route matched."""
+    """Show who would get an alert, through what channel, and which route matched.
+
+    Nothing is sent and the store is only read.
+    """
     from sia.config import config_dir
     from sia.routing.explain import AlertJsonError, explain_route
 
-    try:
-        data = json.loads(alert_json.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        fail(f"{alert_json}: {exc}")
-    if isinstance(data, list):  # `sia alerts --json` prints a list: take the first
-        data = data[0] if data else {}
+    data = _alert_data(alert, db)
     try:
         typer.echo(explain_route(data, routes or config_dir() / "routing.yaml",
                                  _catalog(state)))
     except (AlertJsonError, ConfigError) as exc:
-        fail(f"{alert_json}: {exc}")
+        fail(f"{alert}: {exc}")
+
+
+def _alert_data(alert: str, db: str | None) -> dict[str, Any]:
+    """The alert `sia routes test` explains: from a JSON file, else by id from the store."""
+    path = Path(alert)
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            fail(f"{alert}: {exc}")
+        if isinstance(data, list):  # `sia alerts --json` prints a list: take the first
+            data = data[0] if data else {}
+        return data if isinstance(data, dict) else {}
+    from sia.service.alerts import get_alert
+
+    store = open_store(db, create=False)
+    try:
+        found = get_alert(store, alert)
+    finally:
+        store.close()
+    if found is None:
+        fail(f"{alert}: no such file, and no alert with this id in {store.location()}")
+    return found
 
 
 def _catalog(state: Path | None) -> Catalog:

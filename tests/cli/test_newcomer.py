@@ -338,3 +338,23 @@ def test_lifting_a_snooze_makes_what_it_held_due_now(tmp_path: Path) -> None:
         assert route.due_at == later and route.disposition == "snoozed"
     finally:
         store.close()
+
+
+# sia routes test: by id, from the store
+
+def test_routes_test_reads_an_alert_by_id_from_the_store(tmp_path: Path) -> None:
+    db = stored(tmp_path / "a.db")
+    store = AlertStore(f"sqlite:///{db}")
+    alert_id = store.list(subject_id="C2", limit=1)[0].alert_id
+    store.close()
+    code, text = invoke("routes", "test", alert_id, "--db", str(db))
+    assert code == 0, text
+    assert text.startswith(f"alert {alert_id}: drift/overdue, low, about customer C2")
+    assert "matched root" in text
+    code, text = invoke("routes", "test", "0" * 32, "--db", str(db))
+    assert code == 2
+    assert " ".join(text.split()) == (f"error: {'0' * 32}: no such file, and no alert with "
+                                      f"this id in sqlite:///{db}")
+    code, text = invoke("routes", "test", alert_id, "--db", "missing.db")
+    assert code == 2 and "no alert store at" in text
+    assert not (tmp_path / "missing.db").exists()
