@@ -108,8 +108,13 @@ def register_delivery(app: typer.Typer) -> None:
         are kept as history, not sent.
         """
         from sia.feedback.relevance import Relevance
+        from sia.routing import load_routes
         from sia.service.delivery import build_delivery, current_mutes, waiting_notes
 
+        try:  # a routing error first, whatever the store
+            load_routes(routes)
+        except ConfigError as exc:
+            fail(str(exc))
         store = open_store(db, create=False)
         try:
             delivery = build_delivery(store, _catalog(state), settings(), routes=routes,
