@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sia.cli.common import (
@@ -112,17 +113,45 @@ def alerts_command(
                      f"{store.location()}",
                      highlight=False, soft_wrap=True)
         return
+    # piped: a wide table, never cut (scripts should use --json); a narrow terminal:
+    # one block per alert, so that ids and dedup keys are never cut either
     out = console if stdout_is_terminal() else Console(width=max(console.width, 220))
-    out.print(alerts_table(rows))
+    if out.width >= WIDE:
+        out.print(alerts_table(rows))
+    else:
+        for row in rows:
+            out.print(alert_block(row), highlight=False, soft_wrap=True)
     counts = Counter(r["detector"] for r in rows)
     out.print(f"{len(rows)} alerts shown, newest first "
               f"({', '.join(f'{n} {d}' for d, n in counts.most_common())})"
               + ("; --limit for more" if len(rows) == limit else ""), highlight=False)
 
 
+COLOURS = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+WIDE = 160  # columns from which the table fits with whole ids and dedup keys
+
+
+def _about(r: dict[str, Any]) -> str:
+    return (r["subject_id"] if r["subject_kind"] == "customer"
+            else f"{r['subject_kind']} {r['subject_id']}")
+
+
+def _owner(r: dict[str, Any]) -> str:
+    return (r["rep_id"] or "-") + (f" ({r['team']})" if r["team"] else "")
+
+
+def alert_block(r: dict[str, Any]) -> str:
+    """One alert in three lines, for narrow terminals."""
+    sev = r["severity"]
+    return (f"{r['occurred_at'][:16].replace('T', ' ')} [{COLOURS.get(sev, '')}]{sev}[/] "
+            f"{r['detector']}/{r['kind']} about {r['subject_kind']} "
+            f"{escape(r['subject_id'])}, rep {escape(_owner(r))}\n"
+            f"  [bold]{escape(r['title'])}[/]\n"
+            f"  [dim]id[/] {r['alert_id']}  [dim]dedup key[/] {escape(r['dedup_key'])}")
+
+
 def alerts_table(rows: list[dict[str, Any]]) -> Table:
     """Stored alerts (as `to_dict` gives them) as a table."""
-    colours = {"high": "bold red", "medium": "yellow", "low": "cyan"}
     table = Table(show_lines=False, expand=False, highlight=False)
     table.add_column("when (UTC)", no_wrap=True)
     table.add_column("sev", no_wrap=True)
@@ -134,12 +163,10 @@ def alerts_table(rows: list[dict[str, Any]]) -> Table:
     table.add_column("dedup key", no_wrap=True)
     for r in rows:
         sev = r["severity"]
-        owner = (r["rep_id"] or "-") + (f" ({r['team']})" if r["team"] else "")
         table.add_row(r["occurred_at"][:16].replace("T", " "),
-                      f"[{colours.get(sev, '')}]{sev}[/]", f"{r['detector']}/{r['kind']}",
-                      r["subject_id"] if r["subject_kind"] == "customer"
-                      else f"{r['subject_kind']} {r['subject_id']}", owner, r["title"],
-                      r["alert_id"], r["dedup_key"])
+                      f"[{COLOURS.get(sev, '')}]{sev}[/]", f"{r['detector']}/{r['kind']}",
+                      escape(_about(r)), escape(_owner(r)), escape(r["title"]),
+                      r["alert_id"], escape(r["dedup_key"]))
     return table
 
 

@@ -358,3 +358,27 @@ def test_routes_test_reads_an_alert_by_id_from_the_store(tmp_path: Path) -> None
     code, text = invoke("routes", "test", alert_id, "--db", "missing.db")
     assert code == 2 and "no alert store at" in text
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_narrow_terminal_gets_one_block_per_alert_with_whole_ids(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    import sia.cli.alerts as alerts_cli
+
+    db = stored(tmp_path / "a.db")
+    screen = io.StringIO()
+    monkeypatch.setattr(alerts_cli, "stdout_is_terminal", lambda: True)
+    monkeypatch.setattr(alerts_cli, "console", Console(file=screen, width=80))
+    code, _ = invoke("alerts", "--db", str(db), "--detector", "drift")
+    assert code == 0
+    text = screen.getvalue()
+    store = AlertStore(f"sqlite:///{db}")
+    rows = store.list(detector="drift", limit=10)
+    store.close()
+    for row in rows:
+        assert f"  id {row.alert_id}  dedup key {row.dedup_key}\n" in text
+    assert "about customer C2, rep r2 (DE)" in text
+    assert "3 alerts shown" in text
