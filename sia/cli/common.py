@@ -124,6 +124,13 @@ def masked(url: str) -> str:
     return urlunsplit(parts._replace(netloc=user + netloc))
 
 
+def reaching_store(url: str) -> Any:
+    """`reaching` the alert store at `url` (named with its password masked)."""
+    from sia.alerts.store import where
+
+    return reaching("the alert store", where(url))
+
+
 def _connection_errors() -> tuple[type[BaseException], ...]:
     """What a client raises when its server is down, refuses it, or does not answer."""
     import redis

@@ -21,12 +21,13 @@ from sia.cli.common import (
     console,
     errors,
     fail,
-    settings,
+    reaching_store,
     unreachable,
 )
+from sia.cli.common import settings as read_settings
 from sia.config import ConfigError
 from sia.engine.snapshot import SnapshotError
-from sia.settings import Settings, get_settings
+from sia.settings import Settings
 
 DataDirOpt = Annotated[Path, typer.Option(
     "--data-dir", help="Where the service keeps its journal, alerts, keys and state.")]
@@ -112,17 +113,20 @@ def serve(
     if clock not in (None, "wall", "event"):
         fail(f"--clock {clock!r}: use wall or event")
     logging.config.dictConfig(log_config(log_level))  # before the stores open: they log too
-    settings = get_settings()
+    settings = read_settings()
     if clock is not None:
         settings = settings.model_copy(update={"serve_clock": clock})
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = feedback_secret(settings, data_dir)
     build(config, policy)  # a configuration error stops here, naming file and key
     receiver, running = _kafka_parts(kafka, settings) if kafka else (None, None)
+    from sia.service.runtime import DataDir
+
     try:
-        runtime = open_runtime(settings, data_dir, config=config, policy=policy,
-                               routes=routes, dev=dev, receiver=receiver, running=running,
-                               log_level=log_level)
+        with reaching_store(DataDir(data_dir).store_url(settings)):
+            runtime = open_runtime(settings, data_dir, config=config, policy=policy,
+                                   routes=routes, dev=dev, receiver=receiver,
+                                   running=running, log_level=log_level)
     except (ConfigError, SnapshotError, Locked) as exc:
         fail(str(exc))
     server = uvicorn.Server(server_config(create_app(runtime), settings, host=host,
@@ -200,9 +204,10 @@ def keys_create(
 ) -> None:
     """Create a key; it is printed once, as the last line, and works at once."""
     from sia.access.keys import KeyProblem
-    from sia.service.runtime import open_keys
+    from sia.service.runtime import DataDir, open_keys
 
-    keys, store = open_keys(data_dir, get_settings())
+    with reaching_store(DataDir(data_dir).store_url(read_settings())):
+        keys, store = open_keys(data_dir, read_settings())
     try:
         key, info = keys.create(role=role, name=name, team=team, rep_id=rep)
     except KeyProblem as exc:
@@ -241,10 +246,11 @@ def keys_list(data_dir: DataDirOpt = DEFAULT_DATA,
 def _existing_keys(data_dir: Path) -> tuple[Any, Any]:
     """The keys of a data folder that exists: a reader never makes one."""
     from sia.alerts.store import NoStore
-    from sia.service.runtime import open_keys
+    from sia.service.runtime import DataDir, open_keys
 
     try:
-        return open_keys(data_dir, settings(), create=False)
+        with reaching_store(DataDir(data_dir).store_url(read_settings())):
+            return open_keys(data_dir, read_settings(), create=False)
     except NoStore as exc:
         fail(f"{exc}: no keys in data folder {data_dir} (use --data-dir; `sia keys create` "
              "makes the first)")

@@ -13,8 +13,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from sia.cli.common import console, fail
-from sia.settings import get_settings
+from sia.cli.common import console, fail, reaching_store, settings
 
 app = typer.Typer(help="Thresholds: see them, preview a change, apply it, history, "
                        "rollback.", no_args_is_help=True)
@@ -154,7 +153,13 @@ def _desk(data_dir: Path, *, read: bool = False) -> tuple[Any, Any]:
     from sia.thresholds.versions import Versions
 
     lock = _local(data_dir)
-    store = AlertStore(DataDir(data_dir).store_url(get_settings()))
+    url = DataDir(data_dir).store_url(settings())
+    try:
+        with reaching_store(url):
+            store = AlertStore(url)
+    except typer.Exit:
+        lock.release()
+        raise
     desk = ThresholdDesk(Versions(store), seed=config_from_files(None, None))
 
     def close() -> None:

@@ -64,6 +64,11 @@ STORE = "error: cannot reach the alert store at postgresql+psycopg://sia:***@127
      STORE),
     (["snooze", "list", "--db", DOWN_PG], {}, STORE),
     (["mute", "lift", "1", "--db", DOWN_PG], {}, STORE),
+    (["keys", "create", "--role", "admin", "--name", "x"], {"SIA_DATABASE_URL": DOWN_PG},
+     STORE),
+    (["keys", "list"], {"SIA_DATABASE_URL": DOWN_PG}, STORE),
+    (["thresholds", "show", "--data-dir", "."], {"SIA_DATABASE_URL": DOWN_PG}, STORE),
+    (["routes", "test", "0123", "--db", DOWN_PG], {}, STORE),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else "")
 def test_one_line_for_a_service_that_does_not_answer(args: list[str], env: dict[str, str],
                                                       start: str) -> None:
@@ -81,6 +86,15 @@ def test_a_real_worker_process_prints_one_line_and_no_client_warnings(tmp_path: 
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith(KAFKA) and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_serve_whose_database_is_down_says_so(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SIA_DATABASE_URL": DOWN_PG}
+    done = subprocess.run([sys.executable, "-m", "sia", "serve", "--dev", "--port", "0"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(STORE) and done.stderr.count("\n") == 1, done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
 
 
 @pytest.mark.skipif(not os.environ.get("SIA_TEST_KAFKA_BROKER"),
