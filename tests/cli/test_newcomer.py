@@ -5,6 +5,7 @@ snoozes and mutes that can be listed and lifted."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -98,11 +99,23 @@ def test_data_folder_readers_make_no_folder(tmp_path: Path, args: list[str]) -> 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_empty_postgresql_database_is_not_given_a_schema_by_a_reader() -> None:
+def test_a_database_without_sia_s_tables_is_not_given_them_by_a_reader() -> None:
     from sia.alerts.store import NoStore
 
     with pytest.raises(NoStore, match="holds no SIA tables"):
         AlertStore("sqlite://", create=False)  # in memory: never migrated
+
+
+@pytest.mark.skipif(not os.environ.get("SIA_TEST_DATABASE_URL"),
+                    reason="needs the test PostgreSQL (SIA_TEST_DATABASE_URL)")
+def test_readers_read_a_postgresql_store() -> None:
+    url = os.environ["SIA_TEST_DATABASE_URL"]
+    AlertStore(url).close()  # at head, as the service leaves it
+    code, text = invoke("alerts", "--json", "--limit", "1", env={"SIA_DATABASE_URL": url})
+    assert code == 0, text
+    assert isinstance(json.loads(text), list)
+    code, text = invoke("snooze", "list", "--db", url, "--json")
+    assert code == 0 and isinstance(json.loads(text), list)
 
 
 def test_sia_database_url_names_the_store_when_db_is_not_given(tmp_path: Path) -> None:
