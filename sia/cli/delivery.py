@@ -144,10 +144,12 @@ def register_delivery(app: typer.Typer) -> None:
 
 class _AddByDefault(TyperGroup):
     """`sia snooze customer 12345 ...` (before `add` existed) still means `sia snooze add
-    customer 12345 ...`."""
+    customer 12345 ...`, options first (`sia snooze --who W ... customer 12345`) too."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
-        if args and args[0] in ("customer", "alert", "detector"):
+        first = args[0] if args else ""
+        if first in ("customer", "alert", "detector") or (
+                first.startswith("-") and first not in ("--help", "-h")):
             args = ["add", *args]
         return super().parse_args(ctx, args)
 

@@ -279,8 +279,8 @@ def test_snooze_add_list_lift(tmp_path: Path) -> None:
     code, text = invoke("snooze", "detector", "margin", "--who", "bo", "--why", "noisy",
                         "--rep", "r1", "--db", str(db))
     assert code == 0 and text.startswith("snooze 2: detector margin for rep r1 until "), text
-    code, text = invoke("mute", "add", "alert", "drift:overdue:C2:2", "--who", "cy",
-                        "--why", "known", "--db", str(db))
+    code, text = invoke("mute", "--who", "cy", "--why", "known", "--db", str(db),
+                        "alert", "drift:overdue:C2:2")  # old style, options first
     assert code == 0 and text.startswith("mute 3: alert drift:overdue:C2:2 until "), text
 
     code, text = invoke("snooze", "list", "--db", str(db), "--json")
