@@ -24,7 +24,18 @@ class SecretSettingError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    """Everything SIA reads from its environment."""
+    """Everything SIA reads from its environment.
+
+    Kafka over TLS and SASL (managed Kafka; docs/kafka-security.md):
+    SIA_KAFKA_SECURITY_PROTOCOL is PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL;
+    the SASL_* protocols need SIA_KAFKA_SASL_USERNAME and SIA_KAFKA_SASL_PASSWORD, with
+    SIA_KAFKA_SASL_MECHANISM PLAIN (default), SCRAM-SHA-256 or SCRAM-SHA-512; SSL and
+    SASL_SSL verify the brokers against the system's CAs or SIA_KAFKA_SSL_CAFILE, and
+    SIA_KAFKA_SSL_CERTFILE (with SIA_KAFKA_SSL_KEYFILE) adds a client certificate.
+    Managed clusters usually also want SIA_KAFKA_REPLICATION_FACTOR=3. Combinations that
+    cannot work are refused when the settings are read, naming the settings, never the
+    values. Every Kafka client SIA makes gets them (sia/transports/kafka/security.py).
+    """
 
     # hide_input_in_errors: a wrong value (a token pasted into the wrong variable) is never
     # echoed in a validation error
