@@ -24,7 +24,18 @@ class SecretSettingError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    """Everything SIA reads from its environment."""
+    """Everything SIA reads from its environment.
+
+    Kafka over TLS and SASL (managed Kafka; docs/kafka-security.md):
+    SIA_KAFKA_SECURITY_PROTOCOL is PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL;
+    the SASL_* protocols need SIA_KAFKA_SASL_USERNAME and SIA_KAFKA_SASL_PASSWORD, with
+    SIA_KAFKA_SASL_MECHANISM PLAIN (default), SCRAM-SHA-256 or SCRAM-SHA-512; SSL and
+    SASL_SSL verify the brokers against the system's CAs or SIA_KAFKA_SSL_CAFILE, and
+    SIA_KAFKA_SSL_CERTFILE (with SIA_KAFKA_SSL_KEYFILE) adds a client certificate.
+    Managed clusters usually also want SIA_KAFKA_REPLICATION_FACTOR=3. Combinations that
+    cannot work are refused when the settings are read, naming the settings, never the
+    values. Every Kafka client SIA makes gets them (sia/transports/kafka/security.py).
+    """
 
     # hide_input_in_errors: a wrong value (a token pasted into the wrong variable) is never
     # echoed in a validation error
@@ -72,6 +83,9 @@ class Settings(BaseSettings):
     kafka_app_id: str = "sia"
     kafka_partitions: int = Field(default=4, ge=1)  # events, keyed by customer
     kafka_rep_partitions: int = Field(default=1, ge=1)  # events repartitioned by rep
+    # copies of every partition of the topics SIA creates (its own and Faust's changelogs);
+    # 1 for a single test broker, usually 3 on managed Kafka, which may refuse fewer
+    kafka_replication_factor: int = Field(default=1, ge=1)
     # events per batch, and so per checkpoint of each partition the batch touched: in a
     # backlog, 10,000 made the worker's loop 1.3-1.45x faster than 2,000 (checkpoints
     # 2.5 s instead of 8 s on online retail, docs/BENCHMARKS.md); live, batches close
@@ -92,6 +106,19 @@ class Settings(BaseSettings):
     # partition's customers, a day late, instead of each from its own (docs/SCALE_OUT.md)
     kafka_share_population: bool = True
     kafka_store: str = "memory://"  # Faust table store: memory:// or rocksdb://
+    # how every Kafka client SIA makes (workers, `sia produce`, `sia topics`, the front
+    # door of `sia serve --kafka`) talks to the brokers; managed Kafka (Confluent Cloud,
+    # MSK, Aiven, ...) wants SASL_SSL or SSL (docs/kafka-security.md)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # SSL, SASL_SSL: CA bundle to verify the brokers (default: the system's), and a client
+    # certificate and key for brokers that authenticate clients by certificate (mTLS)
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
     alert_dedup_days: float = Field(default=35.0, gt=0)  # Redis alert-id keys live this long
     # how often workers look for a configuration published with `sia publish-config`
     config_poll_seconds: float = Field(default=10.0, gt=0)
@@ -120,11 +147,34 @@ class Settings(BaseSettings):
     serve_keep_alive_seconds: int = Field(default=5, ge=1)
 
     @model_validator(mode="after")
+    def _kafka_security_that_can_work(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            if not self.kafka_sasl_username or self.kafka_sasl_password is None:
+                raise SecretSettingError(
+                    f"SIA_KAFKA_SECURITY_PROTOCOL={protocol} needs SIA_KAFKA_SASL_USERNAME "
+                    "and SIA_KAFKA_SASL_PASSWORD")
+        elif self.kafka_sasl_username or self.kafka_sasl_password is not None:
+            raise SecretSettingError(
+                f"SIA_KAFKA_SASL_USERNAME/PASSWORD are set but SIA_KAFKA_SECURITY_PROTOCOL is "
+                f"{protocol}: use SASL_SSL (or SASL_PLAINTEXT) to send them")
+        files = {"SIA_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+                 "SIA_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+                 "SIA_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile}
+        given = [name for name, value in files.items() if value]
+        if given and not protocol.endswith("SSL"):
+            raise SecretSettingError(f"{', '.join(given)} set but SIA_KAFKA_SECURITY_PROTOCOL "
+                                     f"is {protocol}: use SSL or SASL_SSL")
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise SecretSettingError("SIA_KAFKA_SSL_KEYFILE needs SIA_KAFKA_SSL_CERTFILE")
+        return self
+
+    @model_validator(mode="after")
     def _real_secrets_in_production(self) -> Settings:
         if self.environment != "production":
             return self
         for name in ("slack_token", "slack_signing_secret", "smtp_password", "webhook_secret",
-                     "feedback_secret"):
+                     "feedback_secret", "kafka_sasl_password"):
             value = getattr(self, name)
             if value is not None and any(p in value.get_secret_value().lower()
                                          for p in PLACEHOLDERS):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from sia.alerts.schema import upgrade
+from sia.alerts.schema import current, upgrade
 from sia.findings import Finding, Severity
 from sia.policy import Alert, RecentAlert
 
@@ -121,6 +122,19 @@ class AlertRecord(Base):
         }
 
 
+def where(url: str) -> str:
+    """A store URL fit to print: the password masked, a SQLite file as its path."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL SQLAlchemy reads: show nothing of it that could be secret
+        return "<an unreadable database URL>"
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite:///{parsed.database}" if parsed.database else "sqlite:// (in memory)"
+    return parsed.render_as_string(hide_password=True)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -128,14 +142,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class NoStore(LookupError):
+    """No alert store where one was to be read (no SQLite file, or an empty database)."""
+
+
 class AlertStore:
     """Stores alerts once each (insert-or-ignore on the alert id)."""
 
-    def __init__(self, url: str = "sqlite:///sia.db") -> None:
+    def __init__(self, url: str = "sqlite:///sia.db", *, create: bool = True) -> None:
+        """Open the store at `url`, creating it (a new SQLite file, the schema in an empty
+        database) unless `create` is false: then a store that is not there raises NoStore
+        and nothing is written (readers such as `sia alerts`)."""
         self.engine: Engine = create_engine(url)
+        if not create:
+            self._exists_or_raise(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         upgrade(self.engine)
+
+    def _exists_or_raise(self, url: str) -> None:
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:") \
+                and not database.startswith("file:") and not Path(database).is_file():
+            self.engine.dispose()
+            raise NoStore(f"no alert store at {where(url)}")
+        with self.engine.connect() as connection:
+            at = current(connection)
+        if at is None:
+            self.engine.dispose()
+            raise NoStore(f"no alert store at {where(url)} (the database holds no SIA tables)")
 
     def add(self, alerts: Iterable[Alert], *, owner: Owner | None = None,
             history_before: datetime | None = None) -> int:
@@ -213,6 +248,10 @@ class AlertStore:
             query = query.where(AlertRecord.detector == detector)
         with Session(self.engine) as session:
             return int(session.scalar(query) or 0)
+
+    def location(self) -> str:
+        """Where this store is, fit to print (the password masked)."""
+        return where(self.engine.url.render_as_string(hide_password=False))
 
     def close(self) -> None:
         """Release connections."""

@@ -1,23 +1,30 @@
-"""`sia`: replay events, run the demo, import data, evaluate and benchmark detectors."""
+"""`sia`: the command line. Each command lives in its module; this one groups them."""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sia.alerts.store import AlertStore
-from sia.cli.common import build, console, db_url, errors, fail
+from sia.cli.alerts import register_alerts
+from sia.cli.common import (
+    DATA,
+    START,
+    DbOpt,
+    InPanels,
+    build,
+    console,
+    errors,
+    fail,
+    open_store,
+)
 from sia.cli.delivery import register_delivery
 from sia.cli.imports import import_app
 from sia.cli.kafka import register_kafka
 from sia.cli.measure import register_measure
 from sia.cli.serve import register_serve
-from sia.detectors.base import registered
 from sia.engine.engine import FILE_CHUNK
 from sia.engine.snapshot import SnapshotError
 from sia.events.models import event_json_schema
@@ -25,63 +32,91 @@ from sia.events.reader import TRUNCATED, RejectedRecord, RejectSink, read_events
 from sia.policy import Alert
 
 # no local variables in tracebacks, whatever typer's version: they can hold secrets
-app = typer.Typer(help="SIA: sales-intelligence alerting over CRM event streams.",
-                  no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_show_locals=False)
-app.add_typer(import_app, name="import")
-register_measure(app)
-register_serve(app)
-register_delivery(app)
-register_kafka(app)
-
-ConfigOpt = Annotated[Path | None, typer.Option(help="detectors.yaml (default: config/)")]
-PolicyOpt = Annotated[Path | None, typer.Option(help="policy.yaml (default: config/)")]
+app = typer.Typer(
+    help="SIA: sales-intelligence alerting over CRM event streams.\n\n"
+         "New here? `sia demo` shows alerts on a bundled sample; then `sia import` your "
+         "data, `sia replay` it and `sia alerts` lists what was found. Every command has "
+         "--help. The alert store is --db, else SIA_DATABASE_URL, else ./sia.db.",
+    cls=InPanels, no_args_is_help=True, add_completion=False,
+    pretty_exceptions_show_locals=False, rich_markup_mode="rich")
 
 
-@app.command()
-def schema() -> None:
-    """Print the JSON Schema of one event."""
-    typer.echo(json.dumps(event_json_schema(), indent=2))
+def version() -> str:
+    """The installed distribution's version (else the package's own)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("sia")
+    except PackageNotFoundError:
+        import sia
+
+        return getattr(sia, "__version__", "unknown")
 
 
-@app.command()
-def detectors() -> None:
-    """List the detectors and their thresholds: default, unit, allowed range, what each
-    changes in the alerts, and whether it can only be set for everyone (global)."""
-    import dataclasses
-
-    from sia.thresholds.effective import describe_field
-
-    for name, cls in registered().items():
-        console.print(f"[bold]{name}[/]: {(cls.__doc__ or '').strip()}")
-        for f in dataclasses.fields(cls.params_type):
-            about = describe_field(f)
-            notes = [about["unit"], about["allowed"],
-                     "global" if f.name in cls.global_params else ""]
-            line = f"  {f.name} = {f.default!r}"
-            if any(notes):
-                line += f"  ({'; '.join(n for n in notes if n)})"
-            console.print(line, markup=False, highlight=False)
-            if about["description"]:
-                console.print(f"      {about['description']}", markup=False, highlight=False)
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sia {version()}")
+        raise typer.Exit()
 
 
-@app.command()
-def replay(
-    file: Annotated[Path, typer.Argument(
-        help="JSON Lines events (.jsonl or .jsonl.gz); - for stdin")],
+@app.callback()
+def main(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print the version of SIA and exit.")] = False,
+) -> None:
+    """SIA: sales-intelligence alerting over CRM event streams."""
+
+
+ConfigOpt = Annotated[Path | None, typer.Option(
+    help="detectors.yaml (default: the one in config/ or SIA_CONFIG_DIR).")]
+PolicyOpt = Annotated[Path | None, typer.Option(
+    help="policy.yaml (default: the one in config/ or SIA_CONFIG_DIR).")]
+
+
+@app.command(rich_help_panel=START)
+def demo(
     db: Annotated[str, typer.Option(
-        help="alert store: a SQLite path or a SQLAlchemy URL")] = "sia.db",
-    rejects: Annotated[Path, typer.Option(
-        help="where bad records are kept")] = Path("sia-rejects.jsonl"),
-    strict: Annotated[bool, typer.Option(help="fail on the first bad record")] = False,
-    state: Annotated[Path | None, typer.Option(
-        help="snapshot: loaded if it exists, saved after")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+        help="The demo's own alert store (a SQLite file or a URL); never SIA_DATABASE_URL, "
+             "so a demo cannot mix its alerts into a real store.")] = "sia-demo.db",
+    top: Annotated[int, typer.Option(help="How many alerts to show per detector.")] = 4,
     config: ConfigOpt = None,
     policy_file: PolicyOpt = None,
 ) -> None:
-    """Replay an events file through the detectors; alerts go to the store."""
+    """Replay a bundled sample of real transactions and show the alerts.
+
+    Start here: no data or service needed. The alerts go to --db (sia-demo.db) and the
+    last week is delivered to sia-demo-deliveries.txt.
+    """
+    from sia.cli.common import db_url
+    from sia.cli.demo import run_demo
+
+    run_demo(db=db_url(db), top=top, config=config, policy_file=policy_file)
+
+
+@app.command(rich_help_panel=START)
+def replay(
+    file: Annotated[Path, typer.Argument(
+        help="JSON Lines events (.jsonl or .jsonl.gz), as `sia import` writes them; - for "
+             "stdin.")],
+    db: DbOpt = None,
+    rejects: Annotated[Path, typer.Option(
+        help="Where bad records are kept (JSON Lines, with the reason).")]
+    = Path("sia-rejects.jsonl"),
+    strict: Annotated[bool, typer.Option(help="Stop at the first bad record.")] = False,
+    state: Annotated[Path | None, typer.Option(
+        help="Engine snapshot: loaded if it exists, saved after, so the next replay "
+             "continues where this one stopped.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+    = False,
+    config: ConfigOpt = None,
+    policy_file: PolicyOpt = None,
+) -> None:
+    """Replay an events file through the detectors; the alerts go to the store.
+
+    Bad records are kept in --rejects and do not stop the run (unless --strict).
+    """
     from sia.service.replay import replay as replay_events
     from sia.service.state import Locked
 
@@ -95,7 +130,7 @@ def replay(
     else:
         records = read_events(file)
     sink = RejectSink(rejects, strict=strict)
-    store = AlertStore(db_url(db))
+    store = open_store(db)
     try:
         summary = replay_events(records, detectors=detectors_, policy=policy, store=store,
                                 sink=sink, state=state, source="<stdin>" if str(file) == "-"
@@ -121,62 +156,24 @@ def replay(
     else:
         console.print(f"{summary.events:,} events ({summary.duplicates:,} duplicates ignored, "
                       f"{summary.rejects:,} rejected); alerts: {dict(summary.alerts)}; "
-                      f"{summary.stored:,} new in {db}")
+                      f"{summary.stored:,} new in {store.location()}")
     if truncated:  # what came before the cut is stored; the rest of the file is not read
         raise typer.Exit(1)
 
 
-@app.command()
-def demo(
-    db: Annotated[str, typer.Option(help="alert store (SQLite path or URL)")] = "sia-demo.db",
-    top: Annotated[int, typer.Option(help="alerts shown per detector")] = 4,
-    config: ConfigOpt = None,
-    policy_file: PolicyOpt = None,
-) -> None:
-    """Replay a bundled sample of real transactions and show the alerts."""
-    from sia.cli.demo import run_demo
-
-    run_demo(db=db_url(db), top=top, config=config, policy_file=policy_file)
+register_alerts(app)
 
 
-@app.command("alerts")
-def list_alerts(
-    db: Annotated[str, typer.Option(help="alert store (SQLite path or URL)")] = "sia.db",
-    detector: Annotated[str | None, typer.Option(help="only this detector")] = None,
-    customer: Annotated[str | None, typer.Option(help="only this customer")] = None,
-    rep: Annotated[str | None, typer.Option(help="only this rep's alerts")] = None,
-    team: Annotated[str | None, typer.Option(help="only this team's alerts")] = None,
-    severity: Annotated[str | None, typer.Option(help="low, medium or high")] = None,
-    since: Annotated[datetime | None, typer.Option(
-        help="only alerts at or after this time (e.g. 2011-11-01)",
-        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"])] = None,
-    limit: Annotated[int, typer.Option(min=1, help="how many")] = 20,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Show stored alerts, newest first (the same query as GET /v1/alerts)."""
-    from sia.service.alerts import AlertFilter
-    from sia.service.alerts import list_alerts as query
+@app.command(rich_help_panel=START)
+def schema() -> None:
+    """Print the JSON Schema of one event (what `sia replay` and POST /v1/events take)."""
+    typer.echo(json.dumps(event_json_schema(), indent=2))
 
-    if detector is not None and detector not in registered():
-        fail(f"unknown detector {detector!r}; known: {', '.join(registered())}")
-    if severity is not None and severity not in ("low", "medium", "high"):
-        fail(f"--severity {severity!r}: use low, medium or high")
-    store = AlertStore(db_url(db))
-    where = AlertFilter(detector=detector, customer=customer, rep_id=rep, team=team,
-                        severity=severity,
-                        since=since.replace(tzinfo=since.tzinfo or UTC) if since else None)
-    rows = query(store, where, limit=limit).items
-    store.close()
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    by_detector: dict[str, int] = defaultdict(int)
-    for r in rows:
-        by_detector[r["detector"]] += 1
-        console.print(f"[bold]{r['occurred_at'][:10]} {r['detector']}/{r['kind']} "
-                      f"{r['severity']}[/] {r['title']}\n  {r['explanation']}\n  "
-                      f"[green]do:[/] {r['action']}")
-    console.print(f"{len(rows)} alerts shown ({dict(by_detector)})")
 
+app.add_typer(import_app, name="import", rich_help_panel=DATA)
+register_delivery(app)
+register_serve(app)
+register_kafka(app)
+register_measure(app)
 
 __all__ = ["Alert", "app"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sia.cli.common import build, console, errors, fail
+from sia.cli.common import MEASURE, build, console, errors, fail
 from sia.detectors.base import Detector
 from sia.events.models import Event, parse_event
 from sia.events.reader import Reject, RejectSink, read_events
@@ -94,16 +94,18 @@ def apply_setting(detectors: list[Detector[Any]], assignment: str) -> None:
 def register_measure(app: typer.Typer) -> None:
     """Add the evaluate and bench commands."""
 
-    @app.command()
+    @app.command(rich_help_panel=MEASURE)
     def evaluate(
         events_file: Annotated[Path, typer.Argument(help="events (.jsonl or .jsonl.gz)")],
         horizon: Annotated[str, typer.Option(help="judge alerts over this horizon")] = "90d",
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+        = False,
         only: Annotated[list[str] | None, typer.Option(help="evaluate only these")] = None,
         set_: Annotated[list[str] | None, typer.Option(
             "--set", help="try a threshold without editing the config: drift.lost_probability=0.9"
         )] = None,
-        rejects: Annotated[Path, typer.Option()] = Path("sia-rejects.jsonl"),
+        rejects: Annotated[Path, typer.Option(
+            help="Where bad records are kept (they are skipped).")] = Path("sia-rejects.jsonl"),
         partitions: Annotated[int, typer.Option(
             min=0, help="judge a Kafka deployment with this many customer partitions "
             "(0: the embedded engine)")] = 0,
@@ -113,7 +115,11 @@ def register_measure(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         policy_file: PolicyOpt = None,
     ) -> None:
-        """Replay prequentially and score alerts by what happened next, against baselines."""
+        """Measure quality: replay, and score alerts by what happened next.
+
+        Prequential: each alert is judged by the events after it (did the customer
+        order again within --horizon?), against a simple baseline per detector.
+        """
         from sia.evaluation.evaluate import evaluate as run_evaluation
         from sia.evaluation.evaluate import partitioned
 
@@ -150,13 +156,14 @@ def register_measure(app: typer.Typer) -> None:
                 f"precision {b['precision']}, recall {b['recall']}, median lead "
                 f"{b['median_lead_days']} days", highlight=False)
 
-    @app.command()
+    @app.command(rich_help_panel=MEASURE)
     def bench(
         events_file: Annotated[Path | None, typer.Option(
             "--events", help="events file (default: the full online retail dataset)")] = None,
         sample: Annotated[bool, typer.Option(
             "--sample", help="the bundled online retail sample instead (a quick run)")] = False,
-        repeat: Annotated[int, typer.Option(min=1, max=10)] = 3,
+        repeat: Annotated[int, typer.Option(
+            min=1, max=10, help="Runs to take the best of.")] = 3,
         delivery: Annotated[bool, typer.Option(
             help="also measure detection-to-send latency at a steady event rate")] = False,
         rate: Annotated[float, typer.Option(
@@ -194,13 +201,17 @@ def register_measure(app: typer.Typer) -> None:
         requests: Annotated[int, typer.Option(
             min=1, max=1000, help="--console: timed requests per page, after one "
             "warm-up")] = 20,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")]
+        = False,
         config: ConfigOpt = None,
         policy_file: PolicyOpt = None,
     ) -> None:
-        """Events per second of the engine against the bare detector arithmetic (with
-        --kafka: through Kafka and real workers; with --preview: threshold previews
-        against a full replay; with --console: the web console's pages)."""
+        """Measure speed: events per second of the engine, and more with the options.
+
+        Without options: the engine against the bare detector arithmetic. With --kafka:
+        through Kafka and real workers; --http: real `sia serve` processes; --preview:
+        threshold previews against a full replay; --console: the web console's pages.
+        """
         from sia.evaluation.bench import bench as run_bench
 
         if http and (kafka or delivery):

@@ -13,13 +13,24 @@ from typing import Annotated, Any
 
 import typer
 
-from sia.cli.common import build, console, errors, fail
+from sia.cli.common import (
+    SERVICE,
+    START,
+    THRESHOLDS,
+    build,
+    console,
+    errors,
+    fail,
+    reaching_store,
+    unreachable,
+)
+from sia.cli.common import settings as read_settings
 from sia.config import ConfigError
 from sia.engine.snapshot import SnapshotError
-from sia.settings import Settings, get_settings
+from sia.settings import Settings
 
 DataDirOpt = Annotated[Path, typer.Option(
-    "--data-dir", help="where the service keeps its journal, alerts, keys and state")]
+    "--data-dir", help="Where the service keeps its journal, alerts, keys and state.")]
 DEFAULT_DATA = Path("sia-data")
 DEFAULT_SECRET = "dev-only-feedback-secret"
 
@@ -31,10 +42,10 @@ def register_serve(app: typer.Typer) -> None:
     """Add the service commands."""
     from sia.cli.thresholds import app as thresholds_app
 
-    app.command()(serve)
-    app.command()(openapi)
-    app.add_typer(keys_app, name="keys")
-    app.add_typer(thresholds_app, name="thresholds")
+    app.command(rich_help_panel=START)(serve)
+    app.add_typer(thresholds_app, name="thresholds", rich_help_panel=THRESHOLDS)
+    app.add_typer(keys_app, name="keys", rich_help_panel=SERVICE)
+    app.command(rich_help_panel=SERVICE)(openapi)
 
 
 def _loopback(host: str) -> bool:
@@ -84,8 +95,12 @@ def serve(
         help="development only, on localhost: no API keys are checked")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
 ) -> None:
-    """Run SIA as a service: the ingestion API, the live engine and delivery (FastAPI on
-    uvicorn). With no options: SQLite files under ./sia-data, on 127.0.0.1:8000."""
+    """Run SIA as a service: the ingestion API, the live engine, delivery, the console.
+
+    FastAPI on uvicorn. With no options: SQLite files under ./sia-data, listening on
+    127.0.0.1:8000, API docs at /docs. Create a key first (`sia keys create`), or try it
+    with --dev on localhost.
+    """
     import uvicorn
 
     from sia.api.app import create_app, server_config
@@ -98,17 +113,20 @@ def serve(
     if clock not in (None, "wall", "event"):
         fail(f"--clock {clock!r}: use wall or event")
     logging.config.dictConfig(log_config(log_level))  # before the stores open: they log too
-    settings = get_settings()
+    settings = read_settings()
     if clock is not None:
         settings = settings.model_copy(update={"serve_clock": clock})
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = feedback_secret(settings, data_dir)
     build(config, policy)  # a configuration error stops here, naming file and key
     receiver, running = _kafka_parts(kafka, settings) if kafka else (None, None)
+    from sia.service.runtime import DataDir
+
     try:
-        runtime = open_runtime(settings, data_dir, config=config, policy=policy,
-                               routes=routes, dev=dev, receiver=receiver, running=running,
-                               log_level=log_level)
+        with reaching_store(DataDir(data_dir).store_url(settings)):
+            runtime = open_runtime(settings, data_dir, config=config, policy=policy,
+                                   routes=routes, dev=dev, receiver=receiver,
+                                   running=running, log_level=log_level)
     except (ConfigError, SnapshotError, Locked) as exc:
         fail(str(exc))
     server = uvicorn.Server(server_config(create_app(runtime), settings, host=host,
@@ -144,7 +162,7 @@ def _kafka_parts(bootstrap: str, settings: Settings) -> tuple[Any, Any]:
     try:
         socket.create_connection((host, int(port or 9092)), timeout=5).close()
     except (OSError, ValueError) as exc:
-        fail(f"cannot reach Kafka at {bootstrap}: {exc}")
+        unreachable("Kafka", bootstrap, exc)
     running = None
     if settings.redis_url:
         import redis as redis_lib
@@ -186,9 +204,10 @@ def keys_create(
 ) -> None:
     """Create a key; it is printed once, as the last line, and works at once."""
     from sia.access.keys import KeyProblem
-    from sia.service.runtime import open_keys
+    from sia.service.runtime import DataDir, open_keys
 
-    keys, store = open_keys(data_dir, get_settings())
+    with reaching_store(DataDir(data_dir).store_url(read_settings())):
+        keys, store = open_keys(data_dir, read_settings())
     try:
         key, info = keys.create(role=role, name=name, team=team, rep_id=rep)
     except KeyProblem as exc:
@@ -204,11 +223,10 @@ def keys_create(
 
 @keys_app.command("list")
 def keys_list(data_dir: DataDirOpt = DEFAULT_DATA,
-              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+              as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")]
+              = False) -> None:
     """Every key (never the keys themselves), revoked ones marked."""
-    from sia.service.runtime import open_keys
-
-    keys, store = open_keys(data_dir, get_settings())
+    keys, store = _existing_keys(data_dir)
     try:
         infos = keys.list()
     finally:
@@ -225,6 +243,19 @@ def keys_list(data_dir: DataDirOpt = DEFAULT_DATA,
         typer.echo(f"no keys in {data_dir}: create one with `sia keys create`")
 
 
+def _existing_keys(data_dir: Path) -> tuple[Any, Any]:
+    """The keys of a data folder that exists: a reader never makes one."""
+    from sia.alerts.store import NoStore
+    from sia.service.runtime import DataDir, open_keys
+
+    try:
+        with reaching_store(DataDir(data_dir).store_url(read_settings())):
+            return open_keys(data_dir, read_settings(), create=False)
+    except NoStore as exc:
+        fail(f"{exc}: no keys in data folder {data_dir} (use --data-dir; `sia keys create` "
+             "makes the first)")
+
+
 def _key_json(info: Any) -> dict[str, Any]:
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v)
             for k, v in info.__dict__.items()}
@@ -235,9 +266,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="the key's id (sia ke
                 data_dir: DataDirOpt = DEFAULT_DATA) -> None:
     """Revoke a key: it stops working at once, also on a running server."""
     from sia.access.keys import KeyProblem
-    from sia.service.runtime import open_keys
-
-    keys, store = open_keys(data_dir, get_settings())
+    keys, store = _existing_keys(data_dir)
     try:
         info = keys.revoke(key_id)
     except KeyProblem as exc:

@@ -13,8 +13,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from sia.cli.common import console, fail
-from sia.settings import get_settings
+from sia.cli.common import console, fail, reaching_store, settings
 
 app = typer.Typer(help="Thresholds: see them, preview a change, apply it, history, "
                        "rollback.", no_args_is_help=True)
@@ -108,15 +107,18 @@ def _print(answer: Any, as_json: bool, text: str) -> None:
 def show(url: UrlOpt = None, key: KeyOpt = None, data_dir: DataOpt = Path("sia-data"),
          team: TeamOpt = None, segment: SegmentOpt = None, rep: RepOpt = None,
          as_json: AsJson = False) -> None:
-    """Every threshold with its value, where it comes from and what it means (for a
-    rep: the values that apply to their customers, and their mutes)."""
+    """Every threshold with its value, where it comes from and what it means.
+
+    For a rep (--rep, or a rep key): the values that apply to their customers, and
+    their mutes.
+    """
     if url:
         params = {k: v for k, v in (("team", team), ("segment", segment), ("rep", rep)) if v}
         answer = _Server(url, key).call("GET", "/v1/thresholds", params=params).json()
     else:
         from sia.thresholds.effective import effective, effective_policy
 
-        desk, close = _desk(data_dir)
+        desk, close = _desk(data_dir, read=True)
         try:
             current = desk.current()
             team = team or (desk.rep_team(rep) if rep else None)
@@ -139,15 +141,25 @@ def show(url: UrlOpt = None, key: KeyOpt = None, data_dir: DataOpt = Path("sia-d
     _print(answer, as_json, "\n".join(lines))
 
 
-def _desk(data_dir: Path) -> tuple[Any, Any]:
-    """The thresholds desk of a data folder (and what closes it)."""
+def _desk(data_dir: Path, *, read: bool = False) -> tuple[Any, Any]:
+    """The thresholds desk of a data folder (and what closes it); to `read`, the folder
+    must exist: a reader never makes one."""
+    if read and not data_dir.is_dir():
+        fail(f"no data folder {data_dir} (use --data-dir, or --url and --key for a "
+             "running server; `sia detectors` shows the configured thresholds)")
     from sia.alerts.store import AlertStore
     from sia.service.runtime import DataDir
     from sia.service.thresholds import ThresholdDesk, config_from_files
     from sia.thresholds.versions import Versions
 
     lock = _local(data_dir)
-    store = AlertStore(DataDir(data_dir).store_url(get_settings()))
+    url = DataDir(data_dir).store_url(settings())
+    try:
+        with reaching_store(url):
+            store = AlertStore(url)
+    except typer.Exit:
+        lock.release()
+        raise
     desk = ThresholdDesk(Versions(store), seed=config_from_files(None, None))
 
     def close() -> None:
@@ -166,8 +178,10 @@ def preview(set_: SetOpt, url: UrlOpt = None, key: KeyOpt = None,
             horizon: Annotated[str, typer.Option(
                 help="judge alerts over this outcome window, as `sia evaluate`")] = "90d",
             as_json: AsJson = False) -> None:
-    """What a change would have done over the journal's last days, with the precision of
-    the alerts whose outcome is known already; changes nothing."""
+    """What a change would have done over the journal's last days; changes nothing.
+
+    With the precision of the alerts whose outcome is known already, before and after.
+    """
     from sia.cli.measure import parse_horizon
 
     changes = changes_of(set_, team, segment, rep)
@@ -181,7 +195,7 @@ def preview(set_: SetOpt, url: UrlOpt = None, key: KeyOpt = None,
         from sia.config import ConfigError
         from sia.service.preview import PreviewRequest, run_preview
         from sia.service.runtime import DataDir
-        desk, close = _desk(data_dir)
+        desk, close = _desk(data_dir, read=True)
         try:
             who = Principal("cli", "command line", "admin")
             validated = desk.propose([_change(c) for c in changes], who)
@@ -233,8 +247,10 @@ def apply_(reason: Annotated[str, typer.Option(help="why, for the history")],
            data_dir: DataOpt = Path("sia-data"),
            team: TeamOpt = None, segment: SegmentOpt = None, rep: RepOpt = None,
            mute: MuteOpt = None, unmute: UnmuteOpt = None, as_json: AsJson = False) -> None:
-    """Change thresholds as a new version (applied at once by a running server); with
-    --rep (or a rep key), a rep's own raise or mute."""
+    """Change thresholds as a new version (applied at once by a running server).
+
+    With --rep (or a rep key): a rep's own raise or mute.
+    """
     changes = changes_of(set_, team, segment, rep, mute, unmute)
     if url:
         server = _Server(url, key)
@@ -286,7 +302,7 @@ def history(url: UrlOpt = None, key: KeyOpt = None, data_dir: DataOpt = Path("si
         answer = _Server(url, key).call("GET", "/v1/thresholds/history",
                                         params={"limit": limit}).json()
     else:
-        desk, close = _desk(data_dir)
+        desk, close = _desk(data_dir, read=True)
         try:
             answer = [v.as_dict() for v in desk.versions.history(limit=limit)]
         finally:

@@ -65,11 +65,15 @@ class DataDir:
         return FileLock(self.root / "sia.lock", what=f"data folder {self.root}")
 
 
-def open_keys(data_dir: Path, settings: Settings) -> tuple[ApiKeys, AlertStore]:
-    """The API keys of a data folder (for `sia keys`, with or without a server)."""
+def open_keys(data_dir: Path, settings: Settings, *,
+              create: bool = True) -> tuple[ApiKeys, AlertStore]:
+    """The API keys of a data folder (for `sia keys`, with or without a server); with
+    `create` false, a folder or store that is not there raises NoStore and nothing is
+    made (`sia keys list`, `sia keys revoke`)."""
     folder = DataDir(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    store = AlertStore(folder.store_url(settings))
+    if create:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    store = AlertStore(folder.store_url(settings), create=create)
     return ApiKeys(store), store
 
 

@@ -46,6 +46,7 @@ from sia.transports.kafka import codec, sharing
 from sia.transports.kafka.gaps import OffsetGaps
 from sia.transports.kafka.pacing import CheckpointPacer
 from sia.transports.kafka.reference import read_reference
+from sia.transports.kafka.security import client_options, faust_credentials
 from sia.transports.kafka.tails import TailWatch
 from sia.transports.kafka.topics import CHECKPOINT_BYTES, Topics, bootstrap_servers
 
@@ -222,7 +223,9 @@ class SiaApp:
 
         self.app = app = faust.App(
             settings.kafka_app_id, broker=settings.kafka_broker, store=settings.kafka_store,
-            topic_partitions=settings.kafka_partitions, topic_replication_factor=1,
+            topic_partitions=settings.kafka_partitions,
+            topic_replication_factor=settings.kafka_replication_factor,
+            broker_credentials=faust_credentials(settings),
             key_serializer="raw", value_serializer="raw", web_enabled=False,
             producer_max_request_size=CHECKPOINT_BYTES + 1024 * 1024,
             consumer_max_fetch_size=CHECKPOINT_BYTES + 1024 * 1024,
@@ -361,7 +364,8 @@ class SiaApp:
                 continue
             records = await read_reference(
                 bootstrap_servers(self.settings.kafka_broker), self.topics,
-                customers_partition=partition if customers else None)
+                customers_partition=partition if customers else None,
+                options=client_options(self.settings))
             partitions.seed(partition, records)
             log.info("%s partition %d: no checkpoint, and the events before offset %d are "
                      "gone: seeded with %d reference records from the compacted topics",

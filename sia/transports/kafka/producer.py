@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sia.engine.partitions import broadcast, partition_for
 from sia.events.models import Customer, Event, Product, Rep
@@ -48,13 +49,17 @@ def messages_for(event: Event, topics: Topics) -> list[tuple[str, bytes, bytes, 
 
 
 async def produce(records: Iterable[Event | Reject], *, bootstrap: str, topics: Topics,
-                  sink: RejectSink) -> Produced:
-    """Send every valid record; keep the invalid ones in `sink`."""
+                  sink: RejectSink, options: dict[str, Any] | None = None) -> Produced:
+    """Send every valid record; keep the invalid ones in `sink`. `options`: TLS and SASL
+    (default: from the settings)."""
     from aiokafka import AIOKafkaProducer
+
+    from sia.transports.kafka.security import client_options
 
     summary = Produced()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all",
-                                max_batch_size=512 * 1024, compression_type=None)
+                                max_batch_size=512 * 1024, compression_type=None,
+                                **(client_options() if options is None else options))
     await producer.start()
     pending = []
     try:

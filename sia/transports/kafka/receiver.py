@@ -51,8 +51,11 @@ class KafkaPublisher:
         from aiokafka import AIOKafkaProducer
 
         await create_topics(self.bootstrap, self.topics)
+        from sia.transports.kafka.security import client_options
+
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
-                                    enable_idempotence=True, linger_ms=5)
+                                    enable_idempotence=True, linger_ms=5,
+                                    **client_options())
         await producer.start()
         return producer
 

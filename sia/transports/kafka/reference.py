@@ -15,6 +15,7 @@ read of the compacted topics when needed is simpler and has no such failure.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sia.events.models import Event
 from sia.transports.kafka import codec
@@ -24,12 +25,15 @@ log = logging.getLogger("sia.worker")
 
 
 async def read_reference(bootstrap: str, topics: Topics, *, customers_partition: int | None,
-                         ) -> list[Event]:
+                         options: dict[str, Any] | None = None) -> list[Event]:
     """The latest record of every product and rep, and of the customers in
     `customers_partition` (none when None), oldest first."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    from sia.transports.kafka.security import client_options
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                **(client_options() if options is None else options))
     await consumer.start()
     try:
         declared = topics.declared()

@@ -7,6 +7,7 @@ auto-create topics would pick their own count, which breaks co-partitioning).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sia.settings import Settings
 
@@ -22,13 +23,14 @@ class Topics:
     app_id: str
     partitions: int
     rep_partitions: int
+    replication: int = 1  # copies of each partition (managed Kafka often wants 3)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topics:
-        """Names and counts from SIA_KAFKA_APP_ID, SIA_KAFKA_PARTITIONS and
-        SIA_KAFKA_REP_PARTITIONS."""
+        """Names and counts from SIA_KAFKA_APP_ID, SIA_KAFKA_PARTITIONS,
+        SIA_KAFKA_REP_PARTITIONS and SIA_KAFKA_REPLICATION_FACTOR."""
         return cls(settings.kafka_app_id, settings.kafka_partitions,
-                   settings.kafka_rep_partitions)
+                   settings.kafka_rep_partitions, settings.kafka_replication_factor)
 
     def name(self, suffix: str) -> str:
         """<app id>-<suffix>."""
@@ -88,12 +90,16 @@ class TopicMismatch(RuntimeError):
     """A topic exists with another partition count than the app declares."""
 
 
-async def create_topics(bootstrap: str, topics: Topics) -> list[str]:
+async def create_topics(bootstrap: str, topics: Topics,
+                        options: dict[str, Any] | None = None) -> list[str]:
     """Create the missing topics; refuse existing ones with another partition count.
-    Returns the names created."""
+    Returns the names created. `options`: TLS and SASL (default: from the settings)."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    from sia.transports.kafka.security import client_options
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap,
+                                **(client_options() if options is None else options))
     await admin.start()
     try:
         wanted = topics.declared()
@@ -105,7 +111,7 @@ async def create_topics(bootstrap: str, topics: Topics) -> list[str]:
                 raise TopicMismatch(
                     f"topic {name} has {count} partitions, SIA is configured for "
                     f"{wanted[name][0]}: use another SIA_KAFKA_APP_ID, or recreate it")
-        missing = [NewTopic(name, count, 1, topic_configs=config)
+        missing = [NewTopic(name, count, topics.replication, topic_configs=config)
                    for name, (count, config) in wanted.items() if name not in existing]
         if missing:
             response = await admin.create_topics(missing)
