@@ -496,7 +496,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="write nothing; exit 1 naming the pages that are not current")
     args = parser.parse_args(argv)
     stale = []
-    for relative, make in PAGES.items():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import results_tables  # the measured tables inside hand-written pages
+
+    pages = {**PAGES, **{relative: (lambda path=DOCS / relative: results_tables.fill(
+        path.read_text(encoding="utf-8")))
+        for relative in results_tables.PAGE_NAMES if (DOCS / relative).exists()}}
+    for relative, make in pages.items():
         path = DOCS / relative
         text = make()
         current = path.read_text(encoding="utf-8") if path.exists() else None

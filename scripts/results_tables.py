@@ -22,7 +22,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
-PAGES = [ROOT / "docs" / "BENCHMARKS.md", ROOT / "docs" / "EVALUATION.md"]
+PAGE_NAMES = ["BENCHMARKS.md", "EVALUATION.md"]  # under docs/
+PAGES = [ROOT / "docs" / name for name in PAGE_NAMES]
 MARKED = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n).*?(<!-- /table -->)", re.S)
 DATASET_NAMES = {"online-retail": "online retail", "superstore": "superstore",
                  "crm-opportunities": "CRM opportunities"}
@@ -345,8 +346,3 @@ def fill(text: str) -> str:
             raise KeyError(f"no table named {name!r} (known: {', '.join(TABLES)})")
         return f"{match.group(1)}{TABLES[name]()}\n{match.group(3)}"
     return MARKED.sub(render, text)
-
-
-def pages() -> dict[Path, str]:
-    """Every page with marked tables, as it should read now."""
-    return {page: fill(page.read_text()) for page in PAGES if page.exists()}
