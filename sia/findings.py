@@ -20,7 +20,11 @@ class Severity(StrEnum):
     @property
     def rank(self) -> int:
         """0 for low, 2 for high."""
-        return ["low", "medium", "high"].index(self.value)
+        return SEVERITY_RANK[self.value]
+
+
+# the one ranking of severities (routing and delivery compare by it); unknown ranks as low
+SEVERITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from sia.importers.online_retail import convert
 from sia.policy import Policy
 
 if TYPE_CHECKING:
-    from sia.evaluation.http_bench import HttpBenchOptions
-    from sia.evaluation.kafka_bench import KafkaBench
+    from sia.bench.http_bench import HttpBenchOptions
+    from sia.bench.kafka_bench import KafkaBench
 
 ConfigOpt = Annotated[Path | None, typer.Option(help="detectors.yaml (default: config/)")]
 PolicyOpt = Annotated[Path | None, typer.Option(help="policy.yaml (default: config/)")]
@@ -212,7 +212,7 @@ def register_measure(app: typer.Typer) -> None:
         through Kafka and real workers; --http: real `sia serve` processes; --preview:
         threshold previews against a full replay; --console: the web console's pages.
         """
-        from sia.evaluation.bench import bench as run_bench
+        from sia.bench.bench import bench as run_bench
 
         if http and (kafka or delivery):
             fail("--http measures its own event-to-send latency: not with --kafka or "
@@ -243,7 +243,7 @@ def register_measure(app: typer.Typer) -> None:
         sizes = _batches(batches) if http else ()
         events, source = _bench_events(events_file, sample)
         if http:
-            from sia.evaluation.http_bench import HttpBenchOptions
+            from sia.bench.http_bench import HttpBenchOptions
 
             options = HttpBenchOptions(
                 batches=sizes, clients=clients, repeat=repeat, paced_seconds=seconds,
@@ -261,7 +261,7 @@ def register_measure(app: typer.Typer) -> None:
         with console.status(f"benchmarking {len(events):,} events, best of {repeat}"):
             result = run_bench(events, factory, repeat=repeat)
         if delivery:
-            from sia.evaluation.delivery_bench import delivery_latency
+            from sia.bench.delivery_bench import delivery_latency
 
             size = min(max(int(rate * seconds), 1), len(events))
             with console.status(f"delivering at {rate:g} events/s for {seconds:g} s"):
@@ -313,8 +313,8 @@ def _batches(text: str) -> tuple[int, ...]:
 
 def _http_run(events: list[Event], factory: Callable[[], tuple[list[Detector[Any]], Policy]],
               options: HttpBenchOptions) -> dict[str, Any]:
-    """`sia bench --http`: see sia.evaluation.http_bench."""
-    from sia.evaluation.http_bench import BenchFailed, run
+    """`sia bench --http`: see sia.bench.http_bench."""
+    from sia.bench.http_bench import BenchFailed, run
 
     with console.status(f"benchmarking {len(events):,} events over HTTP") as status:
         try:
@@ -326,8 +326,8 @@ def _http_run(events: list[Event], factory: Callable[[], tuple[list[Detector[Any
 
 def _preview_run(events: list[Event], config: Path | None, policy_file: Path | None,
                  days: float) -> dict[str, Any]:
-    """`sia bench --preview`: see sia.evaluation.preview_bench."""
-    from sia.evaluation.preview_bench import run
+    """`sia bench --preview`: see sia.bench.preview_bench."""
+    from sia.bench.preview_bench import run
     from sia.service.thresholds import config_from_files
 
     with console.status(f"timing previews on a journal of {len(events):,} events"):
@@ -339,9 +339,9 @@ def _preview_run(events: list[Event], config: Path | None, policy_file: Path | N
 
 def _console_run(events: list[Event], config: Path | None, policy_file: Path | None,
                  requests: int) -> dict[str, Any]:
-    """`sia bench --console`: see sia.evaluation.console_bench."""
-    from sia.evaluation.console_bench import ConsoleBenchOptions, run
-    from sia.evaluation.http_bench import BenchFailed
+    """`sia bench --console`: see sia.bench.console_bench."""
+    from sia.bench.console_bench import ConsoleBenchOptions, run
+    from sia.bench.http_bench import BenchFailed
 
     options = ConsoleBenchOptions(repeat=requests, config=config, policy_file=policy_file)
     with console.status(f"console pages on {len(events):,} events") as status:
@@ -355,7 +355,7 @@ def _console_run(events: list[Event], config: Path | None, policy_file: Path | N
 def _kafka_bench(workers: str, partitions: int | None, config: Path | None,
                  policy_file: Path | None) -> KafkaBench:
     """The --kafka bench's set-up, after checking that the broker answers."""
-    from sia.evaluation.kafka_bench import KafkaBench, NoBroker, check_broker
+    from sia.bench.kafka_bench import KafkaBench, NoBroker, check_broker
     from sia.settings import get_settings
 
     try:
@@ -376,8 +376,8 @@ def _kafka_bench(workers: str, partitions: int | None, config: Path | None,
 
 
 def _kafka_run(events: list[Event], bench: KafkaBench, *, reference: bool) -> dict[str, Any]:
-    """`sia bench --kafka`: see sia.evaluation.kafka_bench."""
-    from sia.evaluation.kafka_bench import BenchFailed, NoBroker, run
+    """`sia bench --kafka`: see sia.bench.kafka_bench."""
+    from sia.bench.kafka_bench import BenchFailed, NoBroker, run
 
     with console.status(f"benchmarking {len(events):,} events through Kafka"):
         try:

@@ -37,10 +37,10 @@ from sia.alerts.store import AlertRecord, AlertStore, Base
 from sia.delivery.schedule import after_quiet_hours, local_day, next_local
 from sia.delivery.tables import AlertRoute, DeliveryAttempt, FeedbackRecord, OutboxMessage, Snooze
 from sia.engine.catalog import Catalog
+from sia.findings import SEVERITY_RANK
 from sia.notifiers.base import Recipient
 from sia.policy.mutes import Mutes, is_muted
 
-SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 DEFAULTS: dict[str, Any] = {"group_wait_minutes": 10.0, "digest_below": "medium",
                             "daily_budget": 8, "quiet_hours": None, "digest_at": "08:00"}
 TABLES = [AlertRoute, OutboxMessage, DeliveryAttempt, Snooze, FeedbackRecord]

@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sia.alerts.store import AlertRecord, AlertStore
-from sia.delivery.dispatcher import SEVERITY_RANK, default_priority, ensure_tables
+from sia.delivery.dispatcher import default_priority, ensure_tables
 from sia.delivery.tables import FeedbackRecord
 from sia.feedback.record import USEFUL
+from sia.findings import SEVERITY_RANK
 
 
 class Relevance:

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from sia.bench.kafka_bench import _message, encode
 from sia.cli.demo import DATASETS, load
 from sia.detectors.config import load_detectors
 from sia.engine import snapshot, state_codec
 from sia.engine.partitions import PartitionEngine, partition_for, split_detectors
-from sia.evaluation.kafka_bench import _message, encode
 from sia.events.models import Event
 from sia.policy import load_policy
 from sia.settings import Settings

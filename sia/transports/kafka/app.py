@@ -63,7 +63,7 @@ def collect_less() -> None:
     default thresholds (700, 10, 10) each full collection walks all of them. Measured
     on one worker learning online retail from scratch: 23 full collections took 7.0 s
     and the young ones 1.5 s of its 48 CPU seconds; with these thresholds, 1.3 s of 32
-    (sia/evaluation/kafka_bench.py, docs/BENCHMARKS.md). The collector only frees
+    (sia/bench/kafka_bench.py, docs/BENCHMARKS.md). The collector only frees
     reference cycles, so this changes no result; cycles wait longer to be freed."""
     gc.set_threshold(*GC_THRESHOLDS)
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from sia.bench.console_bench import INVALID, PAGE_GOAL_MS, PREVIEW_GOAL_S
 from sia.cli import app
 from sia.cli.demo import DATASETS, load
-from sia.evaluation.console_bench import INVALID, PAGE_GOAL_MS, PREVIEW_GOAL_S
 
 UNTIL = datetime(2011, 5, 1, tzinfo=UTC)  # the sample's first five months: a short run
 PAGES = {"inbox_rep", "inbox_manager", "team", "customer", "rejects", "thresholds",

@@ -1,7 +1,7 @@
 """`sia bench --kafka`: events a second through Kafka, against what bounds them, in one run.
 
 On the same events, as `sia produce` turns them into messages:
-- engine (in this process, no Kafka): sia.evaluation.bench's engine, limit and
+- engine (in this process, no Kafka): sia.bench.bench's engine, limit and
   end-to-end loops; `replay_partitioned` with the deployment's partition counts; and
   the workers' own loop without Kafka or Faust (decode, observe, forward by rep,
   checkpoint every touched partition per batch), timed step by step;
@@ -516,8 +516,8 @@ def engine_reference(events: Sequence[Event], factory: Any, *, topics: Topics, b
     """In-process ceilings on the same events: the engine, JSON to engine, the
     partitioned replay (the detector work the workers share, minus Kafka) and the
     workers' loop without Kafka and Faust (decode, checkpoints and all)."""
+    from sia.bench.bench import bench
     from sia.engine.partitions import replay_partitioned
-    from sia.evaluation.bench import bench
 
     ref = bench(events, factory, repeat=1)
     fresh = [codec.decode_event(codec.encode_event(e)) for e in events]  # nothing cached

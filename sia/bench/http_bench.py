@@ -5,7 +5,7 @@ and a fresh data folder, so the server never shares the bench client's interpret
 GIL), fed over HTTP by httpx clients in threads of this process, in one run:
 
 - engine: the engine's own events/s on the same events, without HTTP
-  (sia.evaluation.bench's engine loop: `Engine` + policy, CPU seconds of this process,
+  (sia.bench.bench's engine loop: `Engine` + policy, CPU seconds of this process,
   best of `repeat`), measured before any server starts;
 - ingest (per batch size, 100 and 500 events): `clients` clients post every event as
   fast as answers come back, while the server's engine process learns them. Accepted
@@ -429,9 +429,9 @@ def _engine_of(status: dict[str, Any]) -> dict[str, Any]:
 
 
 def engine_rate(events: Sequence[Event], factory: Factory, repeat: int) -> dict[str, Any]:
-    """The engine's events/s without HTTP: sia.evaluation.bench's engine loop, CPU time,
+    """The engine's events/s without HTTP: sia.bench.bench's engine loop, CPU time,
     best of `repeat`."""
-    from sia.evaluation.bench import _engine_run
+    from sia.bench.bench import _engine_run
 
     seconds = []
     for _ in range(repeat):
@@ -442,7 +442,7 @@ def engine_rate(events: Sequence[Event], factory: Factory, repeat: int) -> dict[
     return {"events_per_s": round(len(events) / min(seconds)), "cpu_s": round(min(seconds), 2),
             "repeat": repeat,
             "measured": "Engine + policy over the events in this process, no HTTP "
-                        "(sia.evaluation.bench), events / CPU seconds"}
+                        "(sia.bench.bench), events / CPU seconds"}
 
 
 def ingest(lines: Sequence[str], batch: int, folder: Path, template: Path,

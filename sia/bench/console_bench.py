@@ -1,6 +1,6 @@
 """`sia bench --console`: the server time of each web console page, measured in one run.
 
-One real `sia serve` process (sia.evaluation.http_bench's: a free port, a fresh data
+One real `sia serve` process (sia.bench.http_bench's: a free port, a fresh data
 folder, event time) is fed every event over HTTP and waits until its engine has learned
 them; a few invalid records are posted too, so the rejects page has rows. Then keys are
 made with `sia keys create` (the command, on the server's data folder; they work at
@@ -51,7 +51,7 @@ from typing import Any
 
 import httpx
 
-from sia.evaluation.http_bench import (
+from sia.bench.http_bench import (
     BenchFailed,
     HttpBenchOptions,
     Server,
