@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # partition's customers, a day late, instead of each from its own (docs/SCALE_OUT.md)
     kafka_share_population: bool = True
     kafka_store: str = "memory://"  # Faust table store: memory:// or rocksdb://
+    # where Faust's data folder goes (a rocksdb:// store keeps its tables there):
+    # "<kafka_app_id>-data" inside this folder; unset: in the working directory
+    kafka_data_dir: str | None = None
     # how every Kafka client SIA makes (workers, `sia produce`, `sia topics`, the front
     # door of `sia serve --kafka`) talks to the brokers; managed Kafka (Confluent Cloud,
     # MSK, Aiven, ...) wants SASL_SSL or SSL (docs/kafka-security.md)

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import pytest
+
+# Faust apps (workers, the agents' tests, the benches) keep their data folder here, not
+# as "<app id>-data" in the checkout; subprocess workers inherit it
+if "SIA_KAFKA_DATA_DIR" not in os.environ:
+    _faust_data = tempfile.mkdtemp(prefix="sia-test-faust-")
+    os.environ["SIA_KAFKA_DATA_DIR"] = _faust_data
+    atexit.register(shutil.rmtree, _faust_data, ignore_errors=True)
 
 
 def _unavailable(message: str) -> NoReturn:

@@ -230,6 +230,9 @@ class SiaApp:
             producer_max_request_size=CHECKPOINT_BYTES + 1024 * 1024,
             consumer_max_fetch_size=CHECKPOINT_BYTES + 1024 * 1024,
             stream_buffer_maxsize=max(4096, settings.kafka_batch * 2),
+            # one folder per app id inside SIA_KAFKA_DATA_DIR (Faust expands {conf.name})
+            **({"datadir": os.path.join(settings.kafka_data_dir, "{conf.name}-data")}
+               if settings.kafka_data_dir else {}),
             )
         t = self.topics
         self.events_topic = app.topic(t.events, partitions=t.partitions, value_type=bytes,
