@@ -59,16 +59,3 @@ def did_you_mean(name: object, known: Iterable[str]) -> str:
     """'; did you mean 'drift'?' when a known name is close to `name`, else ''."""
     close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def check_detector(name: object, path: Source, where: str, *, also: Iterable[str] = ()
-                   ) -> str:
-    """`name` if it is a registered detector (or one of `also`, e.g. "default"), else a
-    ConfigError naming the file, the key and the known names (a typo never applies)."""
-    from sia.detectors.base import registered  # the detectors import this module
-
-    known = [*registered(), *also]
-    if isinstance(name, str) and name in known:
-        return name
-    raise ConfigError(f"{path}: {where}: unknown detector {name!r}{did_you_mean(name, known)} "
-                      f"(known: {', '.join(sorted(known))})")

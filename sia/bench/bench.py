@@ -31,10 +31,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sia.detectors.base import Detector
+from sia.engine.embedded import alerts_of
 from sia.engine.engine import FILE_CHUNK, Engine
 from sia.events.models import Event, parse_event
 from sia.policy import Policy
-from sia.service.replay import alerts_of
 
 Factory = Callable[[], tuple[list[Detector[Any]], Policy]]
 

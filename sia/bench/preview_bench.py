@@ -38,12 +38,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sia.engine.embedded import alerts_of
 from sia.engine.engine import FILE_CHUNK, Engine
 from sia.events.models import Event, parse_event
 from sia.journal.store import Journal
 from sia.policy import Policy
 from sia.service.preview import PreviewRequest, run_preview
-from sia.service.replay import alerts_of
 from sia.service.thresholds import validate
 from sia.thresholds.changes import Change, Config, apply
 

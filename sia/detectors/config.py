@@ -30,13 +30,13 @@ from typing import Any
 from sia.config import (
     ConfigError,
     Source,
-    check_detector,
     config_dir,
     did_you_mean,
     load_yaml,
     mapping_at,
 )
 from sia.detectors.base import Detector, detector_class, registered
+from sia.detectors.names import check_detector
 from sia.detectors.rep_scope import check_reps
 
 _TOP_KEYS = {"enabled", "detectors", "segments", "teams", "reps"}

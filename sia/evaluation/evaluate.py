@@ -17,13 +17,13 @@ from typing import Any, Literal, TypeVar
 
 from sia.detectors.base import Detector
 from sia.detectors.rhythm import DAY
+from sia.engine.embedded import alerts_of
 from sia.engine.engine import Engine
 from sia.engine.partitions import replay_partitioned
 from sia.evaluation.judges import Evaluator, Judging, evaluator_for
 from sia.evaluation.outcomes import Outcomes
 from sia.events.models import Event
 from sia.policy import Alert, Policy
-from sia.service.replay import alerts_of
 
 
 @dataclass

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sia.config import ConfigError, Source, check_detector
+from sia.config import ConfigError, Source
+from sia.detectors.names import check_detector
 from sia.findings import Finding
 
 

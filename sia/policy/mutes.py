@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sia.config import ConfigError, Source, check_detector
+from sia.config import ConfigError, Source
+from sia.detectors.names import check_detector
 
 Mutes = Mapping[str, frozenset[str]]  # rep id -> the detectors muted for that rep
 

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sia.config import ConfigError, Source, check_detector, config_dir, load_yaml, mapping_at
+from sia.config import ConfigError, Source, config_dir, load_yaml, mapping_at
+from sia.detectors.names import check_detector
 from sia.findings import Finding
 from sia.policy.cooldown import CooldownStore, MemoryCooldowns
 from sia.policy.inhibition import Inhibitor, InhibitRule, parse_rules

@@ -42,7 +42,8 @@ from datetime import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sia.config import ConfigError, check_detector, config_dir, load_yaml
+from sia.config import ConfigError, config_dir, load_yaml
+from sia.detectors.names import check_detector
 from sia.findings import Severity
 from sia.routing.receivers import (
     Receiver,

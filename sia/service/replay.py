@@ -14,7 +14,7 @@ from typing import Any
 
 from sia.alerts.store import AlertStore
 from sia.detectors.base import Detector
-from sia.engine.driver import Driver
+from sia.engine.embedded import alerts_of
 from sia.engine.engine import FILE_CHUNK, Engine
 from sia.events.models import Event
 from sia.events.reader import Reject, RejectSink
@@ -54,40 +54,6 @@ def _valid_events(records: Iterable[Event | Reject], sink: RejectSink,
             continue
         summary.events += 1
         yield record
-
-
-def _chunks(events: Iterator[Event], size: int) -> Iterator[list[Event]]:
-    chunk: list[Event] = []
-    for event in events:
-        chunk.append(event)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def alerts_of(events: Iterable[Event], *, engine: Engine, policy: Policy,
-              chunk: int = 1, on_finding: Callable[[Finding], None] | None = None
-              ) -> Iterator[Alert]:
-    """The embedded run: events through the engine in event time (a tick at every day
-    boundary, and one after the last event), findings through policy; alerts as they
-    come. `chunk` events are learned together (the same findings; see
-    sia/engine/driver.py): 1 yields each alert right after its event."""
-    driver = Driver(engine)
-    for events_ in _chunks(iter(events), chunk):
-        for finding in driver.feed(events_):
-            if on_finding is not None:
-                on_finding(finding)
-            alert = policy.admit(finding)
-            if alert is not None:
-                yield alert
-    for finding in driver.finish():
-        if on_finding is not None:
-            on_finding(finding)
-        alert = policy.admit(finding)
-        if alert is not None:
-            yield alert
 
 
 def run(records: Iterable[Event | Reject], *, engine: Engine, policy: Policy,

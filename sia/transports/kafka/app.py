@@ -188,6 +188,14 @@ class Partitions:
             self.starts.pop(p, None)
 
 
+def _data_dir(settings: Settings) -> dict[str, Any]:
+    """Faust's `datadir`: one folder per app id inside SIA_KAFKA_DATA_DIR (Faust expands
+    {conf.name}); nothing when unset (Faust's default, in the working directory)."""
+    if not settings.kafka_data_dir:
+        return {}
+    return {"datadir": os.path.join(settings.kafka_data_dir, "{conf.name}-data")}
+
+
 class SiaApp:
     """Builds the Faust app and holds what its agents share."""
 
@@ -230,9 +238,7 @@ class SiaApp:
             producer_max_request_size=CHECKPOINT_BYTES + 1024 * 1024,
             consumer_max_fetch_size=CHECKPOINT_BYTES + 1024 * 1024,
             stream_buffer_maxsize=max(4096, settings.kafka_batch * 2),
-            # one folder per app id inside SIA_KAFKA_DATA_DIR (Faust expands {conf.name})
-            **({"datadir": os.path.join(settings.kafka_data_dir, "{conf.name}-data")}
-               if settings.kafka_data_dir else {}),
+            **_data_dir(settings),
             )
         t = self.topics
         self.events_topic = app.topic(t.events, partitions=t.partitions, value_type=bytes,
