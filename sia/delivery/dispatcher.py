@@ -33,9 +33,9 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from sia.alerts.store import AlertRecord, AlertStore, Base
+from sia.alerts.store import AlertRecord, AlertStore
 from sia.delivery.schedule import after_quiet_hours, local_day, next_local
-from sia.delivery.tables import AlertRoute, DeliveryAttempt, FeedbackRecord, OutboxMessage, Snooze
+from sia.delivery.tables import AlertRoute, OutboxMessage, Snooze
 from sia.engine.catalog import Catalog
 from sia.findings import SEVERITY_RANK
 from sia.notifiers.base import Recipient
@@ -43,7 +43,6 @@ from sia.policy.mutes import Mutes, is_muted
 
 DEFAULTS: dict[str, Any] = {"group_wait_minutes": 10.0, "digest_below": "medium",
                             "daily_budget": 8, "quiet_hours": None, "digest_at": "08:00"}
-TABLES = [AlertRoute, OutboxMessage, DeliveryAttempt, Snooze, FeedbackRecord]
 
 
 class Routed(Protocol):
@@ -81,12 +80,6 @@ def message_id(channel: str, address: str, kind: str, alert_ids: Iterable[str],
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-def ensure_tables(store: AlertStore) -> None:
-    """Create the delivery tables beside the alerts."""
-    Base.metadata.create_all(store.engine,
-                             tables=[Base.metadata.tables[t.__tablename__] for t in TABLES])
-
-
 class Dispatcher:
     """From stored alerts to outbox messages, with every noise control on the way."""
 
@@ -103,7 +96,6 @@ class Dispatcher:
         if self.max_age <= timedelta(0):
             raise ValueError(f"max_age must be a positive time, got {self.max_age}")
         self.history = 0  # alerts the last route_pending kept as history
-        ensure_tables(store)
 
     # routing
     def route_pending(self, now: datetime) -> int:
@@ -347,7 +339,6 @@ def snooze(store: AlertStore, *, scope: str, target: str, who: str, why: str,
         raise ValueError(f"kind must be snooze or mute, not {kind!r}")
     if until <= now:
         raise ValueError("until must be in the future")
-    ensure_tables(store)
     with Session(store.engine) as session, session.begin():
         record = Snooze(scope=scope, target=target, rep_id=rep_id, kind=kind, who=who,
                         why=why, until=until, created_at=now, ended_notice=kind == "mute")

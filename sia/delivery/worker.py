@@ -25,7 +25,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sia.alerts.store import AlertRecord, AlertStore
-from sia.delivery.dispatcher import ensure_tables
 from sia.delivery.tables import DeliveryAttempt, OutboxMessage
 from sia.notifiers.base import (
     MAX_RETRY_AFTER_S,
@@ -74,7 +73,6 @@ class DeliveryWorker:
         self.links = links
         self.rng = rng or random.Random()
         self.clock = clock
-        ensure_tables(store)
 
     def backoff(self, attempts: int, retry_after: float | None) -> float:
         """Seconds before the next try: full jitter, at least what the receiver asked, at

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sia.alerts.store import AlertRecord, AlertStore
-from sia.delivery.dispatcher import ensure_tables, snooze
+from sia.delivery.dispatcher import snooze
 from sia.delivery.tables import AlertRoute, FeedbackRecord
 
 VERDICTS = ("useful", "not_useful", "done", "snooze_7d")
@@ -56,7 +56,6 @@ def record_feedback(store: AlertStore, *, alert_id: str, verdict: str, rep_id: s
     subject."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
-    ensure_tables(store)
     voter = voter_of(rep_id, who)
     for _ in range(2):  # a concurrent first click can win the insert: then read its row
         try:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sia.alerts.store import AlertRecord, AlertStore
-from sia.delivery.dispatcher import default_priority, ensure_tables
+from sia.delivery.dispatcher import default_priority
 from sia.delivery.tables import FeedbackRecord
 from sia.feedback.record import USEFUL
 from sia.findings import SEVERITY_RANK
@@ -67,7 +67,6 @@ class Relevance:
     def relearn(self, store: AlertStore) -> None:
         """Forget, then learn again from the store's verdicts (one per alert and person;
         snoozes say nothing either way): after a verdict was replaced."""
-        ensure_tables(store)
         self.model = _fresh_model()
         self.labels = 0
         with Session(store.engine) as session:

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sia.alerts.store import AlertRecord, AlertStore
-from sia.delivery.dispatcher import ensure_tables, snooze
+from sia.delivery.dispatcher import snooze
 from sia.delivery.tables import AlertRoute, Snooze
 
 SCOPES = ("customer", "alert", "detector")
@@ -61,7 +61,6 @@ def holds(store: AlertStore, *, kind: str, now: datetime, ended: bool = False,
           rep_id: str | None = None) -> list[Hold]:
     """The snoozes or mutes in force at `now` (with `ended`, also those that ended),
     soonest end first; `rep_id`: only that rep's and those for everyone."""
-    ensure_tables(store)
     query = select(Snooze).where(Snooze.kind == kind).order_by(Snooze.until, Snooze.id)
     if not ended:
         query = query.where(Snooze.until > now)
@@ -76,7 +75,6 @@ def lift(store: AlertStore, *, kind: str, hold_id: int, now: datetime) -> Hold:
 
     Alerts a lifted snooze held back become due now, with the notice that says the
     snooze ended; alerts a mute dropped stay dropped, and new ones are sent again."""
-    ensure_tables(store)
     with Session(store.engine) as session, session.begin():
         row = session.get(Snooze, hold_id)
         if row is None or row.kind != kind:

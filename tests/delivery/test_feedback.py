@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sia.alerts.store import AlertStore
-from sia.delivery.dispatcher import ensure_tables
 from sia.delivery.tables import FeedbackRecord
 from sia.feedback.record import record_feedback
 from sia.feedback.relevance import Relevance
@@ -24,7 +23,6 @@ def verdicts(store: AlertStore) -> list[tuple[str, str, str]]:
 
 
 def test_relevance_learns_what_a_rep_finds_useful(store: AlertStore) -> None:
-    ensure_tables(store)
     drift_alerts = [alert(f"C{i}", i, detector="drift") for i in range(20)]
     cross_alerts = [alert(f"C{i}", i, detector="cross_sell") for i in range(20)]
     store.add(drift_alerts + cross_alerts)
