@@ -11,10 +11,10 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from sia.catalog import Catalog
 from sia.cli.alerts import known_detector
 from sia.cli.common import DELIVERY, DbOpt, console, errors, fail, open_store, settings
 from sia.config import ConfigError
-from sia.engine.catalog import Catalog
 from sia.engine.engine import Engine
 from sia.engine.snapshot import SnapshotError
 

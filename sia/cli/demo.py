@@ -21,12 +21,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sia.alerts.store import AlertStore
+from sia.catalog import Catalog
 from sia.cli.common import build, console, show_alerts
 from sia.delivery.notifiers import redirected
 from sia.delivery.service import Delivery, TreeRouter
 from sia.delivery.tables import AlertRoute, OutboxMessage
 from sia.delivery.worker import DeliveryWorker
-from sia.engine.catalog import Catalog
 from sia.engine.engine import Engine
 from sia.events.models import Event, parse_event
 from sia.events.reader import RejectSink

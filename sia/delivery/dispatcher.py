@@ -34,9 +34,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sia.alerts.store import AlertRecord, AlertStore
+from sia.catalog import Catalog
 from sia.delivery.schedule import after_quiet_hours, local_day, next_local
 from sia.delivery.tables import AlertRoute, OutboxMessage, Snooze
-from sia.engine.catalog import Catalog
 from sia.findings import SEVERITY_RANK
 from sia.notifiers.base import Recipient
 from sia.policy.mutes import Mutes, is_muted

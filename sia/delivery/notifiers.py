@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from sia.alerts.store import AlertRecord
+from sia.catalog import Catalog
 from sia.delivery.dispatcher import Routed
 from sia.delivery.service import RoutedAlert
-from sia.engine.catalog import Catalog
 from sia.notifiers.base import Notifier, Recipient
 from sia.notifiers.registry import build_notifier
 from sia.settings import Settings

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from sia.alerts.store import AlertRecord, AlertStore
+from sia.catalog import Catalog
 from sia.delivery.dispatcher import Dispatcher, Priority, Router, default_priority
 from sia.delivery.worker import DeliveryStats, DeliveryWorker, LinkMaker
-from sia.engine.catalog import Catalog
 from sia.notifiers.base import Notifier, Recipient
 from sia.routing import Route, load_routes, route_alert
 from sia.routing.tree import RouteSettings

@@ -31,11 +31,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sia.catalog import Catalog
 from sia.detectors.alignment_state import CustomerAlignment, ValueHistogram, bin_of
 from sia.detectors.base import Context, Detector, Params, register, threshold
 from sia.detectors.money import day_label, money
 from sia.detectors.rhythm import DAY
-from sia.engine.catalog import Catalog
 from sia.events.models import Customer, Event, Interaction, Opportunity, Order, Product, Rep
 from sia.findings import Finding, Severity
 

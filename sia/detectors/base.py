@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-from sia.engine.catalog import Catalog
+from sia.catalog import Catalog
 from sia.engine.population import Outbox
 from sia.events.models import Event
 from sia.findings import Finding

@@ -35,6 +35,7 @@ from datetime import datetime
 from statistics import NormalDist
 from typing import Any
 
+from sia.catalog import Catalog
 from sia.detectors.base import Context, Detector, Params, register, threshold
 from sia.detectors.money import money
 from sia.detectors.performance_series import (
@@ -53,7 +54,6 @@ from sia.detectors.performance_series import (
     season_position,
     season_size,
 )
-from sia.engine.catalog import Catalog
 from sia.events.models import Customer, Event, Interaction, Opportunity, Order, Product, Rep
 from sia.findings import Finding, Severity
 

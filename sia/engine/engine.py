@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sia.catalog import Catalog
 from sia.detectors.base import Detector, built_again, claim
 from sia.engine import snapshot
 from sia.engine.admission import TimeLimits, event_time_problem
-from sia.engine.catalog import Catalog
 from sia.engine.seen import RETENTION, SeenEvents
 from sia.events.canonical import short_digest
 from sia.events.models import Customer, Event, Product, Rep

@@ -23,9 +23,9 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
+from sia.catalog import Catalog
 from sia.detectors.base import Detector
 from sia.engine import snapshot, state_codec
-from sia.engine.catalog import Catalog
 from sia.engine.engine import Engine, _boundary_after, raise_rejected
 from sia.engine.merge import EventTimeMerge
 from sia.engine.population import AT_TICK, PopulationExchange

@@ -96,6 +96,7 @@ class StateDecodeError(StateError):
 
 # SIA's own state classes ("module:qualname"), imported from here when first needed
 _SIA_CLASSES = (
+    "sia.catalog:Catalog",
     "sia.detectors.alignment:Labels",
     "sia.detectors.alignment_state:CustomerAlignment",
     "sia.detectors.alignment_state:ValueHistogram",
@@ -119,7 +120,6 @@ _SIA_CLASSES = (
     "sia.detectors.up_sell_breaks:PriceBreaks",
     "sia.detectors.up_sell_model:BreakModel",
     "sia.detectors.up_sell_state:UpSellCustomer",
-    "sia.engine.catalog:Catalog",
     "sia.engine.merge:EventTimeMerge",
     "sia.engine.population:Outbox",
     "sia.engine.population:PopulationExchange",
@@ -134,6 +134,8 @@ _SIA_CLASSES = (
     "sia.events.models:Return",
     "sia.policy.cooldown:MemoryCooldowns",
 )
+# classes that moved, by the name state written before the move gives them
+_RENAMED = {"sia.engine.catalog:Catalog": "sia.catalog:Catalog"}
 # the river models detectors keep (plain Python classes; the Rust ones have tags)
 _RIVER_CLASSES = (
     "river.compose.pipeline:Pipeline",
@@ -676,7 +678,7 @@ class _Decoder:
                 and type(raw[1]) is list):
             raise StateDecodeError(f"bad class entry {str(raw)[:100]!r}")
         name, names = raw
-        layout = _ALLOWED.get(name)
+        layout = _ALLOWED.get(_RENAMED[name] if name in _RENAMED else name)
         if layout is None:
             raise StateDecodeError(
                 f"state names class {name[:100]!r}, which is not allowed in SIA state: it "

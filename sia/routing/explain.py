@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sia.engine.catalog import Catalog
+from sia.catalog import Catalog
 from sia.events.models import Customer, Rep
 from sia.findings import Finding, Severity
 from sia.policy.policy import Alert

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sia.engine.catalog import Catalog
+from sia.catalog import Catalog
 from sia.events.models import Customer, Rep
 from sia.notifiers.base import Recipient
 from sia.policy.policy import Alert

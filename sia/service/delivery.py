@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sia.alerts.store import AlertStore
+from sia.catalog import Catalog
 from sia.delivery.dispatcher import Priority, default_priority
 from sia.delivery.notifiers import notifiers_from
 from sia.delivery.service import Delivery
 from sia.delivery.worker import DeliveryStats, LinkMaker
-from sia.engine.catalog import Catalog
 from sia.notifiers.base import FeedbackLinks
 from sia.notifiers.tokens import feedback_links
 from sia.policy.mutes import parse_mutes

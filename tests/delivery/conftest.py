@@ -11,7 +11,7 @@ import pytest
 from notifiers.servers import WEBHOOK_SECRET, WebhookReceiver  # type: ignore[import-not-found]
 
 from sia.alerts.store import AlertStore
-from sia.engine.catalog import Catalog
+from sia.catalog import Catalog
 from sia.events.models import Customer, Rep
 from sia.findings import Finding, Severity
 from sia.notifiers.registry import build_notifier

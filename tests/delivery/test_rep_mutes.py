@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sia.alerts.store import AlertRecord, AlertStore
+from sia.catalog import Catalog
 from sia.delivery.dispatcher import Dispatcher
 from sia.delivery.service import RoutedAlert
 from sia.delivery.tables import AlertRoute
-from sia.engine.catalog import Catalog
 from sia.notifiers.base import Recipient
 
 from .conftest import T0, alert, catalog

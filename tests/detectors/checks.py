@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from sia.catalog import Catalog
 from sia.detectors.base import Detector
 from sia.engine import state_codec
-from sia.engine.catalog import Catalog
 from sia.events.models import Customer, Event, Product, Rep
 from sia.findings import Finding
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from sia.catalog import Catalog
 from sia.config import ConfigError
 from sia.detectors.base import stricter
 from sia.detectors.config import detectors_from
-from sia.engine.catalog import Catalog
 from sia.events.models import Customer, Rep
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)

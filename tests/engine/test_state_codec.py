@@ -395,9 +395,22 @@ def test_decompression_is_bounded_and_checked() -> None:
 
 def test_the_allowlist_is_explicit() -> None:
     names = state_codec.allowed()
-    assert "sia.engine.catalog:Catalog" in names and "river.stats.var:Var" in names
+    assert "sia.catalog:Catalog" in names and "river.stats.var:Var" in names
     assert "sia.detectors.drift:DriftDetector" in names  # registered detectors
     assert "sia.detectors.drift:DriftParams" in names  # and their thresholds
     assert not [n for n in names if n.startswith(("builtins:", "os:", "subprocess:"))]
     with pytest.raises(TypeError, match="overrides __new__"):
         state_codec.allow(datetime)
+
+
+def test_state_written_before_the_catalog_moved_still_loads() -> None:
+    from sia.catalog import Catalog
+
+    catalog = Catalog()
+    catalog.update(Customer(event_id="c1", occurred_at=datetime(2024, 1, 1, tzinfo=UTC),
+                           customer_id="C1", name="Acme"))
+    data = state_codec.dumps({"catalog": catalog})
+    assert b'"sia.catalog:Catalog"' in data
+    old = data.replace(b'"sia.catalog:Catalog"', b'"sia.engine.catalog:Catalog"')
+    loaded = state_codec.loads(old)["catalog"]
+    assert type(loaded) is Catalog and loaded.customers["C1"].name == "Acme"

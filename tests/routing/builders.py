@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sia.engine.catalog import Catalog
+from sia.catalog import Catalog
 from sia.events.models import Customer, Rep
 from sia.findings import Finding, Severity
 from sia.policy import Alert

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sia.engine.catalog import Catalog
+from sia.catalog import Catalog
 
 from .builders import customer, make_catalog, rep
 

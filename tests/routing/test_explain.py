@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from sia.catalog import Catalog
 from sia.config import ConfigError
-from sia.engine.catalog import Catalog
 from sia.routing import AlertJsonError, explain_route
 from sia.routing.explain import alert_from_json, with_context
 

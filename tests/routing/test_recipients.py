@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sia.engine.catalog import Catalog
+from sia.catalog import Catalog
 from sia.notifiers.base import Recipient
 from sia.policy import Alert
 from sia.routing import (
