@@ -135,7 +135,7 @@ _SIA_CLASSES = (
     "sia.policy.cooldown:MemoryCooldowns",
 )
 # classes that moved, by the name state written before the move gives them
-_RENAMED = {"sia.engine.catalog:Catalog": "sia.catalog:Catalog"}
+_RENAMED: dict[str, str] = {"sia.engine.catalog:Catalog": "sia.catalog:Catalog"}
 # the river models detectors keep (plain Python classes; the Rust ones have tags)
 _RIVER_CLASSES = (
     "river.compose.pipeline:Pipeline",
@@ -678,7 +678,7 @@ class _Decoder:
                 and type(raw[1]) is list):
             raise StateDecodeError(f"bad class entry {str(raw)[:100]!r}")
         name, names = raw
-        layout = _ALLOWED.get(_RENAMED[name] if name in _RENAMED else name)
+        layout = _ALLOWED.get(_RENAMED.get(name) or name)  # a moved class by its old name
         if layout is None:
             raise StateDecodeError(
                 f"state names class {name[:100]!r}, which is not allowed in SIA state: it "
