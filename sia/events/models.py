@@ -101,7 +101,9 @@ Stage = Literal["prospecting", "engaging", "won", "lost"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    # a field's docstring is its description in `sia schema`, the OpenAPI and the docs
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True,
+                              use_attribute_docstrings=True)
 
 
 class EventBase(_Model):
@@ -112,6 +114,7 @@ class EventBase(_Model):
         description="RFC 3339 timestamp with a zone, in the years 1970 to 2200.",
         json_schema_extra={"pattern": r"^(19[7-9][0-9]|2[01][0-9][0-9]|2200)-"})
     schema_version: Literal[1] = SCHEMA_VERSION
+    """Version of this contract (1)."""
 
     @field_validator("occurred_at")
     @classmethod
@@ -135,11 +138,17 @@ class OrderLine(_Model):
     """One product line of an order or a return."""
 
     product_id: Id
+    """The product, as the CRM names it (described by a `product` event)."""
     quantity: Quantity
+    """Units on the line, positive (a return's lines too)."""
     unit_price: Price = Field(description="Net price paid per unit.")
     list_price: Price | None = None
+    """Price per unit before discounts; with it, margin judges price realisation
+    (unit_price / list_price)."""
     unit_cost: Price | None = None
+    """Cost per unit; with it, margin judges the margin itself."""
     category: Label | None = None
+    """The product's category, as on this line."""
 
     @property
     def amount(self) -> float:
@@ -152,10 +161,16 @@ _PRICED = attrgetter("product_id", "unit_price", "quantity")  # one line's (id, 
 
 class _Transaction(EventBase):
     customer_id: Id
+    """The customer who ordered (or returned)."""
     rep_id: Id | None = None
+    """The rep credited with it; none: the customer's owner rep."""
     order_id: Id
+    """The order's number in the CRM."""
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    """ISO 4217 code, e.g. GBP. Amounts are not converted: send one currency per
+    stream."""
     lines: list[OrderLine] = Field(min_length=1, max_length=LIMITS.max_lines)
+    """The product lines, at least one."""
 
     @cached_property
     def amount(self) -> float:
@@ -191,11 +206,18 @@ class Interaction(EventBase):
 
     type: Literal["interaction"] = "interaction"
     customer_id: Id
+    """The customer the interaction was with."""
     rep_id: Id | None = None
+    """The rep who had it, if any."""
     channel: Channel
+    """How it happened (drift counts a ticket as a complaint)."""
     sentiment: float | None = Field(default=None, ge=-1, le=1, allow_inf_nan=False)
+    """From -1 (angry) to 1 (happy), when the CRM scores it; -0.3 or below counts as a
+    complaint for drift."""
     product_id: Id | None = None
+    """The product it was about (a quote request or web visit: interest, for trend)."""
     summary: Summary | None = None
+    """Free text, shown, never computed with."""
 
 
 class Opportunity(EventBase):
@@ -203,11 +225,17 @@ class Opportunity(EventBase):
 
     type: Literal["opportunity"] = "opportunity"
     opportunity_id: Id
+    """The opportunity; every change of it is one event."""
     customer_id: Id
+    """The account it is with."""
     rep_id: Id
+    """The rep who owns it (performance follows reps' won revenue and deals)."""
     product_id: Id | None = None
+    """The product or product series it is for."""
     stage: Stage
+    """The stage it reached with this change."""
     amount: float | None = Field(default=None, ge=0, le=LIMITS.max_amount, allow_inf_nan=False)
+    """Its value (the won revenue once `stage` is won)."""
 
 
 class Customer(EventBase):
@@ -215,11 +243,18 @@ class Customer(EventBase):
 
     type: Literal["customer"] = "customer"
     customer_id: Id
+    """The customer, as the CRM names them."""
     name: Name | None = None
+    """Shown in alerts instead of the id."""
     segment: Label | None = None
+    """Alignment compares customers within their segment; thresholds can be set per
+    segment."""
     region: Label | None = None
+    """Where the customer is (alignment checks the owner team covers it)."""
     owner_rep_id: Id | None = None
+    """The rep who owns the account: alerts about the customer go to them."""
     attributes: dict[Label, AttributeValue] = Field(default_factory=dict, max_length=50)
+    """Flat extra values from the CRM, shown with the customer, never computed with."""
 
 
 class Product(EventBase):
@@ -227,14 +262,23 @@ class Product(EventBase):
 
     type: Literal["product"] = "product"
     product_id: Id
+    """The product, as order lines name it."""
     name: Name | None = None
+    """Shown in alerts instead of the id."""
     category: Label | None = None
+    """Its category (trend and cross-sell use it)."""
     list_price: Price | None = None
+    """Price per unit before discounts (for lines that do not say theirs)."""
     unit_cost: Price | None = None
+    """Cost per unit (for lines that do not say theirs)."""
     tier: Label | None = None
+    """Its tier in a product series (up-sell suggests the next one)."""
     upgrade_to: list[Id] = Field(default_factory=list, max_length=100)
+    """Products that are an upgrade of it (up-sell)."""
     substitutes: list[Id] = Field(default_factory=list, max_length=100)
+    """Products that can replace it (switch-sell)."""
     discontinued: bool = False
+    """No longer sold: switch-sell suggests a substitute to its buyers."""
 
 
 class Rep(EventBase):
@@ -242,12 +286,19 @@ class Rep(EventBase):
 
     type: Literal["rep"] = "rep"
     rep_id: Id
+    """The rep, as orders and customers name them."""
     name: Name | None = None
+    """Shown in alerts and the console."""
     team: Label | None = None
+    """Their team: team thresholds, team channels and managers' views go by it."""
     manager_id: Id | None = None
+    """The rep who manages them (alerts about the rep go to the manager)."""
     email: Email | None = None
+    """Where email alerts go."""
     slack_user_id: Label | None = None
+    """Slack member id for direct messages."""
     timezone: Label | None = None
+    """IANA zone (e.g. Europe/London) for quiet hours and daily digests."""
 
 
 Event = Annotated[
