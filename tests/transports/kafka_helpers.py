@@ -49,13 +49,20 @@ def delete_topics_of(bootstrap: str, app_id: str) -> list[str]:
 def worker_env(app_id: str, broker: str, database_url: str, *, redis_url: str | None,
                partitions: int = 4) -> dict[str, str]:
     """The environment of a worker process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIA_")}
+    env = plain_env()
     env.update({"SIA_KAFKA_APP_ID": app_id, "SIA_KAFKA_BROKER": broker,
                 "SIA_KAFKA_PARTITIONS": str(partitions), "SIA_KAFKA_CLOCK": "event",
                 "SIA_DATABASE_URL": database_url, "SIA_KAFKA_BATCH": "1000"})
     if redis_url:
         env["SIA_REDIS_URL"] = redis_url
     return env
+
+
+def plain_env() -> dict[str, str]:
+    """This environment without SIA settings, but for where Faust keeps its data folder
+    (tests/conftest.py keeps it out of the checkout)."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("SIA_") or k == "SIA_KAFKA_DATA_DIR"}
 
 
 def redis_url_of(client: Any) -> str:

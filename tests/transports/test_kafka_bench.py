@@ -5,7 +5,6 @@ measured, never asserted)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +13,11 @@ from typing import Any
 import pytest
 
 from sia.events.reader import read_events
+from tests.transports import kafka_helpers as kh
 
 
 def _env(broker: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIA_")}
+    env = kh.plain_env()
     env.update({"SIA_KAFKA_BROKER": broker, "SIA_KAFKA_BATCH": "1000"})
     return env
 

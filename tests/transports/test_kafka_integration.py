@@ -67,9 +67,7 @@ def expected_alerts(retail_events: tuple[Path, list[Event]]) -> dict[str, str]:
 
 
 def _plain_env() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("SIA_")}
+    return kh.plain_env()
 
 
 def _stored(url: str) -> dict[str, str]:
