@@ -76,6 +76,7 @@ from typing import Any
 
 import httpx
 
+from sia.bench.delivery_bench import ROUTES  # the same webhook route
 from sia.detectors.base import Detector
 from sia.events.models import Event
 from sia.policy import Policy
@@ -84,17 +85,6 @@ Factory = Callable[[], tuple[list[Detector[Any]], Policy]]
 TICKS = os.sysconf("SC_CLK_TCK")
 KEEP_ENV = ("SIA_CONFIG_DIR",)  # the only SIA_* settings of the caller a server inherits
 LATE_DAYS = 365.0  # see the module's docstring
-ROUTES = """receivers:
-  hook: {{kind: webhook, url: "{url}"}}
-team_channels: {{default: "#bench"}}
-route:
-  receivers: [hook]
-  group_wait_minutes: 0
-  digest_below: low
-  daily_budget: null
-  quiet_hours: null
-  digest_at: "08:00"
-"""
 GOALS = {
     "http_to_engine": "HTTP ingestion events/s (engine learning) / engine events/s >= 1, "
                       "every batch size",

@@ -47,6 +47,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from sia.bench.http_bench import TICKS, process_cpu  # one /proc reader for every bench
 from sia.config import config_dir
 from sia.events.models import Event
 from sia.settings import Settings
@@ -54,7 +55,6 @@ from sia.transports.kafka import codec, sharing
 from sia.transports.kafka.topics import Topics
 
 BROKER_PID_FILE = Path("/tmp/sia-kafka/kafka.pid")  # where scripts/services.sh keeps it
-TICKS = os.sysconf("SC_CLK_TCK")
 STABLE_POLL_S = 0.05
 OFFSET_POLL_S = 0.1
 SETTLE_S = 1.0
@@ -69,16 +69,6 @@ class BenchFailed(RuntimeError):
 
 
 # -- CPU, from /proc ------------------------------------------------------------------
-
-
-def process_cpu(pid: int) -> float | None:
-    """utime + stime of a process in seconds; None when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text.rsplit(")", 1)[1].split()  # the name may hold spaces; fields from 3 on
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def machine_busy() -> float:
