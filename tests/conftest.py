@@ -19,6 +19,11 @@ if "SIA_KAFKA_DATA_DIR" not in os.environ:
     os.environ["SIA_KAFKA_DATA_DIR"] = _faust_data
     atexit.register(shutil.rmtree, _faust_data, ignore_errors=True)
 
+# servers started by the tests warm their preview worker only where a test asks for it
+# (tests/api/test_preview_warm.py): dozens of servers each learning its journal again in
+# a second process would load the two cores for nothing
+os.environ.setdefault("SIA_SERVE_PREVIEW_WARM_SECONDS", "0")
+
 
 def _unavailable(message: str) -> NoReturn:
     """Fail when the run requires the services (SIA_REQUIRE_SERVICES=1), else skip."""

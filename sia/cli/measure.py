@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -39,19 +39,27 @@ def parse_horizon(text: str) -> float:
 
 def load_events(path: Path, rejects: Path) -> list[Event]:
     """Valid events of a JSONL file; bad records are kept in `rejects` and reported."""
+    return list(stream_events(path, rejects))
+
+
+def stream_events(path: Path, rejects: Path) -> Iterator[Event]:
+    """`load_events` one event at a time (the file is checked at once, before the
+    first event is asked for)."""
     if not path.exists():
         fail(f"{path}: no such file")
-    sink = RejectSink(rejects)
-    events: list[Event] = []
-    for record in read_events(path):
-        if isinstance(record, Reject):
-            sink.add(record)
-        else:
-            events.append(record)
-    sink.close()
-    if sink.count:
-        errors.print(f"{sink.count} bad records skipped, kept in {rejects}", highlight=False)
-    return events
+
+    def valid() -> Iterator[Event]:
+        sink = RejectSink(rejects)
+        for record in read_events(path):
+            if isinstance(record, Reject):
+                sink.add(record)
+            else:
+                yield record
+        sink.close()
+        if sink.count:
+            errors.print(f"{sink.count} bad records skipped, kept in {rejects}",
+                         highlight=False)
+    return valid()
 
 
 def default_online_retail() -> Path | None:
@@ -230,8 +238,8 @@ def register_measure(app: typer.Typer) -> None:
             _print_result(result, as_json)
             return
         if preview:
-            events, source = _bench_events(events_file, sample)
-            result = _preview_run(events, config, policy_file, days)
+            stream, source = _bench_stream(events_file, sample)
+            result = _preview_run(stream, config, policy_file, days)
             result["source"] = source
             _print_result(result, as_json)
             return
@@ -282,10 +290,18 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
 def _bench_events(events_file: Path | None, sample: bool = False) -> tuple[list[Event], str]:
     """The events to bench and where they came from (default: full online retail;
     `sample`: the bundled sample)."""
+    stream, source = _bench_stream(events_file, sample)
+    with console.status("reading the events"):
+        return list(stream), source
+
+
+def _bench_stream(events_file: Path | None, sample: bool = False
+                  ) -> tuple[Iterator[Event], str]:
+    """`_bench_events` one event at a time."""
     if events_file is not None:
         if sample:
             fail("--events and --sample: choose one")
-        return load_events(events_file, Path("sia-rejects.jsonl")), str(events_file)
+        return stream_events(events_file, Path("sia-rejects.jsonl")), str(events_file)
     if sample:
         from sia.cli.demo import sample_path
 
@@ -296,8 +312,7 @@ def _bench_events(events_file: Path | None, sample: bool = False) -> tuple[list[
         fail("online retail dataset not found: pass --events FILE, --sample (the bundled "
              "sample), or set SIA_DATASETS to the folder holding "
              "online_retail/online_retail.csv.gz")
-    with console.status("importing the online retail dataset"):
-        return [parse_event(e) for e in convert(dataset)], str(dataset)
+    return (parse_event(e) for e in convert(dataset)), str(dataset)
 
 
 def _batches(text: str) -> tuple[int, ...]:
@@ -324,13 +339,13 @@ def _http_run(events: list[Event], factory: Callable[[], tuple[list[Detector[Any
             fail(str(exc))
 
 
-def _preview_run(events: list[Event], config: Path | None, policy_file: Path | None,
+def _preview_run(events: Iterable[Event], config: Path | None, policy_file: Path | None,
                  days: float) -> dict[str, Any]:
     """`sia bench --preview`: see sia.bench.preview_bench."""
     from sia.bench.preview_bench import run
     from sia.service.thresholds import config_from_files
 
-    with console.status(f"timing previews on a journal of {len(events):,} events"):
+    with console.status("timing previews (the events go into a journal first)"):
         try:
             return run(events, config_from_files(config, policy_file), days=days)
         except ValueError as exc:

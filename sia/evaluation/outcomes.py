@@ -26,24 +26,34 @@ class Outcomes:
     def from_events(cls, events: Iterable[Event]) -> Outcomes:
         """Index every order (sorted by day)."""
         out = cls()
+        out.extend(events)
+        return out
+
+    def extend(self, events: Iterable[Event]) -> None:
+        """Index more orders (in any order of time): the customers and products they
+        touch are sorted again, the others are left as they are."""
+        customers: set[str] = set()
+        products: set[tuple[str, str]] = set()
         for event in events:
             if not isinstance(event, Order):
                 continue
             day = event.occurred_at.timestamp() / DAY
-            out.first_day = min(out.first_day, day)
-            out.last_day = max(out.last_day, day)
-            out.order_days[event.customer_id].append(day)
-            out.order_values[event.customer_id].append(event.amount)
+            self.first_day = min(self.first_day, day)
+            self.last_day = max(self.last_day, day)
+            self.order_days[event.customer_id].append(day)
+            self.order_values[event.customer_id].append(event.amount)
+            customers.add(event.customer_id)
             for product in {line.product_id for line in event.lines}:
-                out.product_days[(event.customer_id, product)].append(day)
-        for customer, days in out.order_days.items():
+                self.product_days[(event.customer_id, product)].append(day)
+                products.add((event.customer_id, product))
+        for customer in customers:
+            days = self.order_days[customer]
             order = sorted(range(len(days)), key=days.__getitem__)
-            out.order_days[customer] = [days[i] for i in order]
-            values = out.order_values[customer]
-            out.order_values[customer] = [values[i] for i in order]
-        for days in out.product_days.values():
-            days.sort()
-        return out
+            self.order_days[customer] = [days[i] for i in order]
+            values = self.order_values[customer]
+            self.order_values[customer] = [values[i] for i in order]
+        for key in products:
+            self.product_days[key].sort()
 
     def judgeable(self, day: float, horizon: float) -> bool:
         """The data covers the whole horizon after `day`."""

@@ -29,6 +29,10 @@ judgeable, never guessed. The evaluators see the whole journal once and, when it
 only what is new; each detector's figures are kept for the alerts they judged, and the
 evaluators are asked for precision alone (no matched baseline: `Judging.precision_only`).
 
+The worker keeps parsed only the window's events (what comes before is read again from
+the journal when needed), and a server keeps it warm (`PreviewPool.keep_warm`): at start
+and every ten minutes while the journal grows it learns what the next preview needs.
+
 A preview is a sandbox (as Grafana's backtest is): it opens the journal read-only, and
 neither stores an alert nor sends anything.
 """
@@ -39,15 +43,17 @@ import dataclasses
 import gc
 import hashlib
 import json
+import logging
 import os
 import pickle
+import threading
 import time
 import traceback
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import create_engine, func, select
@@ -64,6 +70,8 @@ from sia.findings import Finding
 from sia.journal.store import JournalEntry
 from sia.policy import Alert, Policy
 from sia.thresholds.changes import Config
+
+log = logging.getLogger("sia.preview")
 
 SAMPLE = 20  # alerts shown of those a change adds or removes
 SESSION_S = 600.0  # see PreviewRequest.session_s
@@ -138,16 +146,22 @@ _JUDGES: dict[str, _Judges] = {}  # by journal: the newest journal of this proce
 
 @dataclass
 class _Read:
-    """The journal's events, parsed, in seq order through seq `through`: kept for the
-    next preview (parsing is most of what reading costs), read on from where it ended
-    when the journal grows."""
+    """The window's events, parsed, in seq order: those after seq `after` through seq
+    `through`, kept for the next preview (parsing is most of what reading costs) and read
+    on from where they ended when the journal grows. What comes before the window is
+    read from the journal when it is needed (`_stream`), never kept: parsed, an event
+    takes about 17 KB (an order's lines are objects each), and keeping every event of a
+    500,000-event journal took 9 GB."""
 
+    after: int
     through: int
     seqs: list[int]
     events: list[Event]
 
     def between(self, after: int, through: int) -> list[Event]:
-        """The events after seq `after` through seq `through`."""
+        """The events after seq `after` (at least `self.after`) through seq `through`."""
+        if after < self.after:
+            raise ValueError(f"events after seq {after} asked of those after {self.after}")
         return self.events[bisect_right(self.seqs, after):bisect_right(self.seqs, through)]
 
 
@@ -175,18 +189,34 @@ def _session(journal: _Journal, request: PreviewRequest) -> tuple[int, datetime 
     return newest_seq, newest_at, 0
 
 
-def _read(journal: _Journal, url: str, through: int) -> _Read:
-    """The journal's events through seq `through`, parsed once."""
+def _read(journal: _Journal, url: str, after: int, through: int) -> _Read:
+    """The journal's events after seq `after` through seq `through`, parsed once: what
+    an earlier preview read is kept, what is now before the window dropped."""
     known = _READ.get(url)
-    if known is None or known.through > through:
-        known = _Read(0, [], [])
-    for seq, event in journal.numbered(known.through, through):
+    if known is None or known.after > after or known.through > through:
+        known = _Read(after, after, [], [])
+    elif known.after < after:  # the window moved on
+        cut = bisect_right(known.seqs, after)
+        del known.seqs[:cut], known.events[:cut]
+        known.after = after
+    for seq, event in journal.numbered(max(known.through, after), through):
         known.seqs.append(seq)
         known.events.append(event)
     known.through = through
     _READ.clear()
     _READ[url] = known
     return known
+
+
+def _stream(journal: _Journal, read: _Read, after: int, through: int) -> Iterator[Event]:
+    """The events after seq `after` through `through`, in seq order: parsed from the
+    journal up to where `read` begins, then `read`'s."""
+    if after < read.after:
+        for _, event in journal.numbered(after, min(read.after, through)):
+            yield event
+        after = read.after
+    if after < through:
+        yield from read.between(after, through)
 
 
 def forget() -> None:
@@ -200,10 +230,17 @@ def forget() -> None:
 
 class PreviewPool:
     """One warm worker process for previews (the server stays responsive while one
-    runs, and what a preview learned before its window is kept there for the next)."""
+    runs, and what a preview learned before its window is kept there for the next).
+
+    `keep_warm` has the worker learn what the next preview needs before anyone asks:
+    the state before the window, the current thresholds' window and the judges. The
+    first preview of a session then costs what a later one does, not a cold start."""
 
     def __init__(self) -> None:
         self._pool: Any = None
+        self._stop = threading.Event()
+        self._warmer: threading.Thread | None = None
+        self.warmed: dict[str, Any] = {}  # the last warm-up: when, through which seq, s
 
     def submit(self, request: PreviewRequest) -> Any:
         """A concurrent.futures Future of `run_preview(request)`."""
@@ -215,11 +252,57 @@ class PreviewPool:
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         return self._pool.submit(run_preview, request)
 
+    def keep_warm(self, request_now: Callable[[], tuple[int, PreviewRequest] | None],
+                  every_s: float) -> None:
+        """Warm the worker now and then every `every_s` seconds while the journal grows,
+        in a background thread. `request_now()` gives the journal's newest seq and the
+        preview to warm for (the current thresholds against themselves), or None when
+        there is nothing to learn from yet. A preview asked for during a warm-up waits
+        for it, and then finds what it learned."""
+        if self._warmer is not None or every_s <= 0:
+            return
+        self._stop.clear()
+        self._warmer = threading.Thread(target=self._warm, args=(request_now, every_s),
+                                        name="sia-preview-warm", daemon=True)
+        self._warmer.start()
+
+    def _warm(self, request_now: Callable[[], tuple[int, PreviewRequest] | None],
+              every_s: float) -> None:
+        warmed_through = -1
+        while not self._stop.is_set():
+            try:
+                asked = request_now()
+                if asked is not None and asked[0] != warmed_through:
+                    started = time.perf_counter()
+                    answer = self.submit(asked[1]).result()
+                    warmed_through = asked[0]
+                    self.warmed = {
+                        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "through_seq": answer.get("window", {}).get("through_seq"),
+                        "seconds": round(time.perf_counter() - started, 3),
+                        **({"error": answer["error"]} if "error" in answer else {})}
+                    log.info("preview worker warmed through journal seq %s in %.1f s",
+                             self.warmed["through_seq"], self.warmed["seconds"])
+            except Exception as exc:  # a warm-up is a courtesy: never fatal
+                if self._stop.is_set():
+                    return
+                self.warmed = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                               "error": f"{type(exc).__name__}: {exc}"}
+                log.warning("preview warm-up failed: %s", self.warmed["error"])
+            self._stop.wait(every_s)
+
     def close(self) -> None:
-        """Stop the worker."""
+        """Stop the warm-ups and the worker."""
+        self._stop.set()
         if self._pool is not None:
+            # a preview or warm-up under way is not waited for: its worker is stopped
+            # (the pool would otherwise hold the server's exit until it ends)
+            workers = list(getattr(self._pool, "_processes", {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                worker.terminate()
             self._pool = None
+        self._warmer = None
 
 
 def _config(data: dict[str, Any]) -> Config:
@@ -319,7 +402,8 @@ def _learn(driver: Driver, events: Iterable[Event]) -> list[Finding]:
     return findings + driver.feed(chunk)
 
 
-def _prefix(read: _Read, current: dict[str, Any], split: int) -> tuple[_Prefix, bool]:
+def _prefix(journal: _Journal, read: _Read, current: dict[str, Any], split: int
+            ) -> tuple[_Prefix, bool]:
     """The state before the window (and whether an earlier preview had learned it)."""
     key = f"{_digest(current)}:{split}"
     cached = _CACHE.get(key)
@@ -330,7 +414,7 @@ def _prefix(read: _Read, current: dict[str, Any], split: int) -> tuple[_Prefix, 
     driver = _Feed(Engine(detectors))
     counted = _Places(driver.engine, {d.name: i for i, d in enumerate(detectors)})
     driver.engine.tracer = counted
-    for finding in _learn(driver, read.between(0, split - 1)):
+    for finding in _learn(driver, _stream(journal, read, 0, split - 1)):
         policy.admit(finding)  # the cooldowns and inhibitions running at the window's start
     driver.engine.tracer = None
     found = _Prefix(key, split, driver.engine, driver.next_tick, policy,
@@ -341,8 +425,8 @@ def _prefix(read: _Read, current: dict[str, Any], split: int) -> tuple[_Prefix, 
     return found, False
 
 
-def _window(prefix: _Prefix, read: _Read, config: dict[str, Any], through: int,
-            base: _Window | None = None) -> tuple[_Window, str | None]:
+def _window(journal: _Journal, prefix: _Prefix, read: _Read, config: dict[str, Any],
+            through: int, base: _Window | None = None) -> tuple[_Window, str | None]:
     """The window's findings under `config`'s detector thresholds, and how they were
     had when not by learning the window with every detector. `base`: the window of the
     current thresholds. The detectors only read their own state and the reference data,
@@ -372,7 +456,7 @@ def _window(prefix: _Prefix, read: _Read, config: dict[str, Any], through: int,
             how = (f"{names} learned the window again with the proposed thresholds; the "
                    "findings of the detectors whose thresholds did not change reused")
     except SnapshotError:  # a threshold that shapes what is learned across customers
-        found = _relearned(prefix, read.between(0, through), changed, order)
+        found = _relearned(prefix, _stream(journal, read, 0, through), changed, order)
         how = None
         if len(changed) < len(detectors):
             assert base is not None
@@ -386,7 +470,7 @@ def _window(prefix: _Prefix, read: _Read, config: dict[str, Any], through: int,
     return found, how
 
 
-def _relearned(prefix: _Prefix, events: list[Event], detectors: list[Detector[Any]],
+def _relearned(prefix: _Prefix, events: Iterable[Event], detectors: list[Detector[Any]],
                order: dict[str, int]) -> _Window:
     """The window's findings of `detectors` learning the whole journal from nothing."""
     engine = Engine(detectors)
@@ -520,16 +604,17 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
             hour=0, minute=0, second=0, microsecond=0)
         split = min(journal.first_at_or_after(start), newest_seq + 1)
         read_started = time.perf_counter()
-        read = _read(journal, request.journal_url, newest_seq)
+        read = _read(journal, request.journal_url, split - 1, newest_seq)
         read_s = time.perf_counter() - read_started
-        prefix, reused = _prefix(read, request.current, split)
-        window_before, before_how = _window(prefix, read, request.current, newest_seq)
-        window_after, after_how = _window(prefix, read, request.proposed, newest_seq,
-                                          base=window_before)
+        prefix, reused = _prefix(journal, read, request.current, split)
+        window_before, before_how = _window(journal, prefix, read, request.current,
+                                            newest_seq)
+        window_after, after_how = _window(journal, prefix, read, request.proposed,
+                                          newest_seq, base=window_before)
         before = _admitted(prefix, window_before, request.current)
         after = _admitted(prefix, window_after, request.proposed)
         judging_started = time.perf_counter()
-        judges, judges_reused = _judges(read, request.journal_url, newest_seq)
+        judges, judges_reused = _judges(journal, read, request.journal_url, newest_seq)
         precision_before = _precision(judges, [a for a, _, _ in before], request.current,
                                       request.horizon_days)
         precision_after = _precision(judges, [a for a, _, _ in after], request.proposed,
@@ -570,7 +655,8 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
     }
 
 
-def _judges(read: _Read, url: str, newest_seq: int) -> tuple[_Judges, bool]:
+def _judges(journal: _Journal, read: _Read, url: str, newest_seq: int
+            ) -> tuple[_Judges, bool]:
     """Every evaluator, having seen every event of the journal (and whether an earlier
     preview had them see it). A journal that grew since is read from where they left
     off: the evaluators see events one at a time, in the journal's order, anyway."""
@@ -583,11 +669,15 @@ def _judges(read: _Read, url: str, newest_seq: int) -> tuple[_Judges, bool]:
         evaluators = {name: judge for name in sorted(EVALUATORS)
                       if (judge := evaluator_for(name)) is not None}
         cached = _Judges(0, Outcomes.from_events(()), evaluators, {}, 0.0)
-    new = read.between(cached.through, newest_seq)
-    for event in new:
-        for judge in cached.seen.values():
-            judge.see_event(event)
-    cached.outcomes = Outcomes.from_events(read.between(0, newest_seq))
+    judges = list(cached.seen.values())
+
+    def seen() -> Iterator[Event]:
+        for event in _stream(journal, read, cached.through, newest_seq):
+            for judge in judges:
+                judge.see_event(event)
+            yield event
+
+    cached.outcomes.extend(seen())
     cached.through = newest_seq
     cached.said.clear()  # the outcomes moved on
     cached.seconds = time.perf_counter() - started

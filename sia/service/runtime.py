@@ -29,7 +29,7 @@ from sia.service.engine_process import EngineProcess, EngineSpec
 from sia.service.feedback import FeedbackDesk
 from sia.service.ingest import JournalReceiver, Receiver
 from sia.service.live import LiveOptions
-from sia.service.preview import PreviewPool
+from sia.service.preview import PreviewPool, PreviewRequest
 from sia.service.state import FileLock
 from sia.service.thresholds import Running, ThresholdDesk, Validated, config_from_files
 from sia.settings import Settings
@@ -106,6 +106,8 @@ class Runtime:
         """Start the engine process (it resumes its state, then learns and delivers)."""
         if self.engine is not None:
             self.engine.start()
+        self.previews.keep_warm(self._preview_to_warm,
+                                self.settings.serve_preview_warm_seconds)
         log.info("SIA service started (%s mode, data in %s)", self.mode, self.data_dir)
 
     def stop(self) -> None:
@@ -119,6 +121,17 @@ class Runtime:
         if self.lock is not None:
             self.lock.release()
         log.info("SIA service stopped; state saved")
+
+    def _preview_to_warm(self) -> tuple[int, PreviewRequest] | None:
+        """The journal's newest seq and a preview of the current thresholds against
+        themselves over the default 90 days, of the newest journal (None: an empty
+        journal). The previews that follow within ten minutes see the journal as it did."""
+        seq = self.journal.newest_seq()
+        if seq == 0:
+            return None
+        current = self.thresholds.current().config.as_dict()
+        return seq, PreviewRequest(self.journal_url, current, current, 90.0,
+                                   session_s=0.0)
 
     def backlog(self) -> int:
         """Accepted events not yet learned."""

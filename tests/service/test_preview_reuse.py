@@ -55,15 +55,15 @@ def test_only_the_changed_detector_runs_again_and_the_result_is_exact(
     journal, seq, split = _setting(journal_url)
     preview.forget()
     try:
-        read = preview._read(journal, journal_url, seq)
-        prefix, _ = preview._prefix(read, current.as_dict(), split)
-        base, _ = preview._window(prefix, read, current.as_dict(), seq)
+        read = preview._read(journal, journal_url, split - 1, seq)
+        prefix, _ = preview._prefix(journal, read, current.as_dict(), split)
+        base, _ = preview._window(journal, prefix, read, current.as_dict(), seq)
         assert base.clean and base.findings
-        reused, how = preview._window(prefix, read, proposed.as_dict(), seq,
+        reused, how = preview._window(journal, prefix, read, proposed.as_dict(), seq,
                                       base=base)
         assert how is not None and how.startswith(f"{change.detector} learned the ")
         prefix.windows.clear()  # the same, learned by every detector again
-        everything, how = preview._window(prefix, read, proposed.as_dict(), seq)
+        everything, how = preview._window(journal, prefix, read, proposed.as_dict(), seq)
         assert how is None
     finally:
         journal.close()
@@ -133,3 +133,43 @@ def test_previews_of_a_session_see_the_journal_as_its_first_did(tmp_path: Path) 
     assert second["window"] == {**first["window"], "journal_entries_since": 300}
     for side in ("before", "after", "added", "removed"):
         assert second[side] == first[side]
+
+
+def test_only_the_window_is_kept_parsed_and_the_rest_is_read_as_it_was(
+        journal_url: str) -> None:
+    """The preview worker keeps the window's events parsed, not the journal's (parsed,
+    an event takes about 17 KB): what comes before is read from the journal when needed,
+    in the same order, and a window that moves on drops what is now before it."""
+    journal, seq, split = _setting(journal_url)
+    preview.forget()
+    try:
+        everything = [e.event_id for _, e in journal.numbered(0, seq)]
+        read = preview._read(journal, journal_url, split - 1, seq)
+        assert len(read.events) == seq - split + 1 < len(everything)
+        streamed = [e.event_id for e in preview._stream(journal, read, 0, seq)]
+        assert streamed == everything
+        assert [e.event_id for e in preview._stream(journal, read, 10, split + 5)] == \
+            everything[10:split + 5]
+        with pytest.raises(ValueError, match="asked of those after"):
+            read.between(0, seq)
+        moved = preview._read(journal, journal_url, split + 99, seq)
+        assert moved is read and moved.after == split + 99
+        assert [e.event_id for e in moved.events] == everything[split + 99:]
+    finally:
+        journal.close()
+        preview.forget()
+
+
+def test_outcomes_indexed_in_parts_equal_outcomes_indexed_at_once() -> None:
+    from sia.evaluation.outcomes import Outcomes
+
+    events = load(DATASETS[0])[0]
+    late_first = events[len(events) // 2:] + events[:len(events) // 2]  # time goes back
+    parts = Outcomes.from_events(late_first[:1000])
+    parts.extend(late_first[1000:])
+    whole = Outcomes.from_events(events)
+    assert parts.order_days == whole.order_days
+    assert parts.product_days == whole.product_days
+    assert (parts.first_day, parts.last_day) == (whole.first_day, whole.last_day)
+    assert sorted(map(sorted, parts.order_values.values())) == \
+        sorted(map(sorted, whole.order_values.values()))

@@ -66,7 +66,8 @@ async def status(service: Service, who: Caller) -> dict[str, Any]:
     def gather() -> dict[str, Any]:
         out: dict[str, Any] = {"mode": service.mode, "caller": who.describe(),
                                "journal_events": service.journal.count(),
-                               "lag": service.backlog()}
+                               "lag": service.backlog(),
+                               "preview_warm_up": service.previews.warmed or None}
         if service.engine is not None:
             try:
                 out["engine"] = service.engine.status()
