@@ -148,6 +148,7 @@ def _desk(data_dir: Path, *, read: bool = False) -> tuple[Any, Any]:
         fail(f"no data folder {data_dir} (use --data-dir, or --url and --key for a "
              "running server; `sia detectors` shows the configured thresholds)")
     from sia.alerts.store import AlertStore
+    from sia.journal import Journal
     from sia.service.runtime import DataDir
     from sia.service.thresholds import ThresholdDesk, config_from_files
     from sia.thresholds.versions import Versions
@@ -160,9 +161,14 @@ def _desk(data_dir: Path, *, read: bool = False) -> tuple[Any, Any]:
     except typer.Exit:
         lock.release()
         raise
-    desk = ThresholdDesk(Versions(store), seed=config_from_files(None, None))
+    folder = DataDir(data_dir)
+    journal = Journal(folder.journal_url) if (data_dir / "journal.db").exists() else None
+    desk = ThresholdDesk(Versions(store), seed=config_from_files(None, None),
+                         journal=journal)
 
     def close() -> None:
+        if journal is not None:
+            journal.close()
         store.close()
         lock.release()
 

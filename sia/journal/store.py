@@ -16,6 +16,7 @@ earlier one.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -236,6 +237,21 @@ class Journal:
                                                 JournalEntry.type.in_(list(types)))
                 .order_by(JournalEntry.occurred_at.desc(), JournalEntry.seq.desc())
                 .limit(limit)))
+
+    def rep_record(self, rep_id: str) -> dict[str, Any] | None:
+        """The newest reference record of a rep (its team, name, manager...), None when
+        the CRM never sent one."""
+        with Session(self.engine) as session:
+            bodies = session.scalars(
+                select(JournalEntry.body).where(JournalEntry.type == "rep",
+                                                JournalEntry.body.contains(rep_id,
+                                                                           autoescape=True))
+                .order_by(JournalEntry.seq.desc()))
+            for body in bodies:
+                record: dict[str, Any] = json.loads(body)
+                if record.get("rep_id") == rep_id:
+                    return record
+        return None
 
     def newest_time(self) -> datetime | None:
         """The newest event time in the journal, whoever wrote it."""

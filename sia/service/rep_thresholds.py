@@ -6,7 +6,8 @@ A rep key's change is scoped to its own rep (named or implied; another rep's id 
 Forbidden, 403; a team or segment too). Each value must be a firing threshold of a
 detector that judges customers (sia/detectors/rep_scope.py: a learning parameter is
 refused, 422) and must give fewer alerts than what applies to the rep's customers now,
-the defaults with their team's overrides (a lower one is refused, 422, naming the key,
+the defaults with their team's overrides, the team being the one the CRM's newest
+record of the rep names (`ThresholdDesk.rep_team`; a lower one is refused, 422, naming the key,
 the value that applies and the direction that is allowed). What runs is the stricter of
 the rep's value and the team's or segment's (`Detector.params_for`), so a manager's later
 change never lowers a rep below the team, and a rep never ends below it either.
@@ -33,7 +34,8 @@ class Forbidden(PermissionError):
 
 
 def team_of_rep(store: AlertStore, rep_id: str) -> str | None:
-    """The rep's team, as their newest stored alert says (None before any)."""
+    """The rep's team, as their newest stored alert says (None before any): what is
+    known of a rep whose reference record the journal does not hold."""
     with Session(store.engine) as session:
         return session.scalar(select(AlertRecord.team).where(
             AlertRecord.rep_id == rep_id, AlertRecord.team.is_not(None))

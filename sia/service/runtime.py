@@ -202,8 +202,9 @@ def _open(settings: Settings, folder: DataDir, lock: FileLock, *, config: Path |
     data_dir = folder.root
     store_url = folder.store_url(settings)
     store = AlertStore(store_url)
-    desk = ThresholdDesk(Versions(store), seed=config_from_files(config, policy))
     journal = Journal(folder.journal_url)
+    desk = ThresholdDesk(Versions(store), seed=config_from_files(config, policy),
+                         journal=journal)
     signing = settings.slack_signing_secret
     feedback = FeedbackDesk(store, feedback_secret=settings.feedback_secret.get_secret_value()
                             .encode(), slack_signing_secret=signing.get_secret_value()

@@ -21,6 +21,7 @@ from sia.access.keys import Principal
 from sia.config import ConfigError, config_dir, load_yaml
 from sia.detectors.base import Detector
 from sia.detectors.config import default_detectors_file, detectors_from
+from sia.journal import Journal
 from sia.policy import Policy, PolicyConfig
 from sia.policy.policy import policy_from
 from sia.service.pipeline import cooldowns
@@ -81,8 +82,9 @@ class ThresholdDesk:
     """The thresholds of one service."""
 
     def __init__(self, versions: Versions, *, seed: Config,
-                 running: Running | None = None) -> None:
+                 running: Running | None = None, journal: Journal | None = None) -> None:
         self.versions = versions
+        self.journal = journal  # where the CRM's reference records are (reps' teams)
         validate(seed, source="the configuration files")  # fail at start, naming the key
         self.running = running
         self._lock = threading.Lock()  # one change at a time: checked, recorded, applied
@@ -120,7 +122,14 @@ class ThresholdDesk:
         return change
 
     def rep_team(self, rep_id: str) -> str | None:
-        """A rep's team, as far as the service knows it."""
+        """A rep's team: as the CRM's newest record of the rep says (a rep who moved
+        teams is judged by the new team's thresholds), or, where the journal holds no
+        such record, as the rep's newest stored alert says."""
+        if self.journal is not None:
+            record = self.journal.rep_record(rep_id)
+            if record is not None:
+                team: str | None = record.get("team")
+                return team
         return team_of_rep(self.versions.store, rep_id)
 
     def change(self, changes: list[Change], *, expected: int, who: Principal,

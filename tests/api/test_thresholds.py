@@ -176,6 +176,31 @@ def test_a_rep_raises_their_own_threshold_never_lowers_it(server: Server) -> Non
     assert server.status()["thresholds_version"] == 3
 
 
+def test_a_rep_is_held_to_the_team_the_crm_says_they_are_in(server: Server) -> None:
+    """"Never lower" is judged against the thresholds of the rep's team as the CRM's
+    newest record of the rep says, also before the rep has any alert, and after a move."""
+    teams = [{"detector": "drift", "team": "UK", "set": {"lost_probability": 0.95}},
+             {"detector": "drift", "team": "US", "set": {"lost_probability": 0.85}}]
+    assert put(server, "admin", teams, version=1).status_code == 200
+
+    def joins(team: str, n: int) -> None:
+        post_all(server, [{"event_id": f"r1-{n}", "type": "rep", "rep_id": "R1",
+                           "name": "Rep One", "team": team,
+                           "occurred_at": f"2011-0{n}-01T09:00:00Z"}])
+
+    raise_it = [{"detector": "drift", "set": {"lost_probability": 0.9}}]
+    joins("UK", 1)
+    refused = put(server, "rep", raise_it, version=2)
+    assert refused.status_code == 422
+    assert "than the 0.95 that applies to rep R1's customers (team UK)" in \
+        refused.json()["detail"]
+    joins("US", 2)  # moved to the US team, whose value is lower: 0.9 is a raise there
+    done = put(server, "rep", raise_it, version=2)
+    assert done.status_code == 200, done.text
+    assert server.runtime.thresholds.rep_team("R1") == "US"
+    assert server.runtime.thresholds.rep_team("R9") is None  # never heard of
+
+
 def as_r1(event: dict[str, Any]) -> dict[str, Any]:
     """The demo's rep-alex-morgan (team UK, most customers) as R1, the rep key's rep."""
     return {k: "R1" if v == "rep-alex-morgan" else v for k, v in event.items()}
