@@ -45,7 +45,8 @@ ROUTE_ROLES: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/v1/thresholds"): READERS,
     ("PUT", "/v1/thresholds"): READERS,
     ("GET", "/v1/thresholds/history"): frozenset({"manager", "admin"}),
-    ("POST", "/v1/thresholds/preview"): frozenset({"manager", "admin"}),
+    # a rep key previews its own changes and sees its own alerts only
+    ("POST", "/v1/thresholds/preview"): frozenset({"rep", "manager", "admin"}),
     ("POST", "/v1/thresholds/rollback"): frozenset({"manager", "admin"}),
     # keys
     ("GET", "/v1/keys"): frozenset({"admin"}),

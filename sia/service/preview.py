@@ -89,6 +89,9 @@ class PreviewRequest:
     # previews within this many seconds of the first over the same journal and days see
     # the journal as that one did (a tuning session compares like with like; 0: never)
     session_s: float = SESSION_S
+    # only this rep's alerts are counted, judged and shown (a rep key's preview: other
+    # reps' alerts are theirs)
+    rep: str | None = None
 
 
 @dataclass
@@ -538,18 +541,21 @@ def _continue(learned: Engine, prefix: _Prefix, events: list[Event],
                    "window's start")
 
 
-def _admitted(prefix: _Prefix, window: _Window, config: dict[str, Any]
-              ) -> list[tuple[Alert, str | None, str | None]]:
+def _admitted(prefix: _Prefix, window: _Window, config: dict[str, Any],
+              rep: str | None = None) -> list[tuple[Alert, str | None, str | None]]:
     """The window's alerts under `config`'s policy, from the cooldowns and inhibitions
-    running at its start, with their rep and team."""
+    running at its start, with their rep and team (`rep`: that rep's only; the policy
+    still sees every finding, as it would live)."""
     import copy
 
     _, policy = _pipeline(config)
     carried = copy.deepcopy(prefix.policy)
     carried.reconfigure(policy.config, ())
-    return [(alert, rep, team) for finding, (rep, team) in zip(window.findings,
-                                                                window.owners, strict=True)
-            if (alert := carried.admit(finding)) is not None]
+    return [(alert, owner, team) for finding, (owner, team) in zip(window.findings,
+                                                                    window.owners,
+                                                                    strict=True)
+            if (alert := carried.admit(finding)) is not None
+            and (rep is None or owner == rep)]
 
 
 def _forked(work: Callable[[], _Window]) -> _Window:
@@ -611,8 +617,8 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
                                             newest_seq)
         window_after, after_how = _window(journal, prefix, read, request.proposed,
                                           newest_seq, base=window_before)
-        before = _admitted(prefix, window_before, request.current)
-        after = _admitted(prefix, window_after, request.proposed)
+        before = _admitted(prefix, window_before, request.current, request.rep)
+        after = _admitted(prefix, window_after, request.proposed, request.rep)
         judging_started = time.perf_counter()
         judges, judges_reused = _judges(journal, read, request.journal_url, newest_seq)
         precision_before = _precision(judges, [a for a, _, _ in before], request.current,
@@ -632,6 +638,7 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
         how = after_how or window_after.how
     return {
         "days": request.days,
+        **({"rep": request.rep} if request.rep else {}),
         "window": {"from": start.isoformat(), "to": newest_at.isoformat(),
                    "events": newest_seq - split + 1, "weeks": round(weeks, 2),
                    "through_seq": newest_seq, "journal_entries_since": newer},

@@ -248,9 +248,35 @@ def test_a_rep_s_raise_gives_fewer_alerts_to_that_rep_only(tmp_path: Path) -> No
                     "lost_probability": 0.95}}], version=1).status_code == 200
             post_all(server, events)
             server.wait_learned()
+            if not raised:
+                _rep_previews_own_alerts(server)
             drift = all_alerts(server, "admin", detector="drift")
             counts.append((sum(a["rep_id"] == "R1" for a in drift),
                            sorted(a["alert_id"] for a in drift if a["rep_id"] != "R1")))
     (plain_r1, plain_others), (raised_r1, raised_others) = counts
     assert raised_r1 < plain_r1
     assert plain_others and raised_others == plain_others  # the other reps' do not move
+
+
+def _rep_previews_own_alerts(server: Server) -> None:
+    """A rep previews their own raise and sees their own alerts only; a lower value is
+    refused as it would be on apply."""
+    with server.client("rep") as client:
+        lower = client.post("/v1/thresholds/preview", json={"changes": [
+            {"detector": "drift", "set": {"lost_probability": 0.5}}]})
+        assert lower.status_code == 422 and "may only set it higher" in lower.text
+        answer = client.post("/v1/thresholds/preview", json={"changes": [
+            {"detector": "drift", "set": {"lost_probability": 0.95}}]})
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["rep"] == "R1" and result["removed"]["count"] > 0
+    for side in ("added", "removed"):
+        assert all(a["rep_id"] == "R1" for a in result[side]["sample"])
+    for side in ("before", "after"):
+        assert result[side]["busiest_rep"]["rep_id"] == "R1"
+        assert list(result[side]["by_team"]) == ["UK"]
+    with server.client("admin") as client:  # the same change seen by all: more alerts
+        everyone = client.post("/v1/thresholds/preview", json={"changes": [
+            {"detector": "drift", "rep": "R1", "set": {"lost_probability": 0.95}}]}).json()
+    assert everyone["before"]["alerts"] > result["before"]["alerts"]
+    assert everyone["removed"]["count"] == result["removed"]["count"]

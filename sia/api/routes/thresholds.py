@@ -237,6 +237,9 @@ async def preview(body: PreviewIn, service: Service, who: Caller) -> dict[str, A
     window has not passed (never guessed). A detector judged on one kind of alert says
     which (`judged_kind`); `not_evaluated` lists detectors without a judge.
 
+    A rep key previews its own changes (as it may make them: raise its own firing
+    thresholds, mute a detector for itself) and sees its own alerts only (`rep`).
+
     A sandbox: it changes nothing, stores no alert and sends nothing."""
     changes = [c.change() for c in body.changes]
     with _refusals():
@@ -256,7 +259,8 @@ async def preview_of(service: Runtime, changes: list[Change], who: Principal, da
     current = await run_in_threadpool(service.thresholds.current)
     request = PreviewRequest(service.journal_url, current.config.as_dict(),
                              validated.config.as_dict(), days, horizon_days,
-                             **({"session_s": 0.0} if fresh else {}))
+                             **({"session_s": 0.0} if fresh else {}),
+                             rep=who.rep_id if who.role == "rep" else None)
     result: dict[str, Any] = await asyncio.wrap_future(service.previews.submit(request))
     result["version"] = current.version
     return result
