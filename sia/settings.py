@@ -149,9 +149,9 @@ class Settings(BaseSettings):
     serve_max_connections: int = Field(default=1000, ge=1)
     serve_keep_alive_seconds: int = Field(default=5, ge=1)
     # the preview worker learns what the next threshold preview (over 90 days) needs at
-    # start and then this often while the journal grows, so that no manager waits for a
-    # cold start; previews within this long of a warm-up see the journal as it did
-    # (`fresh` for the newest); 0: only when asked
+    # start, when a backfill is over, and then this often while the journal grows, so
+    # that no manager waits for a cold start; previews within ten minutes of a warm-up
+    # see the journal as it did (`fresh` for the newest); 0: only when asked
     serve_preview_warm_seconds: float = Field(default=600.0, ge=0)
 
     @model_validator(mode="after")

@@ -75,6 +75,7 @@ log = logging.getLogger("sia.preview")
 
 SAMPLE = 20  # alerts shown of those a change adds or removes
 SESSION_S = 600.0  # see PreviewRequest.session_s
+WARM_POLL_S = 10.0  # how often a server's warm-up thread looks at the journal
 
 
 @dataclass(frozen=True)
@@ -257,11 +258,13 @@ class PreviewPool:
 
     def keep_warm(self, request_now: Callable[[], tuple[int, PreviewRequest] | None],
                   every_s: float) -> None:
-        """Warm the worker now and then every `every_s` seconds while the journal grows,
-        in a background thread. `request_now()` gives the journal's newest seq and the
-        preview to warm for (the current thresholds against themselves), or None when
-        there is nothing to learn from yet. A preview asked for during a warm-up waits
-        for it, and then finds what it learned."""
+        """Warm the worker in a background thread: at once, and then whenever the
+        journal has grown since the last warm-up and either stopped growing (a backfill
+        is over: no new entry for `WARM_POLL_S`) or the last warm-up is `every_s` old.
+        `request_now()` gives the journal's newest seq and the preview to warm for (the
+        current thresholds against themselves), or None when there is nothing to learn
+        from yet. A preview asked for during a warm-up waits for it, then finds what it
+        learned."""
         if self._warmer is not None or every_s <= 0:
             return
         self._stop.clear()
@@ -271,14 +274,20 @@ class PreviewPool:
 
     def _warm(self, request_now: Callable[[], tuple[int, PreviewRequest] | None],
               every_s: float) -> None:
-        warmed_through = -1
+        poll = min(every_s, WARM_POLL_S)
+        warmed_through, warmed_at = -1, time.monotonic()
+        looked: int | None = None  # the newest seq at the last look (None: not yet)
         while not self._stop.is_set():
             try:
                 asked = request_now()
-                if asked is not None and asked[0] != warmed_through:
+                seq = asked[0] if asked is not None else 0
+                settled = looked is None or seq == looked
+                looked = seq
+                if (asked is not None and seq != warmed_through
+                        and (settled or time.monotonic() - warmed_at >= every_s)):
                     started = time.perf_counter()
                     answer = self.submit(asked[1]).result()
-                    warmed_through = asked[0]
+                    warmed_through, warmed_at = seq, time.monotonic()
                     self.warmed = {
                         "at": datetime.now(UTC).isoformat(timespec="seconds"),
                         "through_seq": answer.get("window", {}).get("through_seq"),
@@ -289,10 +298,11 @@ class PreviewPool:
             except Exception as exc:  # a warm-up is a courtesy: never fatal
                 if self._stop.is_set():
                     return
+                warmed_through, warmed_at = looked or 0, time.monotonic()  # no retry loop
                 self.warmed = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
                                "error": f"{type(exc).__name__}: {exc}"}
                 log.warning("preview warm-up failed: %s", self.warmed["error"])
-            self._stop.wait(every_s)
+            self._stop.wait(poll)
 
     def close(self) -> None:
         """Stop the warm-ups and the worker."""

@@ -54,6 +54,19 @@ def test_a_server_warms_its_preview_worker_at_start_and_when_the_journal_grows(
         assert "kept from an earlier preview" in method["before_the_window"]
 
 
+def test_a_backfill_is_warmed_for_once_it_is_over_not_every_ten_minutes_later(
+        tmp_path: Path) -> None:
+    """A server started on an empty folder and then sent a backfill warms up once the
+    journal stops growing (one look, ten seconds, without a new entry), not only when
+    the ten-minute period comes round."""
+    events = [e.model_dump(mode="json") for e in load(DATASETS[0])[0]]
+    settings = server_settings(serve_preview_warm_seconds=3600.0)
+    with serving(tmp_path / "data", settings=settings) as server:
+        post_all(server, events)
+        warm = _warmed(server, server.runtime.journal.newest_seq(), timeout=120.0)
+        assert "error" not in warm
+
+
 def test_without_warm_ups_the_first_preview_learns_everything(tmp_path: Path) -> None:
     events = [e.model_dump(mode="json") for e in load(DATASETS[0])[0]]
     with serving(tmp_path / "data", settings=server_settings()) as server:
