@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -118,6 +119,11 @@ class Journal:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         _Base.metadata.create_all(self.engine)
+        # one record() at a time judges lateness against the clock and takes its seqs:
+        # two requests judged against the same clock and committed in the other order
+        # let in events days behind the newest, which the engine then refused after the
+        # front door had answered "accepted"
+        self._recording = threading.Lock()
         # the newest event time this process accepted (or found at start): what the
         # front door judges lateness by
         self.clock: datetime | None = self.newest_time()
@@ -142,6 +148,14 @@ class Journal:
         bodies = [canonical(e) for e in events]
         digests = [hashlib.sha256(b.encode()).hexdigest() for b in bodies]
         kept = [RejectEntry(r.position, r.event_id, r.reason, r.raw) for r in rejects]
+        with self._recording:
+            return self._record(events, bodies, digests, places, kept, source=source,
+                                now=now, publish=publish, refuse=refuse)
+
+    def _record(self, events: Sequence[Event], bodies: list[str], digests: list[str],
+                places: list[int], kept: list[RejectEntry], *, source: str, now: datetime,
+                publish: Publish | None, refuse: Refuse | None) -> list[Accepted]:
+        """`record` under the lock: judge, insert, commit, move the clock."""
         with Session(self.engine) as session, session.begin():
             known = self._digests(session, {e.event_id for e in events})
             plan: list[tuple[str, str | None]] = []  # (status or "new", reason)
