@@ -153,6 +153,7 @@ class Engine:
         self.duplicates = 0
         self.observed = 0
         self.rejected = 0  # events refused (time or a detector's failure)
+        self.failures = 0  # of those, refused because a detector raised on them
         self.tick_failures = 0  # detector ticks rolled back and skipped
         self.time_limits = time_limits or TimeLimits()
         self.wall_clock = wall_clock
@@ -465,6 +466,7 @@ class Engine:
         reason = f"detector {failure.detector} raised {type(error).__name__}: {error}"
         log.error("event %s rejected: %s (everything it changed is rolled back)",
                   bad.event_id, reason, exc_info=error)
+        self.failures += 1
         self.refuse(bad, reason)
         return []
 

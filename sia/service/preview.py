@@ -106,7 +106,10 @@ class _Window:
     owners: list[tuple[str | None, str | None]]
     places: list[tuple[int, int]]
     tuning: dict[str, str]  # detector -> its thresholds, as run (see `_tuning`)
-    clean: bool  # no event refused and no tick skipped for a detector's failure
+    # no event refused and no tick skipped for a detector's failure (which rolls back
+    # every detector, so the others' findings may not be reused); an event refused by
+    # the time rules is refused whatever the thresholds
+    clean: bool
     how: str
 
 
@@ -495,7 +498,7 @@ def _relearned(prefix: _Prefix, events: Iterable[Event], detectors: list[Detecto
     findings = [f for f, _ in kept]
     return _Window(findings, _owners(findings, engine), [p for _, p in kept],
                    {d.name: _tuning(d) for d in detectors},
-                   engine.rejected == 0 and engine.tick_failures == 0,
+                   engine.failures == 0 and engine.tick_failures == 0,
                    "the whole journal learned with the proposed thresholds (a threshold "
                    "that shapes what is learned across customers changed)")
 
@@ -546,7 +549,7 @@ def _continue(learned: Engine, prefix: _Prefix, events: list[Event],
     return _Window(findings, _owners(findings, engine),
                    [places.at[id(f)] for f in findings],
                    {d.name: _tuning(d) for d in detectors},
-                   engine.rejected == 0 and engine.tick_failures == 0,
+                   engine.failures == 0 and engine.tick_failures == 0,
                    "the proposed thresholds applied to what was learned, from the "
                    "window's start")
 

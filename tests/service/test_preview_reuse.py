@@ -173,3 +173,37 @@ def test_outcomes_indexed_in_parts_equal_outcomes_indexed_at_once() -> None:
     assert (parts.first_day, parts.last_day) == (whole.first_day, whole.last_day)
     assert sorted(map(sorted, parts.order_values.values())) == \
         sorted(map(sorted, whole.order_values.values()))
+
+
+def test_an_event_the_time_rules_refuse_does_not_stop_the_reuse(tmp_path: Path) -> None:
+    """A journal may hold an event the engine refuses as late (the engine's clock ran
+    ahead of the front door's): it is refused whatever the thresholds, so reusing the
+    other detectors' findings stays exact."""
+    events = load(DATASETS[0])[0]
+    late = events[-1].model_copy(update={
+        "event_id": "late-one", "occurred_at": events[-1].occurred_at - timedelta(days=40)})
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    journal = Journal(url)
+    cut = len(events) - 100
+    for part in (events[:cut], [late], events[cut:]):  # recorded as is: no time rule
+        journal.record(part, source="test")
+    journal.close()
+    current = config_from_files(None, None)
+    proposed = apply(current, [Change("drift", {"lost_probability": 0.9})])
+    reader, seq, split = _setting(url)
+    preview.forget()
+    try:
+        read = preview._read(reader, url, split - 1, seq)
+        prefix, _ = preview._prefix(reader, read, current.as_dict(), split)
+        base, _ = preview._window(reader, prefix, read, current.as_dict(), seq)
+        assert base.clean
+        reused, how = preview._window(reader, prefix, read, proposed.as_dict(), seq,
+                                      base=base)
+        assert how is not None and how.startswith("drift learned the ")
+        prefix.windows.clear()
+        everything, _ = preview._window(reader, prefix, read, proposed.as_dict(), seq)
+    finally:
+        reader.close()
+        preview.forget()
+    assert [f.to_dict() for f in reused.findings] == \
+        [f.to_dict() for f in everything.findings]
