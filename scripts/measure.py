@@ -2,7 +2,7 @@
 
     python scripts/measure.py --list
     python scripts/measure.py engine evaluate-online-retail      # some
-    python scripts/measure.py all                                 # every one (about 30 min)
+    python scripts/measure.py all                                 # every one (about 50 min)
 
 Each measurement is one `sia` command with `--json`, run as a user runs it. Its output is
 written to docs/results/<name>.json with the command, the commit, the date and the machine
@@ -72,6 +72,9 @@ MEASUREMENTS = [
                 "real `sia serve` processes over HTTP beside the engine"),
     Measurement("preview", ("bench", "--preview", "--json"),
                 "threshold previews against a full replay"),
+    Measurement("preview-500k", ("bench", "--preview", "--json", "--copies", "17"),
+                "threshold previews on online retail with every customer copied 17 times "
+                "(514,420 events: the 500k learning-change goal)"),
     Measurement("console", ("bench", "--console", "--json"),
                 "server time of every console page"),
     Measurement("delivery", ("bench", "--delivery", "--json"),
