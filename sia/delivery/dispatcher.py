@@ -40,9 +40,9 @@ from sia.delivery.tables import AlertRoute, OutboxMessage, Snooze
 from sia.findings import SEVERITY_RANK
 from sia.notifiers.base import Recipient
 from sia.policy.mutes import Mutes, is_muted
+from sia.routing.tree import RouteSettings
 
-DEFAULTS: dict[str, Any] = {"group_wait_minutes": 10.0, "digest_below": "medium",
-                            "daily_budget": 8, "quiet_hours": None, "digest_at": "08:00"}
+DEFAULTS: dict[str, Any] = RouteSettings().as_stored()  # the routing tree's root defaults
 
 
 class Routed(Protocol):

@@ -19,7 +19,6 @@ from sia.delivery.dispatcher import Dispatcher, Priority, Router, default_priori
 from sia.delivery.worker import DeliveryStats, DeliveryWorker, LinkMaker
 from sia.notifiers.base import Notifier, Recipient
 from sia.routing import Route, load_routes, route_alert
-from sia.routing.tree import RouteSettings
 
 
 @dataclass(frozen=True)
@@ -31,17 +30,6 @@ class RoutedAlert:
     why: str
 
 
-def settings_of(route: RouteSettings) -> dict[str, Any]:
-    """Plain, JSON-storable settings of a route."""
-    return {
-        "group_wait_minutes": route.group_wait_minutes,
-        "digest_below": route.digest_below.value,
-        "daily_budget": route.daily_budget if route.daily_budget is not None else 1_000_000,
-        "quiet_hours": str(route.quiet_hours) if route.quiet_hours else None,
-        "digest_at": f"{route.digest_at:%H:%M}",
-    }
-
-
 class TreeRouter:
     """Routes a stored alert through the routing tree."""
 
@@ -50,7 +38,7 @@ class TreeRouter:
 
     def __call__(self, alert: AlertRecord, catalog: Catalog) -> Sequence[RoutedAlert]:
         """Recipients of the alert, with their settings."""
-        return [RoutedAlert(r.recipient, settings_of(r.settings), r.why)
+        return [RoutedAlert(r.recipient, r.settings.as_stored(), r.why)
                 for r in route_alert(self.root, alert.to_alert(), catalog)]
 
 

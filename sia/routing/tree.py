@@ -95,6 +95,17 @@ class RouteSettings:
     quiet_hours: QuietHours | None = None
     digest_at: time = time(8, 0)
 
+    def as_stored(self) -> dict[str, Any]:
+        """Plain, JSON-storable settings, as a planned delivery keeps them (no daily
+        budget: a million)."""
+        return {
+            "group_wait_minutes": self.group_wait_minutes,
+            "digest_below": self.digest_below.value,
+            "daily_budget": self.daily_budget if self.daily_budget is not None else 1_000_000,
+            "quiet_hours": str(self.quiet_hours) if self.quiet_hours else None,
+            "digest_at": f"{self.digest_at:%H:%M}",
+        }
+
     def goes_to_digest(self, severity: str) -> bool:
         """Whether an alert of this severity waits for the daily digest."""
         return Severity(severity).rank < self.digest_below.rank
