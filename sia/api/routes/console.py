@@ -12,66 +12,43 @@ functions.
 from __future__ import annotations
 
 from importlib.resources import files
-from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader
 from starlette.concurrency import run_in_threadpool
 
-from sia.access.keys import Principal
 from sia.api.authorization import SESSION_ROLES
+from sia.api.console.pages import (
+    HEADERS,
+    TITLES,
+    ConsoleRefusal,
+    console_state,
+    csrf_for,
+    is_secure,
+    read_form,
+    render,
+    session_of,
+    signed_in,
+    to_sign_in,
+)
 from sia.api.console.session import (
-    CSRF_FIELD,
     PRE_COOKIE,
     PRE_SECONDS,
     SESSION_COOKIE,
     SESSION_SECONDS,
     ConsoleState,
-    Session,
     new_nonce,
 )
 from sia.api.deps import Service
 from sia.api.routes.alerts import scoped
-from sia.api.routes.events import read_limited
 from sia.api.routes.feedback import LABELS
 from sia.feedback.record import UnknownAlert, voter_of
 from sia.service.alerts import AlertFilter, get_alert, inbox, readable
 from sia.service.runtime import Runtime
 
 router = APIRouter(include_in_schema=False)
-MAX_FORM = 16 * 1024
 INBOX_SIZE = 100
 STATIC = {"console.css": "text/css; charset=utf-8"}
-TITLES = {403: "Refused", 404: "Not found", 422: "Not understood", 503: "Unavailable"}
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
-templates = Environment(loader=PackageLoader("sia.api.console", "templates"),
-                        autoescape=True, auto_reload=False)
-# the pages the header links to, each shown only to the roles SESSION_ROLES lets open it
-NAV = [("/console", "Inbox"), ("/console/team", "Team"), ("/console/thresholds", "Thresholds"),
-       ("/console/rejects", "Rejects")]
-
-
-def _pages(who: Principal) -> list[tuple[str, str]]:
-    return [(path, label) for path, label in NAV
-            if who.role in SESSION_ROLES.get(("GET", path), frozenset())]
-
-
-templates.globals["pages"] = _pages
-
-
-class ConsoleRefusal(Exception):
-    """A console request refused: answered with an HTML page, not the API's JSON."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def install(app: FastAPI, runtime: Runtime | None) -> None:
@@ -82,87 +59,26 @@ def install(app: FastAPI, runtime: Runtime | None) -> None:
 
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ConsoleRefusal)
-        return _page("error.html", status=exc.status, error=exc.message,
-                     title=TITLES.get(exc.status, "Cannot do that"))
+        return render("error.html", status=exc.status, error=exc.message,
+                      title=TITLES.get(exc.status, "Cannot do that"))
 
     app.add_exception_handler(ConsoleRefusal, refused)
-
-
-def _state(request: Request) -> ConsoleState:
-    state: ConsoleState | None = getattr(request.app.state, "console", None)
-    if state is None:
-        raise ConsoleRefusal(503, "no service behind this app")
-    return state
-
-
-def _page(template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(template).render(**context),
-                        status_code=status, headers=HEADERS)
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
-def _session(request: Request) -> Session | None:
-    state = _state(request)
-    session = state.signer.read_session(request.cookies.get(SESSION_COOKIE))
-    return None if session is None or session in state.signed_out else session
-
-
-async def _signed_in(request: Request, service: Runtime) -> tuple[Principal, Session] | None:
-    """The session's key, when signed in with one that still works; refused (403) when
-    its role may not use this route."""
-    session = _session(request)
-    if session is None:
-        return None
-    who = await run_in_threadpool(service.keys.active, session.key_id)
-    if who is None:
-        return None
-    route = request.scope.get("route")
-    method = "GET" if request.method == "HEAD" else request.method
-    roles = SESSION_ROLES.get((method, getattr(route, "path", "")), frozenset())
-    if who.role not in roles:
-        raise ConsoleRefusal(403, f"a {who.role} key may not use this page")
-    return who, session
-
-
-def _check_origin(request: Request) -> None:
-    """A POST that says it comes from another site is refused, token or not."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        raise ConsoleRefusal(403, "this form was sent from another site")
-
-
-async def _form(request: Request, nonce: str | None) -> dict[str, str]:
-    """The POSTed form, once its CSRF token is checked against `nonce` (403 if not)."""
-    _check_origin(request)
-    body = await read_limited(request, MAX_FORM)
-    form = {k: v[0] for k, v in parse_qs(body.decode(errors="replace")).items()}
-    if not _state(request).signer.csrf_ok(nonce, form.get(CSRF_FIELD)):
-        raise ConsoleRefusal(403, "this form has expired or did not come from this "
-                                  "console: reload the page and try again")
-    return form
-
-
-def _to_sign_in() -> RedirectResponse:
-    return RedirectResponse("/console/sign-in", status_code=303, headers=HEADERS)
 
 
 def _sign_in_page(request: Request, *, error: str | None = None,
                   status: int = 200) -> HTMLResponse:
     nonce = request.cookies.get(PRE_COOKIE) or new_nonce()
-    page = _page("sign_in.html", status=status, who=None, error=error,
-                 csrf=_state(request).signer.csrf_token(nonce))
+    page = render("sign_in.html", status=status, who=None, error=error,
+                  csrf=console_state(request).signer.csrf_token(nonce))
     page.set_cookie(PRE_COOKIE, nonce, max_age=PRE_SECONDS, path="/console", httponly=True,
-                    samesite="lax", secure=_secure(request))
+                    samesite="lax", secure=is_secure(request))
     return page
 
 
 @router.get("/console/sign-in", response_class=HTMLResponse)
 async def sign_in_form(request: Request) -> Response:
     """The sign-in form (an API key)."""
-    if _session(request) is not None:
+    if session_of(request) is not None:
         return RedirectResponse("/console", status_code=303, headers=HEADERS)
     return _sign_in_page(request)
 
@@ -170,7 +86,7 @@ async def sign_in_form(request: Request) -> Response:
 @router.post("/console/sign-in", response_class=HTMLResponse)
 async def sign_in(request: Request, service: Service) -> Response:
     """Check the key; a session cookie for it, then the inbox."""
-    form = await _form(request, request.cookies.get(PRE_COOKIE))
+    form = await read_form(request, request.cookies.get(PRE_COOKIE))
     key = form.get("key", "").strip()
     who = await run_in_threadpool(service.keys.authenticate, key) if key else None
     if who is None:
@@ -179,10 +95,10 @@ async def sign_in(request: Request, service: Service) -> Response:
         return _sign_in_page(request, error=f"A {who.role} key cannot use the console: "
                                             "sign in with a rep, manager or admin key.",
                              status=403)
-    cookie, _ = _state(request).signer.session_cookie(who.key_id)
+    cookie, _ = console_state(request).signer.session_cookie(who.key_id)
     response = RedirectResponse("/console", status_code=303, headers=HEADERS)
     response.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_SECONDS, path="/console",
-                        httponly=True, samesite="lax", secure=_secure(request))
+                        httponly=True, samesite="lax", secure=is_secure(request))
     response.delete_cookie(PRE_COOKIE, path="/console")
     return response
 
@@ -190,13 +106,13 @@ async def sign_in(request: Request, service: Service) -> Response:
 @router.post("/console/sign-out")
 async def sign_out(request: Request) -> Response:
     """End the session (its cookie stops working here at once, even a copy)."""
-    session = _session(request)
-    await _form(request, session.nonce if session else None)
+    session = session_of(request)
+    await read_form(request, session.nonce if session else None)
     assert session is not None  # a form without a session has no valid token
-    _state(request).signed_out.add(session)
-    response = _to_sign_in()
+    console_state(request).signed_out.add(session)
+    response = to_sign_in()
     response.delete_cookie(SESSION_COOKIE, path="/console", httponly=True, samesite="lax",
-                           secure=_secure(request))
+                           secure=is_secure(request))
     return response
 
 
@@ -205,9 +121,9 @@ async def inbox_page(request: Request, service: Service,
                      saved: str | None = None) -> Response:
     """The inbox: a rep's own alerts with feedback buttons; a manager's team's or an
     admin's every alert, read only."""
-    signed = await _signed_in(request, service)
+    signed = await signed_in(request, service)
     if signed is None:
-        return _to_sign_in()
+        return to_sign_in()
     who, session = signed
     rep, team = scoped(who, None, None)
     voter = voter_of(who.rep_id, f"key:{who.key_id}")
@@ -215,15 +131,15 @@ async def inbox_page(request: Request, service: Service,
                                      voter=voter, limit=INBOX_SIZE)
     can_act = who.role in SESSION_ROLES[("POST", "/console/alerts/{alert_id}/feedback")]
     message = f"Saved: {LABELS[saved]}." if saved in LABELS else None
-    return _page("inbox.html", who=who, csrf=_state(request).signer.csrf_token(session.nonce),
-                 alerts=alerts, can_act=can_act, verdicts=LABELS, message=message)
+    return render("inbox.html", who=who, csrf=csrf_for(request, session),
+                  alerts=alerts, can_act=can_act, verdicts=LABELS, message=message)
 
 
 @router.post("/console/alerts/{alert_id}/feedback")
 async def give_feedback(alert_id: str, request: Request, service: Service) -> Response:
     """A feedback button: the same verdict the API records (source `console`)."""
-    signed = await _signed_in(request, service)
-    form = await _form(request, signed[1].nonce if signed else None)
+    signed = await signed_in(request, service)
+    form = await read_form(request, signed[1].nonce if signed else None)
     assert signed is not None  # a form without a session has no valid token
     who, _ = signed
     verdict = form.get("verdict", "")

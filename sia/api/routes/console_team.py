@@ -21,9 +21,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from sia.api.console.pages import (
+    ConsoleRefusal,
+    csrf_for,
+    render,
+    signed_in,
+    to_sign_in,
+)
 from sia.api.deps import Service
 from sia.api.routes.alerts import scoped
-from sia.api.routes.console import ConsoleRefusal, _page, _signed_in, _state, _to_sign_in
 from sia.api.routes.feedback import LABELS
 from sia.service.alerts import AlertFilter
 from sia.service.customers import customer_readable
@@ -110,9 +116,9 @@ def chart(title: str, weeks: list[date], series: dict[str, list[int]]) -> Chart:
 async def team_page(request: Request, service: Service) -> Response:
     """A manager's team (an admin's every team): alerts per week by rep and by
     detector over 12 weeks, feedback shares, mutes and snoozes."""
-    signed = await _signed_in(request, service)
+    signed = await signed_in(request, service)
     if signed is None:
-        return _to_sign_in()
+        return to_sign_in()
     who, session = signed
     rep, team = scoped(who, None, None)
 
@@ -124,17 +130,17 @@ async def team_page(request: Request, service: Service) -> Response:
     report = await run_in_threadpool(gather)
     charts = [chart("Alerts per week by rep", report.weeks, report.by_rep),
               chart("Alerts per week by detector", report.weeks, report.by_detector)]
-    return _page("team.html", who=who, csrf=_state(request).signer.csrf_token(session.nonce),
-                 report=report, charts=charts, verdicts=[(v, LABELS[v]) for v in VERDICTS],
-                 scope=f"team {team}" if team else "every team")
+    return render("team.html", who=who, csrf=csrf_for(request, session),
+                  report=report, charts=charts, verdicts=[(v, LABELS[v]) for v in VERDICTS],
+                  scope=f"team {team}" if team else "every team")
 
 
 @router.get("/console/customers/{customer_id}", response_class=HTMLResponse)
 async def customer_page(customer_id: str, request: Request, service: Service) -> Response:
     """What SIA learned of a customer: rhythm, recent orders, open alerts and why."""
-    signed = await _signed_in(request, service)
+    signed = await signed_in(request, service)
     if signed is None:
-        return _to_sign_in()
+        return to_sign_in()
     who, session = signed
     try:
         found = await run_in_threadpool(service.customer, customer_id)
@@ -143,21 +149,21 @@ async def customer_page(customer_id: str, request: Request, service: Service) ->
     if found is None or not customer_readable(found, who):
         raise ConsoleRefusal(404, f"SIA knows no customer {customer_id!r}"
                                   + (" of yours" if who.role != "admin" else ""))
-    return _page("customer.html", who=who, csrf=_state(request).signer.csrf_token(session.nonce),
-                 c=found)
+    return render("customer.html", who=who, csrf=csrf_for(request, session),
+                  c=found)
 
 
 @router.get("/console/rejects", response_class=HTMLResponse)
 async def rejects_page(request: Request, service: Service,
                        cursor: str | None = None) -> Response:
     """Rejected records, newest first, with their reason, 100 a page."""
-    signed = await _signed_in(request, service)
+    signed = await signed_in(request, service)
     if signed is None:
-        return _to_sign_in()
+        return to_sign_in()
     who, session = signed
     if cursor is not None and not (cursor.isdigit() and len(cursor) <= 18):
         raise ConsoleRefusal(422, "that page link is broken: start from the newest rejects")
     page = await run_in_threadpool(lambda: reject_page(service.journal, cursor=cursor,
                                                        limit=REJECTS_PAGE))
-    return _page("rejects.html", who=who, csrf=_state(request).signer.csrf_token(session.nonce),
-                 rejects=page.items, next_cursor=page.next_cursor, first=cursor is None)
+    return render("rejects.html", who=who, csrf=csrf_for(request, session),
+                  rejects=page.items, next_cursor=page.next_cursor, first=cursor is None)

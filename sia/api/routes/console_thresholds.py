@@ -22,17 +22,17 @@ from starlette.concurrency import run_in_threadpool
 
 from sia.access.keys import Principal
 from sia.api.authorization import SESSION_ROLES
-from sia.api.deps import Service
-from sia.api.routes.console import (
+from sia.api.console.pages import (
     HEADERS,
     ConsoleRefusal,
-    _form,
-    _page,
-    _signed_in,
-    _state,
-    _to_sign_in,
+    csrf_for,
+    read_form,
+    render,
+    signed_in,
     templates,
+    to_sign_in,
 )
+from sia.api.deps import Service
 from sia.api.routes.thresholds import preview_of
 from sia.config import ConfigError
 from sia.service.runtime import Runtime
@@ -107,14 +107,10 @@ async def _thresholds_page(request: Request, service: Runtime, who: Principal,
                            field_error: dict[str, str] | None = None,
                            **context: Any) -> HTMLResponse:
     version, detectors = await _view(service, team)
-    return _page("thresholds.html", status=status, who=who, csrf=csrf, team=team,
-                 version=version, detectors=detectors, field_error=field_error or {},
-                 pick_team=not (who.role == "manager" and who.team is not None),
-                 **context)
-
-
-def _csrf(request: Request, nonce: str) -> str:
-    return _state(request).signer.csrf_token(nonce)
+    return render("thresholds.html", status=status, who=who, csrf=csrf, team=team,
+                  version=version, detectors=detectors, field_error=field_error or {},
+                  pick_team=not (who.role == "manager" and who.team is not None),
+                  **context)
 
 
 @router.get("/console/thresholds", response_class=HTMLResponse)
@@ -122,13 +118,13 @@ async def thresholds_page(request: Request, service: Service, team: str | None =
                           saved: str | None = None) -> Response:
     """Every detector's effective values for a team (or the defaults), with an edit
     form per value."""
-    signed = await _signed_in(request, service)
+    signed = await signed_in(request, service)
     if signed is None:
-        return _to_sign_in()
+        return to_sign_in()
     who, session = signed
     team = _team_of(who, team)
     message = f"Applied as version {saved}." if saved and saved.isdigit() else None
-    return await _thresholds_page(request, service, who, _csrf(request, session.nonce),
+    return await _thresholds_page(request, service, who, csrf_for(request, session),
                                   team, message=message)
 
 
@@ -136,11 +132,11 @@ async def thresholds_page(request: Request, service: Service, team: str | None =
 async def preview_page(request: Request, service: Service) -> Response:
     """What one changed value would have done over the journal's last 90 days; an Apply
     form carrying the change and the version it was previewed against."""
-    signed = await _signed_in(request, service)
-    form = await _form(request, signed[1].nonce if signed else None)
+    signed = await signed_in(request, service)
+    form = await read_form(request, signed[1].nonce if signed else None)
     assert signed is not None  # a form without a session has no valid token
     who, session = signed
-    csrf = _csrf(request, session.nonce)
+    csrf = csrf_for(request, session)
     team = _team_of(who, form.get("team"))
     _, detectors = await _view(service, team)
     try:
@@ -156,20 +152,20 @@ async def preview_page(request: Request, service: Service) -> Response:
     if "error" in result:
         return await _thresholds_page(request, service, who, csrf, team, status=409,
                                       error=result["error"])
-    return _page("threshold_preview.html", who=who, csrf=csrf, team=team, field=field,
-                 value=change.set[field["key"]], version=result["version"],
-                 result=result, chart=_chart(result))
+    return render("threshold_preview.html", who=who, csrf=csrf, team=team, field=field,
+                  value=change.set[field["key"]], version=result["version"],
+                  result=result, chart=_chart(result))
 
 
 @router.post("/console/thresholds/apply", response_class=HTMLResponse)
 async def apply_change(request: Request, service: Service) -> Response:
     """Apply a previewed change with a reason, against the version it was previewed on
     (409 when it moved on)."""
-    signed = await _signed_in(request, service)
-    form = await _form(request, signed[1].nonce if signed else None)
+    signed = await signed_in(request, service)
+    form = await read_form(request, signed[1].nonce if signed else None)
     assert signed is not None
     who, session = signed
-    csrf = _csrf(request, session.nonce)
+    csrf = csrf_for(request, session)
     team = _team_of(who, form.get("team"))
     _, detectors = await _view(service, team)
     expected = form.get("version", "")
@@ -204,12 +200,12 @@ async def apply_change(request: Request, service: Service) -> Response:
 async def history_page(request: Request, service: Service,
                        rolled: str | None = None) -> Response:
     """The versions, newest first: who, when, why, the diff; a Rollback per version."""
-    signed = await _signed_in(request, service)
+    signed = await signed_in(request, service)
     if signed is None:
-        return _to_sign_in()
+        return to_sign_in()
     who, session = signed
     message = f"Rolled back: now version {rolled}." if rolled and rolled.isdigit() else None
-    return await _history_page(request, service, who, _csrf(request, session.nonce),
+    return await _history_page(request, service, who, csrf_for(request, session),
                                message=message)
 
 
@@ -218,19 +214,19 @@ async def _history_page(request: Request, service: Runtime, who: Principal, csrf
     versions = await run_in_threadpool(
         lambda: service.thresholds.versions.history(limit=HISTORY_SIZE))
     current = versions[0].version if versions else 0
-    return _page("threshold_history.html", status=status, who=who, csrf=csrf,
-                 versions=[v.as_dict() for v in versions], current=current,
-                 can_roll_back=_can_roll_back(who), **context)
+    return render("threshold_history.html", status=status, who=who, csrf=csrf,
+                  versions=[v.as_dict() for v in versions], current=current,
+                  can_roll_back=_can_roll_back(who), **context)
 
 
 @router.post("/console/thresholds/rollback", response_class=HTMLResponse)
 async def rollback(request: Request, service: Service) -> Response:
     """A new version equal to an old one, with a reason (admins and unscoped managers)."""
-    signed = await _signed_in(request, service)
-    form = await _form(request, signed[1].nonce if signed else None)
+    signed = await signed_in(request, service)
+    form = await read_form(request, signed[1].nonce if signed else None)
     assert signed is not None
     who, session = signed
-    csrf = _csrf(request, session.nonce)
+    csrf = csrf_for(request, session)
     target, expected = form.get("version", ""), form.get("expected", "")
     if not (target.isdigit() and expected.isdigit() and len(target + expected) <= 24):
         raise ConsoleRefusal(422, "the form does not name thresholds versions")
