@@ -141,7 +141,8 @@ def _runs(r: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """Every timed preview in a preview bench, in the order it ran."""
     out = []
     for key, value in r.items():
-        if not isinstance(value, dict) or key in {"goals", "journal", "machine", "code"}:
+        if not isinstance(value, dict) or key in {"goals", "journal", "machine", "code",
+                                                  "peak_rss_mb"}:
             continue
         if "seconds" in value:
             out.append((key, value))
@@ -150,8 +151,8 @@ def _runs(r: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def preview() -> str:
-    r = result("preview")["result"]
+def preview(name: str = "preview") -> str:
+    r = result(name)["result"]
     rows = []
     for key, run in _runs(r):
         change = run.get("change") or r.get(key.split(".")[0], {}).get("change", "")
@@ -161,12 +162,19 @@ def preview() -> str:
                      run["seconds"], run.get("ratio_to_full_replay", 1), alerts,
                      run.get("added", ""), run.get("removed", "")])
     journal = r.get("journal", {})
-    head = (f"Journal of {journal.get('events', 0):,} events; the window is its last "
-            f"{r.get('days'):g} days, {journal.get('from', '')[:10]} to "
-            f"{journal.get('to', '')[:10]}, {journal.get('window_events', 0):,} events.\n\n")
+    peak = r.get("peak_rss_mb") or {}
+    memory = (f" Peak memory: {peak['bench_process'] / 1024:.1f} GB resident in the bench "
+              "process (it ran the previews; window runs in forks of it)."
+              if peak.get("bench_process") else "")
+    source, _, copies = str(r.get("source", "")).partition(", ")
+    source = Path(source).name + (f", {copies}" if copies else "")
+    head = (f"Journal of {journal.get('events', 0):,} events ({source}); the "
+            f"window is its last {r.get('days'):g} days, {journal.get('from', '')[:10]} to "
+            f"{journal.get('to', '')[:10]}, {journal.get('window_events', 0):,} events."
+            f"{memory}\n\n")
     return (head + table(["run", "change", "seconds", "of a full replay", "alerts", "added",
                           "removed"], rows)
-            + "\n\n" + goals("preview") + "\n\n" + ran_on("preview"))
+            + "\n\n" + goals(name) + "\n\n" + ran_on(name))
 
 
 def console() -> str:
@@ -227,6 +235,7 @@ def delivery() -> str:
 
 
 TABLES: dict[str, Callable[[], str]] = {"engine": engine, "http": http, "preview": preview,
+                                         "preview-500k": lambda: preview("preview-500k"),
                                          "console": console, "kafka": kafka,
                                          "delivery": delivery}
 
