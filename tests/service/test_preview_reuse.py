@@ -42,20 +42,18 @@ def _alerts(prefix: preview._Prefix, window: preview._Window, config: Config
             for a, rep, team in preview._admitted(prefix, window, config.as_dict())]
 
 
-@pytest.mark.parametrize("change", [
-    Change("drift", {"lost_probability": 0.9}),
-    Change("cross_sell", {"min_confidence": 0.45}),
-    Change("drift", {"lost_probability": 0.9}, team="UK"),
-    Change("drift", {"horizon_days": 60.0}),  # shapes what all customers share
-])
-def test_only_the_changed_detector_runs_again_and_the_result_is_exact(
-        journal_url: str, change: Change) -> None:
+def _reused_and_relearned(url: str, change: Change
+                          ) -> tuple[preview._Prefix, preview._Window, preview._Window,
+                                     preview._Window, Config]:
+    """The state before the window, the current thresholds' window, the proposed one
+    with the unchanged detectors' findings reused, and the same learned by every detector
+    again; and the proposed configuration."""
     current = config_from_files(None, None)
     proposed = apply(current, [change])
-    journal, seq, split = _setting(journal_url)
+    journal, seq, split = _setting(url)
     preview.forget()
     try:
-        read = preview._read(journal, journal_url, split - 1, seq)
+        read = preview._read(journal, url, split - 1, seq)
         prefix, _ = preview._prefix(journal, read, current.as_dict(), split)
         base, _ = preview._window(journal, prefix, read, current.as_dict(), seq)
         assert base.clean and base.findings
@@ -67,8 +65,21 @@ def test_only_the_changed_detector_runs_again_and_the_result_is_exact(
         assert how is None
     finally:
         journal.close()
+        preview.forget()
     assert [f.to_dict() for f in reused.findings] == \
         [f.to_dict() for f in everything.findings]
+    return prefix, base, reused, everything, proposed
+
+
+@pytest.mark.parametrize("change", [
+    Change("drift", {"lost_probability": 0.9}),
+    Change("cross_sell", {"min_confidence": 0.45}),
+    Change("drift", {"lost_probability": 0.9}, team="UK"),
+    Change("drift", {"horizon_days": 60.0}),  # shapes what all customers share
+])
+def test_only_the_changed_detector_runs_again_and_the_result_is_exact(
+        journal_url: str, change: Change) -> None:
+    prefix, base, reused, everything, proposed = _reused_and_relearned(journal_url, change)
     assert reused.places == everything.places and reused.owners == everything.owners
     assert _alerts(prefix, reused, proposed) == _alerts(prefix, everything, proposed)
     moved = {f.detector for f in reused.findings} ^ {f.detector for f in base.findings}
@@ -188,22 +199,4 @@ def test_an_event_the_time_rules_refuse_does_not_stop_the_reuse(tmp_path: Path) 
     for part in (events[:cut], [late], events[cut:]):  # recorded as is: no time rule
         journal.record(part, source="test")
     journal.close()
-    current = config_from_files(None, None)
-    proposed = apply(current, [Change("drift", {"lost_probability": 0.9})])
-    reader, seq, split = _setting(url)
-    preview.forget()
-    try:
-        read = preview._read(reader, url, split - 1, seq)
-        prefix, _ = preview._prefix(reader, read, current.as_dict(), split)
-        base, _ = preview._window(reader, prefix, read, current.as_dict(), seq)
-        assert base.clean
-        reused, how = preview._window(reader, prefix, read, proposed.as_dict(), seq,
-                                      base=base)
-        assert how is not None and how.startswith("drift learned the ")
-        prefix.windows.clear()
-        everything, _ = preview._window(reader, prefix, read, proposed.as_dict(), seq)
-    finally:
-        reader.close()
-        preview.forget()
-    assert [f.to_dict() for f in reused.findings] == \
-        [f.to_dict() for f in everything.findings]
+    _reused_and_relearned(url, Change("drift", {"lost_probability": 0.9}))
