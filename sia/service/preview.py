@@ -30,8 +30,9 @@ only what is new; each detector's figures are kept for the alerts they judged, a
 evaluators are asked for precision alone (no matched baseline: `Judging.precision_only`).
 
 The worker keeps parsed only the window's events (what comes before is read again from
-the journal when needed), and a server keeps it warm (`PreviewPool.keep_warm`): at start
-and every ten minutes while the journal grows it learns what the next preview needs.
+the journal when needed), and a server keeps it warm (`PreviewPool.keep_warm`): at start,
+when a backfill is over and every ten minutes while the journal grows, it learns what the
+next preview needs.
 
 A preview is a sandbox (as Grafana's backtest is): it opens the journal read-only, and
 neither stores an alert nor sends anything.

@@ -4,11 +4,11 @@ would have done (before/after alerts per week, added and removed alerts), Apply 
 reason against the version seen; the history with diffs and a Rollback per version.
 
 Everything goes through the service functions the /v1/thresholds routes call
-(`ThresholdDesk.propose`, `.change`, `.rollback`, `.versions.history`, the API's
-`preview_of`), so the console refuses what the API refuses, with the API's words: a
-value that does not validate shows the 422 reason next to its field, a moved-on version
-the 409 message. Plain forms: the proposed change and the version travel in hidden
-fields (the version is the API's If-Match).
+(`ThresholdDesk.propose`, `.change`, `.rollback`, `.versions.history`, and
+`sia.api.previews.preview_of`), so the console refuses what the API refuses, with the
+API's words: a value that does not validate shows the 422 reason next to its field, a
+moved-on version the 409 message. Plain forms: the proposed change and the version
+travel in hidden fields (the version is the API's If-Match).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from sia.api.console.pages import (
     to_sign_in,
 )
 from sia.api.deps import Service
-from sia.api.routes.thresholds import preview_of
+from sia.api.previews import preview_of
 from sia.config import ConfigError
 from sia.service.runtime import Runtime
 from sia.service.thresholds import Change, Conflict, Forbidden

@@ -14,7 +14,6 @@ the values that apply to their customers and their mutes.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -23,11 +22,9 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from sia.access.keys import Principal
 from sia.api.deps import Caller, Service
+from sia.api.previews import preview_of
 from sia.config import ConfigError
-from sia.service.preview import PreviewRequest
-from sia.service.runtime import Runtime
 from sia.service.thresholds import Change, Conflict, Forbidden
 from sia.thresholds.effective import effective, effective_policy
 from sia.thresholds.versions import Version
@@ -247,22 +244,6 @@ async def preview(body: PreviewIn, service: Service, who: Caller) -> dict[str, A
                                   fresh=body.fresh)
     if "error" in result:
         raise HTTPException(409, result["error"])
-    return result
-
-
-async def preview_of(service: Runtime, changes: list[Change], who: Principal, days: float,
-                     horizon_days: float, *, fresh: bool = False) -> dict[str, Any]:
-    """The preview of these changes against the current version (validated first: raises
-    Forbidden or ConfigError), run in a preview worker process; `error` when there is
-    nothing to preview on. The API's preview and the console's both call this."""
-    validated = await run_in_threadpool(service.thresholds.propose, changes, who)
-    current = await run_in_threadpool(service.thresholds.current)
-    request = PreviewRequest(service.journal_url, current.config.as_dict(),
-                             validated.config.as_dict(), days, horizon_days,
-                             **({"session_s": 0.0} if fresh else {}),
-                             rep=who.rep_id if who.role == "rep" else None)
-    result: dict[str, Any] = await asyncio.wrap_future(service.previews.submit(request))
-    result["version"] = current.version
     return result
 
 
