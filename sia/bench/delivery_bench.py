@@ -9,6 +9,7 @@ alert was stored (detection) to the moment the receiver accepted it.
 
 from __future__ import annotations
 
+import json
 import statistics
 import tempfile
 import threading
@@ -48,13 +49,17 @@ route:
 """
 
 
-class _Receiver:
-    """A local HTTP endpoint that accepts everything."""
+class Receiver:
+    """A local webhook endpoint that notes when each message arrived and what it held."""
 
     def __init__(self) -> None:
+        self.arrivals: list[tuple[float, dict[str, Any]]] = []
+        arrivals = self.arrivals
+
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                arrivals.append((time.perf_counter(), json.loads(body)))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -64,11 +69,26 @@ class _Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
 
     @property
     def url(self) -> str:
         """Where to post."""
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def quiet(self, seconds: float, timeout: float) -> None:
+        """Wait until no message has arrived for `seconds` (at most `timeout`)."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            last = self.arrivals[-1][0] if self.arrivals else 0.0
+            if time.perf_counter() - last >= seconds:
+                return
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        """Stop listening."""
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def delivery_latency(warm_up: Sequence[Event], events: Sequence[Event], factory: Factory, *,
@@ -78,8 +98,7 @@ def delivery_latency(warm_up: Sequence[Event], events: Sequence[Event], factory:
     The engine first learns from `warm_up` at full speed (its alerts are not delivered:
     they are history), so the measured window sees detectors that speak.
     """
-    receiver = _Receiver()
-    receiver.thread.start()
+    receiver = Receiver()
     folder = Path(tempfile.mkdtemp(prefix="sia-bench-"))
     routes = folder / "routing.yaml"
     routes.write_text(ROUTES.format(url=receiver.url))
@@ -129,7 +148,7 @@ def delivery_latency(warm_up: Sequence[Event], events: Sequence[Event], factory:
     latencies = sorted((sent - detected).total_seconds() for sent, detected in rows
                        if sent is not None)
     store.close()
-    receiver.server.shutdown()
+    receiver.close()
     return {
         "delivery_events": len(events),
         "delivery_rate_events_per_s": rate,

@@ -70,13 +70,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from sia.bench.delivery_bench import ROUTES  # the same webhook route
+from sia.bench.delivery_bench import ROUTES, Receiver  # the same webhook route and receiver
 from sia.detectors.base import Detector
 from sia.events.models import Event
 from sia.policy import Policy
@@ -478,48 +477,6 @@ def paced(lines: Sequence[str], rate: float, folder: Path, template: Path,
             "latency_ms_from_due": latency_ms([r.answered - (r.due or r.sent)
                                                for r in posted.requests]),
             "engine_lag_at_last_answer": lag, **_engine_of(status)}
-
-
-class Receiver:
-    """A local webhook endpoint that notes when each message arrived and what it held."""
-
-    def __init__(self) -> None:
-        self.arrivals: list[tuple[float, dict[str, Any]]] = []
-        arrivals = self.arrivals
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                arrivals.append((time.perf_counter(), json.loads(body)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        """Where to post."""
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def quiet(self, seconds: float, timeout: float) -> None:
-        """Wait until no message has arrived for `seconds` (at most `timeout`)."""
-        deadline = time.perf_counter() + timeout
-        while time.perf_counter() < deadline:
-            last = self.arrivals[-1][0] if self.arrivals else 0.0
-            if time.perf_counter() - last >= seconds:
-                return
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        """Stop listening."""
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def shifted(events: Sequence[Event], now: datetime) -> tuple[list[str], list[datetime]]:

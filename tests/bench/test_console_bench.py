@@ -3,7 +3,6 @@ consistent figures (not timing goals: the machine is shared)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +11,8 @@ from typer.testing import CliRunner
 
 from sia.bench.console_bench import INVALID, PAGE_GOAL_MS, PREVIEW_GOAL_S
 from sia.cli import app
-from sia.cli.demo import DATASETS, load
+
+from .sliced import bench_on_sample
 
 UNTIL = datetime(2011, 5, 1, tzinfo=UTC)  # the sample's first five months: a short run
 PAGES = {"inbox_rep", "inbox_manager", "team", "customer", "rejects", "thresholds",
@@ -21,15 +21,8 @@ PAGES = {"inbox_rep", "inbox_manager", "team", "customer", "rejects", "threshold
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    events = [e for e in load(DATASETS[0])[0] if e.occurred_at < UNTIL]
-    path = tmp_path_factory.mktemp("console-bench") / "events.jsonl"
-    path.write_text("".join(json.dumps(e.model_dump(mode="json")) + "\n" for e in events))
-    outcome = CliRunner().invoke(app, ["bench", "--console", "--events", str(path),
-                                       "--requests", "3", "--json"])
-    assert outcome.exit_code == 0, outcome.output
-    answer: dict[str, Any] = json.loads(outcome.output)
-    answer["sliced"] = len(events)
-    return answer
+    return bench_on_sample(tmp_path_factory.mktemp("console-bench"), UNTIL, "--console",
+                           "--requests", "3")
 
 
 def test_the_server_learned_every_event_and_the_invalid_records(

@@ -3,7 +3,6 @@ consistent figures (not timing goals: the machine is shared)."""
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -12,22 +11,16 @@ import pytest
 from typer.testing import CliRunner
 
 from sia.cli import app
-from sia.cli.demo import DATASETS, load
+
+from .sliced import bench_on_sample
 
 UNTIL = datetime(2011, 7, 1, tzinfo=UTC)  # the sample's first seven months: a short run
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    events = [e for e in load(DATASETS[0])[0] if e.occurred_at < UNTIL]
-    path = tmp_path_factory.mktemp("preview-bench") / "events.jsonl"
-    path.write_text("".join(json.dumps(e.model_dump(mode="json")) + "\n" for e in events))
-    outcome = CliRunner().invoke(app, ["bench", "--preview", "--events", str(path),
-                                       "--days", "30", "--json"])
-    assert outcome.exit_code == 0, outcome.output
-    answer: dict[str, Any] = json.loads(outcome.output)
-    answer["sliced"] = len(events)
-    return answer
+    return bench_on_sample(tmp_path_factory.mktemp("preview-bench"), UNTIL, "--preview",
+                           "--days", "30")
 
 
 def test_the_full_replay_reads_the_whole_fresh_journal(result: dict[str, Any]) -> None:
