@@ -128,3 +128,27 @@ def crm_opportunities(
     report = ImportReport()
     _write(convert_crm(folder, report), output)
     _report(report, output)
+
+
+@import_app.command("bgnbd")
+def bgnbd(
+    output: OutOpt,
+    customers: Annotated[int, typer.Option(min=1, help="customers in the base")] = 23_570,
+    weeks: Annotated[float, typer.Option(min=1, help="weeks followed")] = 78.0,
+    seed: Annotated[int, typer.Option(help="the same seed gives the same stream")] = 1,
+    order: Annotated[str, typer.Option(
+        help="time, or customer (sorted by customer, as CDNOW's file is: not in time "
+             "order)")] = "time",
+) -> None:
+    """A generated base of rare buyers, CDNOW's shape (its fitted BG/NBD model).
+
+    Most customers buy once or twice; orders carry no reps, product detail or costs
+    (see sia/importers/bgnbd.py)."""
+    from sia.importers.bgnbd import rare_buyers
+
+    if order not in ("time", "customer"):
+        fail(f"--order {order!r}: use time or customer")
+    report = ImportReport()
+    _write(rare_buyers(report, customers=customers, weeks=weeks, seed=seed,
+                       order="time" if order == "time" else "customer"), output)
+    _report(report, output)

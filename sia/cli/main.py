@@ -110,12 +110,18 @@ def replay(
              "continues where this one stopped.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
     = False,
+    sort: Annotated[bool, typer.Option(
+        help="Learn the events in time order whatever their order in the file (an export "
+             "sorted by customer, say); the file is held in memory.")] = False,
     config: ConfigOpt = None,
     policy_file: PolicyOpt = None,
 ) -> None:
     """Replay an events file through the detectors; the alerts go to the store.
 
-    Bad records are kept in --rejects and do not stop the run (unless --strict).
+    Bad records are kept in --rejects and do not stop the run (unless --strict). Events
+    are learned in the file's order: one dated more than a week behind an event before
+    it is refused as late (kept with the rejects), so a file not in time order needs
+    --sort.
     """
     from sia.service.replay import replay as replay_events
     from sia.service.state import Locked
@@ -134,7 +140,7 @@ def replay(
     try:
         summary = replay_events(records, detectors=detectors_, policy=policy, store=store,
                                 sink=sink, state=state, source="<stdin>" if str(file) == "-"
-                                else str(file),
+                                else str(file), sort=sort,
                                 chunk=1 if str(file) == "-" else FILE_CHUNK)  # stdin may be live
     except RejectedRecord as exc:
         fail(f"rejected (--strict): {exc}", code=1)
@@ -147,6 +153,10 @@ def replay(
         errors.print(f"rejected {reject.describe()}", highlight=False, soft_wrap=True)
     if sink.count:
         errors.print(f"{sink.count} bad records kept in {rejects}", highlight=False)
+    if summary.late and not sort:
+        errors.print(f"{summary.late:,} events were dated more than a week behind an event "
+                     f"before them: {file} is not in time order. `sia replay --sort` learns "
+                     "it in time order.", highlight=False)
     last = sink.last
     truncated = last is not None and last.reason.startswith(TRUNCATED)
     if last is not None and truncated and last not in sink.first:

@@ -148,6 +148,16 @@ def register_measure(app: typer.Typer) -> None:
             report = run_evaluation(events, detectors, policy, horizon_days=days,
                                     alerting=alerting)
         report["events_file"] = str(events_file)
+        if report["out_of_order"]:
+            errors.print(f"{report['out_of_order']:,} events of {events_file} are more than a "
+                         "week behind an event before them in the file: the file is not in "
+                         "time order, so it was evaluated sorted by occurred_at",
+                         highlight=False)
+        if report["refused"] and report["refused"]["events"]:
+            refused = report["refused"]
+            errors.print(f"the engine refused {refused['events']:,} events (they are judged "
+                         f"by the baselines, not learned); first: {refused['first']}",
+                         highlight=False, soft_wrap=True)
         if partitions:
             report["partitions"] = partitions
             report["share_population"] = share_population

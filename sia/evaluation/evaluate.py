@@ -17,12 +17,14 @@ from typing import Any, Literal, TypeVar
 
 from sia.detectors.base import Detector
 from sia.detectors.rhythm import DAY
+from sia.engine.admission import TimeLimits
 from sia.engine.embedded import alerts_of
 from sia.engine.engine import Engine
 from sia.engine.partitions import replay_partitioned
 from sia.evaluation.judges import Evaluator, Judging, evaluator_for
 from sia.evaluation.outcomes import Outcomes
 from sia.events.models import Event
+from sia.events.order import in_time_order
 from sia.policy import Alert, Policy
 
 
@@ -34,6 +36,7 @@ class Judged:
     correct: int = 0
     unjudged: int = 0
     leads: list[float] = field(default_factory=list)
+    stated: list[tuple[float, bool]] = field(default_factory=list)  # (probability, right)
 
     def add(self, judgeable: bool, correct: bool, lead: float | None) -> None:
         """Count one alert."""
@@ -104,11 +107,29 @@ def share(part: int, whole: int) -> float | None:
 Alerting = Callable[[Iterable[Event]], Iterable[Alert]]
 
 
-def embedded(detectors: Sequence[Detector[Any]], policy: Policy) -> Alerting:
-    """Alerts of one engine and one policy: the embedded deployment."""
+@dataclass
+class Refusals:
+    """Events the engine refused in a replay (a time it cannot learn, a detector that
+    raised), and the first reason given."""
+
+    events: int = 0
+    first: str | None = None
+
+    def add(self, event: Event, reason: str) -> None:
+        """Count one refused event."""
+        self.events += 1
+        if self.first is None:
+            self.first = f"event {event.event_id}: {reason}"
+
+
+def embedded(detectors: Sequence[Detector[Any]], policy: Policy,
+             refusals: Refusals | None = None) -> Alerting:
+    """Alerts of one engine and one policy: the embedded deployment; what the engine
+    refuses is counted in `refusals`."""
 
     def alerts(events: Iterable[Event]) -> Iterator[Alert]:
-        return alerts_of(events, engine=Engine(detectors), policy=policy)
+        engine = Engine(detectors, on_reject=refusals.add if refusals is not None else None)
+        return alerts_of(events, engine=engine, policy=policy)
 
     return alerts
 
@@ -156,10 +177,18 @@ def evaluate(events: Sequence[Event], detectors: Sequence[Detector[Any]], policy
 
     `alerting` is the deployment judged (default: one embedded engine running
     `detectors` under `policy`; see `partitioned` for a Kafka deployment).
+
+    The events are learned and judged in time order, whatever the order they come in
+    (a file of history sorted by customer would otherwise be refused as late nearly
+    whole, while the baselines judged it all): `out_of_order` counts the events the
+    given order would have had refused, `refused` what the engine refused all the same
+    (embedded engine only).
     """
+    events, out_of_order = in_time_order(events, TimeLimits().max_late)
     outcomes = Outcomes.from_events(events)
     evaluators = {d.name: e for d in detectors if (e := evaluator_for(d.name)) is not None}
-    run = _Replay(events, alerting or embedded(detectors, policy), evaluators)
+    refusals = Refusals() if alerting is None else None
+    run = _Replay(events, alerting or embedded(detectors, policy, refusals), evaluators)
     customers = max(len(outcomes.customers), 1)
     judging = Judging(outcomes, horizon_days, outcomes.weeks() * customers / 1000.0)
     by_detector: dict[str, list[Alert]] = defaultdict(list)
@@ -174,6 +203,9 @@ def evaluate(events: Sequence[Event], detectors: Sequence[Detector[Any]], policy
         "events": len(events),
         "customers": len(outcomes.customers),
         "weeks": round(outcomes.weeks(), 1),
+        "out_of_order": out_of_order,
+        "refused": None if refusals is None else {"events": refusals.events,
+                                                  "first": refusals.first},
         "detectors": report,
         "not_evaluated": unjudgeable,
     }

@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sia.alerts.store import AlertStore
 from sia.detectors.base import Detector
+from sia.engine.admission import TimeLimits
 from sia.engine.embedded import alerts_of
 from sia.engine.engine import FILE_CHUNK, Engine
 from sia.events.models import Event
+from sia.events.order import in_time_order
 from sia.events.reader import Reject, RejectSink
 from sia.findings import Finding
 from sia.policy import Alert, Policy
@@ -34,10 +37,11 @@ class RunSummary:
     alerts: Counter[str] = field(default_factory=Counter)
     stored: int = 0
     suppressed: dict[str, int] = field(default_factory=dict)
+    late: int = 0  # of the rejects, refused as dated more than max_late behind the stream
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready summary."""
-        return {"events": self.events, "rejects": self.rejects,
+        return {"events": self.events, "rejects": self.rejects, "late": self.late,
                 "duplicates": self.duplicates, "findings": dict(self.findings),
                 "alerts": dict(self.alerts), "stored": self.stored,
                 "suppressed": self.suppressed}
@@ -76,6 +80,9 @@ def run(records: Iterable[Event | Reject], *, engine: Engine, policy: Policy,
 
     def refused(event: Event, reason: str) -> None:
         summary.rejects += 1
+        clock = engine.stream_clock
+        if clock is not None and clock - event.occurred_at > engine.time_limits.max_late:
+            summary.late += 1
         sink.add(Reject(source, 0, reason, event.model_dump_json(), event.event_id))
 
     if own_hook is None:
@@ -108,15 +115,34 @@ def run(records: Iterable[Event | Reject], *, engine: Engine, policy: Policy,
     return summary
 
 
+def time_sorted(records: Iterable[Event | Reject], max_late: timedelta
+                ) -> list[Event | Reject]:
+    """A file's records with its events in time order (sia/events/order.py); bad records
+    first, as they are kept whatever the order."""
+    rejects: list[Event | Reject] = []
+    events: list[Event] = []
+    for record in records:
+        if isinstance(record, Reject):
+            rejects.append(record)
+        else:
+            events.append(record)
+    return rejects + list(in_time_order(events, max_late)[0])
+
+
 def replay(records: Iterable[Event | Reject], *, detectors: list[Detector[Any]],
            policy: Policy, store: AlertStore, sink: RejectSink, state: Path | None = None,
-           chunk: int = FILE_CHUNK, source: str = "events") -> RunSummary:
+           chunk: int = FILE_CHUNK, source: str = "events", sort: bool = False
+           ) -> RunSummary:
     """`sia replay`: resume learned state from `state` (if it exists), replay, save it.
+    `sort`: learn the events in time order whatever their order in the file (held in
+    memory; see sia/events/order.py).
 
     The snapshot is locked for the whole run (a second replay on it is refused rather
     than one of them losing the other's events) and replaced atomically at the end. Raises
     SnapshotError for a snapshot that cannot be resumed, Locked when it is in use.
     """
+    if sort:
+        records = time_sorted(records, TimeLimits().max_late)
     if state is None:
         return _replay(records, Engine(detectors), policy, store, sink, chunk, source)
     with state_lock(state):
