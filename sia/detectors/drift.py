@@ -30,7 +30,7 @@ from river import stats
 from sia.detectors.base import Context, Detector, NoScopes, Params, register, threshold
 from sia.detectors.money import day_label, money
 from sia.detectors.rhythm import DAY, CustomerRhythm, decay, normal_cdf
-from sia.detectors.silence import CHECKPOINTS, SilenceModel, logit
+from sia.detectors.silence import CHECKPOINTS, SilenceModel, life_cell, logit
 from sia.events.models import Event, Interaction, Order, Return
 from sia.findings import Finding, Severity
 
@@ -255,7 +255,9 @@ class DriftDetector(Detector[DriftParams]):
             self.resolved += 1
             self.lost += bool(update[1])
         elif kind == SILENCE:
-            self.silence.learn(update[1], bool(update[2]))
+            cell, counts_from = (int(update[3]), float(update[4])) if len(update) > 4 else (
+                None, 0.0)
+            self.silence.learn(update[1], bool(update[2]), cell, counts_from)
         else:
             raise ValueError(f"unknown drift population update {kind!r}")
 
@@ -347,7 +349,9 @@ class DriftDetector(Detector[DriftParams]):
             if last + silent >= until:
                 break  # not reached: the order came first
             lost = until > last + silent + p.horizon_days
-            self.share((SILENCE, self.features(state, p, silent), lost))
+            features = self.features(state, p, silent)
+            self.share((SILENCE, features, lost, life_cell(state.orders, silent, features["z"]),
+                        last + silent + p.horizon_days))
             state.labelled = index + 1
 
     def _schedule(self, customer_id: str, state: CustomerRhythm, p: DriftParams,
@@ -441,9 +445,13 @@ class DriftDetector(Detector[DriftParams]):
             state = self.customers[customer_id]
             if state.orders == orders and state.labelled == index:
                 p = self.params_for(ctx, customer_id)
-                self.share((SILENCE, self.features(state, p, CHECKPOINTS[index]), True))
+                silent = CHECKPOINTS[index]
+                features = self.features(state, p, silent)
+                self.share((SILENCE, features, True, life_cell(state.orders, silent, features["z"]),
+                            state.last_order_at + silent + p.horizon_days))
                 state.labelled = index + 1
                 self.silence.open_timeout(state.last_order_at, customer_id, orders, index + 1)
+        self.silence.settle(today)
 
     def _overdue(self, customer_id: str, state: CustomerRhythm, p: DriftParams,
                  now: datetime, ctx: Context) -> Finding | None:
@@ -451,7 +459,9 @@ class DriftDetector(Detector[DriftParams]):
         if (elapsed < p.min_overdue_days or self.resolved < p.min_resolved_orders
                 or self.silence.labels < p.min_labels):
             return None  # too early, or what silence means is not learned yet
-        probability = self.silence.predict(self.features(state, p, elapsed))
+        features = self.features(state, p, elapsed)
+        probability = self.silence.predict(features,
+                                           life_cell(state.orders, elapsed, features["z"]))
         if probability < p.lost_probability:
             return None
         mu, sigma = self._rhythm(state, p)

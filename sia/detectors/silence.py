@@ -4,13 +4,31 @@ Every order opens checkpoints: moments when the customer has been silent for 14,
 30 ... 365 days. Each checkpoint the customer reaches becomes one training example once
 its outcome is known: label 1 if no order followed within the horizon, 0 if one did.
 The outcome is known either when the next order arrives or when the horizon has passed
-in silence, so the model only ever learns from the past (prequential). A logistic
-regression over a few features of the customer's rhythm then gives a calibrated
-probability that a silent customer places no order within the horizon.
+in silence, so the model only ever learns from the past (prequential).
+
+Two parts give the probability that a silent customer places no order within the
+horizon:
+
+- a logistic regression over a few features of the customer's rhythm, which ranks
+  customers against each other;
+- a life table: for each group of customers by orders placed (1, 2, 3, 4-5, 6-9,
+  10-19, 20 or more) and each checkpoint, how many silences reached it, how many ended
+  lost, and what the regression said of them (its log-odds, summed, each taken before
+  it learned from that checkpoint). The probability stated is the regression's,
+  shifted by how far it was off in the customer's cell: log-odds + the cell's mean
+  error, weighted n / (n + `CELL_PRIOR`) for a cell of n checkpoints.
+
+One line through every kind of customer cannot say both that a one-time buyer is
+mostly gone after three weeks and that a weekly buyer silent as long is not: on a
+CDNOW-shaped stream the regression alone put one-time buyers at over 99% at any
+silence (78% were lost after three weeks, 97% after a year). The table sets each
+cell's level from what happened there; within a cell the regression still orders
+customers by their own rhythm.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 
@@ -18,6 +36,38 @@ from river import compose, linear_model, optim, preprocessing
 
 CHECKPOINTS = (14.0, 21.0, 30.0, 45.0, 60.0, 75.0, 90.0, 120.0, 150.0, 180.0, 240.0,
                300.0, 365.0)
+ORDER_GROUPS = (1, 2, 3, 4, 6, 10, 20)  # lower bounds of the groups by orders placed
+OVERDUE_BANDS: tuple[float, ...] = ()  # standard deviations past the typical gap
+CELL_PRIOR = 50.0  # checkpoints a cell needs before its error counts half
+MAX_LOG_ODDS = 4.0  # the regression's, clipped: 1.8% .. 98.2%
+# features, lost, life-table cell, day the outcome counts in the table
+Label = tuple[dict[str, float], bool, int | None, float]
+
+
+def life_cell(orders: int, silent_days: float, overdue: float) -> int:
+    """The life-table cell of a customer of `orders` orders silent `silent_days`, which
+    is `overdue` standard deviations past their typical gap: their order group, the last
+    checkpoint they reached and how overdue they are (OVERDUE_BANDS)."""
+    group = max(bisect.bisect_right(ORDER_GROUPS, orders) - 1, 0)
+    checkpoint = max(bisect.bisect_right(CHECKPOINTS, silent_days + 1e-9) - 1, 0)
+    band = bisect.bisect_right(OVERDUE_BANDS, overdue)
+    return (group * len(CHECKPOINTS) + checkpoint) * (len(OVERDUE_BANDS) + 1) + band
+
+
+def in_mixed_order(labels: list[Label]) -> list[Label]:
+    """The labels in an order set by what they hold, not by when they came: each one's
+    place is a hash of its content and of how many identical ones came before it, so
+    that identical checkpoints with different outcomes are mixed too (hashes of numbers
+    do not change between runs or processes; None's does before Python 3.12)."""
+    seen: dict[int, int] = {}
+    keyed = []
+    for label in labels:
+        features, lost, cell, _ = label
+        content = hash((*features.values(), lost, -1 if cell is None else cell))
+        repeat = seen[content] = seen.get(content, -1) + 1
+        keyed.append((hash((content, repeat)), content, repeat, label))
+    keyed.sort(key=lambda item: item[:3])
+    return [item[3] for item in keyed]
 
 
 def logit(probability: float) -> float:
@@ -41,15 +91,81 @@ class SilenceModel:
         self._timeouts: list[tuple[float, int, str, int, int]] = []
         self._seq = 0
 
-    def learn(self, features: dict[str, float], lost: bool) -> None:
-        """One resolved checkpoint."""
-        self.model.learn_one(features, lost)
-        self.labels += 1
-        self.positives += lost
+    def learn(self, features: dict[str, float], lost: bool, cell: int | None = None,
+              counts_from: float = 0.0) -> None:
+        """One resolved checkpoint in life-table cell `cell` (None: an update from
+        before the table, which teaches the regression only), which the table counts
+        from day `counts_from` on. Kept until `settle`."""
+        self._pending().append((features, lost, cell, counts_from))
 
-    def predict(self, features: dict[str, float]) -> float:
-        """Probability of no order within the horizon."""
+    def settle(self, today: float) -> None:
+        """Learn the checkpoints resolved since the last call, in an order set by their
+        content rather than by when they resolved; count in the table those whose
+        horizon has passed by `today`.
+
+        A day's outcomes arrive in two blocks: silences that ended in an order during
+        the day (mostly "not lost"), and silences that ran their course, all at the
+        day's tick ("lost"). Learned in that order, stochastic gradient descent swings
+        toward "lost" after every tick's block, which is when overdue customers are
+        judged: on a stream of 23,570 customers a block of about 900 made the model say
+        90% for a customer it put at 3% before the tick. Mixed, the day's outcomes
+        teach the model what they say together; and the order, set by content, is the
+        same in every partition that learns them.
+
+        The table counts a checkpoint only once its horizon has passed, whatever its
+        outcome: an order that ends a silence is known at once, the silence that runs
+        its course only a horizon later, so counting each as it is known would count
+        the recent checkpoints' returns and not yet their losses (on the CDNOW-shaped
+        stream, 67% lost for two-order customers silent three weeks, against 80%
+        among the alerts judged)."""
+        pending, table, waiting = self._pending(), self._table(), self._waiting()
+        for features, lost, cell, counts_from in in_mixed_order(pending):
+            if cell is not None:
+                heapq.heappush(waiting, (counts_from, cell, lost, self._log_odds(features)))
+            self.model.learn_one(features, lost)
+            self.labels += 1
+            self.positives += lost
+        pending.clear()
+        while waiting and waiting[0][0] <= today:
+            _, cell, lost, said = heapq.heappop(waiting)
+            seen, lost_, said_ = table.get(cell, (0, 0, 0.0))
+            table[cell] = (seen + 1, lost_ + lost, said_ + said)
+
+    def predict(self, features: dict[str, float], cell: int) -> float:
+        """Probability of no order within the horizon for a customer in life-table
+        cell `cell`: the share of the cell's silences that ended lost, with
+        `CELL_PRIOR` more at the regression's probability."""
+        log_odds = self._log_odds(features)
+        seen, lost, said = self._table().get(cell, (0, 0, 0.0))
+        if seen:
+            error = logit((lost + 0.5) / (seen + 1.0)) - said / seen
+            log_odds += error * seen / (seen + CELL_PRIOR)
+        return 1.0 / (1.0 + math.exp(-log_odds))
+
+    def _log_odds(self, features: dict[str, float]) -> float:
+        """The regression's log-odds, within +-MAX_LOG_ODDS (a cell's mean error must not
+        be swamped by a few saturated predictions)."""
+        return max(min(logit(self.model_probability(features)), MAX_LOG_ODDS), -MAX_LOG_ODDS)
+
+    def model_probability(self, features: dict[str, float]) -> float:
+        """The regression's probability alone."""
         return float(self.model.predict_proba_one(features).get(True, 0.0))
+
+    def _pending(self) -> list[Label]:
+        pending: list[Label] = self.__dict__.setdefault("pending", [])
+        return pending
+
+    def _waiting(self) -> list[tuple[float, int, bool, float]]:
+        """(day the table counts it, cell, lost, the regression's log-odds) of checkpoints
+        learned, not yet counted."""
+        waiting: list[tuple[float, int, bool, float]] = self.__dict__.setdefault("waiting", [])
+        return waiting
+
+    def _table(self) -> dict[int, tuple[int, int, float]]:
+        """(checkpoints, of which lost, the regression's log-odds summed) by cell; made
+        on first use (a snapshot from before the table has none)."""
+        table: dict[int, tuple[int, int, float]] = self.__dict__.setdefault("table", {})
+        return table
 
     def open_timeout(self, last_order_at: float, customer: str, orders: int,
                      index: int) -> None:

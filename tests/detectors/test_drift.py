@@ -134,7 +134,7 @@ def test_prior_before_two_population_gaps_is_a_wide_month() -> None:
 def stub_silence(detector: DriftDetector, probability: Callable[[float], float]) -> None:
     """Replace the learned silence model's answer by a known function of silent days."""
     detector.silence.predict = (  # type: ignore[method-assign]
-        lambda features: probability(math.exp(features["log_silent"])))
+        lambda features, cell: probability(math.exp(features["log_silent"])))
 
 
 def silent_over_50(days: float) -> float:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sia.evaluation.baselines import inactivity_alerts
+from sia.evaluation.calibration import calibration
 from sia.evaluation.evaluate import Judged, alert_day, closest_volume, last_order_before, share
 from sia.evaluation.judges import Evaluator, Judging, evaluator
 from sia.evaluation.outcomes import Outcomes
@@ -20,16 +21,22 @@ from sia.policy import Alert
 
 
 def judge_overdue(outcomes: Outcomes, alerts: Sequence[tuple[str, float]],
-                  horizon: float) -> tuple[Judged, set[tuple[str, float]]]:
-    """Judge (customer, day) churn alerts; also the churn episodes they caught."""
+                  horizon: float, stated: Sequence[float] | None = None
+                  ) -> tuple[Judged, set[tuple[str, float]]]:
+    """Judge (customer, day) churn alerts; also the churn episodes they caught. With
+    `stated` (each alert's probability of no order within the horizon), the judged
+    ones' (probability, right) pairs are kept in the tally's `stated`."""
     tally = Judged()
     caught: set[tuple[str, float]] = set()
-    for customer, day in alerts:
+    for i, (customer, day) in enumerate(alerts):
         nxt = outcomes.next_order_after(customer, day)
         correct = nxt is None or nxt > day + horizon
         last = last_order_before(outcomes, customer, day)
         lead = (last + horizon - day) if last is not None else None
-        tally.add(outcomes.judgeable(day, horizon), correct, lead)
+        judgeable = outcomes.judgeable(day, horizon)
+        tally.add(judgeable, correct, lead)
+        if stated is not None and judgeable:
+            tally.stated.append((stated[i], correct))
         if last is not None:
             caught.add((customer, last))
     return tally, caught
@@ -50,8 +57,10 @@ class DriftEvaluator(Evaluator):
 
 def _drift(outcomes: Outcomes, alerts: list[Alert], h: float,
            per_week: float, *, precision_only: bool = False) -> dict[str, Any]:
-    overdue = [(a.finding.subject_id, alert_day(a)) for a in alerts if a.finding.kind == "overdue"]
-    tally, caught = judge_overdue(outcomes, overdue, h)
+    overdue_alerts = [a for a in alerts if a.finding.kind == "overdue"]
+    overdue = [(a.finding.subject_id, alert_day(a)) for a in overdue_alerts]
+    tally, caught = judge_overdue(outcomes, overdue, h,
+                                  stated=[a.finding.score for a in overdue_alerts])
     if precision_only:  # the matched baseline is most of the cost: a search over 359 rules
         return {"judged_kind": "overdue", "alerts": tally.alerts, "unjudged": tally.unjudged,
                 "precision": tally.precision}
@@ -81,6 +90,7 @@ def _drift(outcomes: Outcomes, alerts: list[Alert], h: float,
         "churn_episodes": len(episodes),
         "median_lead_days": tally.median_lead(),
         "alerts_per_1k_customers_per_week": round(len(overdue) / per_week, 3),
+        "calibration": calibration(tally.stated),
         "baseline": {"name": f"no order in {days:.0f} days", "alerts": base.alerts,
                      "unjudged": base.unjudged, "precision": base.precision,
                      "recall": base_recall, "median_lead_days": base.median_lead()},
