@@ -349,9 +349,8 @@ class DriftDetector(Detector[DriftParams]):
             if last + silent >= until:
                 break  # not reached: the order came first
             lost = until > last + silent + p.horizon_days
-            features = self.features(state, p, silent)
-            self.share((SILENCE, features, lost, life_cell(state.orders, silent, features["z"]),
-                        last + silent + p.horizon_days))
+            self.share((SILENCE, self.features(state, p, silent), lost,
+                        life_cell(state.orders, silent), last + silent + p.horizon_days))
             state.labelled = index + 1
 
     def _schedule(self, customer_id: str, state: CustomerRhythm, p: DriftParams,
@@ -446,8 +445,8 @@ class DriftDetector(Detector[DriftParams]):
             if state.orders == orders and state.labelled == index:
                 p = self.params_for(ctx, customer_id)
                 silent = CHECKPOINTS[index]
-                features = self.features(state, p, silent)
-                self.share((SILENCE, features, True, life_cell(state.orders, silent, features["z"]),
+                self.share((SILENCE, self.features(state, p, silent), True,
+                            life_cell(state.orders, silent),
                             state.last_order_at + silent + p.horizon_days))
                 state.labelled = index + 1
                 self.silence.open_timeout(state.last_order_at, customer_id, orders, index + 1)
@@ -459,9 +458,8 @@ class DriftDetector(Detector[DriftParams]):
         if (elapsed < p.min_overdue_days or self.resolved < p.min_resolved_orders
                 or self.silence.labels < p.min_labels):
             return None  # too early, or what silence means is not learned yet
-        features = self.features(state, p, elapsed)
-        probability = self.silence.predict(features,
-                                           life_cell(state.orders, elapsed, features["z"]))
+        probability = self.silence.predict(self.features(state, p, elapsed),
+                                           life_cell(state.orders, elapsed))
         if probability < p.lost_probability:
             return None
         mu, sigma = self._rhythm(state, p)

@@ -16,7 +16,11 @@ horizon:
   lost, and what the regression said of them (its log-odds, summed, each taken before
   it learned from that checkpoint). The probability stated is the regression's,
   shifted by how far it was off in the customer's cell: log-odds + the cell's mean
-  error, weighted n / (n + `CELL_PRIOR`) for a cell of n checkpoints.
+  error, weighted n / (n + `CELL_PRIOR`) for a cell of n checkpoints. A cell not known
+  yet (fewer than `CELL_PRIOR` checkpoints) says at least what the longest shorter
+  silence known in the group says: a customer silent longer is not less likely lost.
+  This matters for a base whose customers all arrive together (CDNOW's first quarter):
+  they reach each silence before anyone's outcome of it is known.
 
 One line through every kind of customer cannot say both that a one-time buyer is
 mostly gone after three weeks and that a weekly buyer silent as long is not: on a
@@ -37,21 +41,18 @@ from river import compose, linear_model, optim, preprocessing
 CHECKPOINTS = (14.0, 21.0, 30.0, 45.0, 60.0, 75.0, 90.0, 120.0, 150.0, 180.0, 240.0,
                300.0, 365.0)
 ORDER_GROUPS = (1, 2, 3, 4, 6, 10, 20)  # lower bounds of the groups by orders placed
-OVERDUE_BANDS: tuple[float, ...] = ()  # standard deviations past the typical gap
 CELL_PRIOR = 50.0  # checkpoints a cell needs before its error counts half
 MAX_LOG_ODDS = 4.0  # the regression's, clipped: 1.8% .. 98.2%
 # features, lost, life-table cell, day the outcome counts in the table
 Label = tuple[dict[str, float], bool, int | None, float]
 
 
-def life_cell(orders: int, silent_days: float, overdue: float) -> int:
-    """The life-table cell of a customer of `orders` orders silent `silent_days`, which
-    is `overdue` standard deviations past their typical gap: their order group, the last
-    checkpoint they reached and how overdue they are (OVERDUE_BANDS)."""
+def life_cell(orders: int, silent_days: float) -> int:
+    """The life-table cell of a customer of `orders` orders silent `silent_days`: their
+    order group and the last checkpoint they reached."""
     group = max(bisect.bisect_right(ORDER_GROUPS, orders) - 1, 0)
     checkpoint = max(bisect.bisect_right(CHECKPOINTS, silent_days + 1e-9) - 1, 0)
-    band = bisect.bisect_right(OVERDUE_BANDS, overdue)
-    return (group * len(CHECKPOINTS) + checkpoint) * (len(OVERDUE_BANDS) + 1) + band
+    return group * len(CHECKPOINTS) + checkpoint
 
 
 def in_mixed_order(labels: list[Label]) -> list[Label]:
@@ -135,12 +136,21 @@ class SilenceModel:
         """Probability of no order within the horizon for a customer in life-table
         cell `cell`: the share of the cell's silences that ended lost, with
         `CELL_PRIOR` more at the regression's probability."""
+        table = self._table()
         log_odds = self._log_odds(features)
-        seen, lost, said = self._table().get(cell, (0, 0, 0.0))
+        seen, lost, said = table.get(cell, (0, 0, 0.0))
         if seen:
             error = logit((lost + 0.5) / (seen + 1.0)) - said / seen
             log_odds += error * seen / (seen + CELL_PRIOR)
-        return 1.0 / (1.0 + math.exp(-log_odds))
+        probability = 1.0 / (1.0 + math.exp(-log_odds))
+        if seen < CELL_PRIOR:
+            # not known yet: at least as likely lost as after a shorter silence known
+            first = cell - cell % len(CHECKPOINTS)
+            for shorter in range(cell - 1, first - 1, -1):
+                seen, lost, _ = table.get(shorter, (0, 0, 0.0))
+                if seen >= CELL_PRIOR:
+                    return max(probability, lost / seen)
+        return probability
 
     def _log_odds(self, features: dict[str, float]) -> float:
         """The regression's log-odds, within +-MAX_LOG_ODDS (a cell's mean error must not

@@ -78,12 +78,12 @@ def test_the_table_sets_each_cell_to_what_happened_there() -> None:
     """Two cells whose customers look alike to the regression, one mostly lost, one
     mostly back: the regression says the mixture for both, the table tells them apart."""
     rng = random.Random(3)
-    gone, back = life_cell(1, 30.0, 0.0), life_cell(8, 30.0, 0.0)
+    gone, back = life_cell(1, 30.0), life_cell(8, 30.0)
     model = SilenceModel(90.0)
     f = {"log_silent": 3.4, "z": 0.0, "log_gaps": 1.0}
     for _ in range(2000):
-        model.learn(f, rng.random() < 0.9, gone, 0.0)
-        model.learn(f, rng.random() < 0.3, back, 0.0)
+        model.learn(f, rng.random() < 0.9, gone)
+        model.learn(f, rng.random() < 0.3, back)
     model.settle(1.0)
     assert model.model_probability(f) == pytest.approx(0.6, abs=0.1)
     assert model.predict(f, gone) == pytest.approx(0.9, abs=0.03)
@@ -91,7 +91,21 @@ def test_the_table_sets_each_cell_to_what_happened_there() -> None:
 
 
 def test_life_cells_are_distinct_by_orders_and_checkpoint() -> None:
-    cells = {life_cell(orders, silent, 0.0) for orders in (1, 2, 3, 5, 8, 15, 40)
+    cells = {life_cell(orders, silent) for orders in (1, 2, 3, 5, 8, 15, 40)
              for silent in CHECKPOINTS}
     assert len(cells) == 7 * len(CHECKPOINTS)
-    assert life_cell(1, 22.0, 0.0) == life_cell(1, 21.0, 0.0)  # the last checkpoint reached
+    assert life_cell(1, 22.0) == life_cell(1, 21.0)  # the last checkpoint reached
+
+
+def test_a_cell_not_known_yet_says_at_least_what_a_shorter_silence_known_says() -> None:
+    model = SilenceModel(90.0)
+    f = {"log_silent": 3.0, "z": 0.0, "log_gaps": 0.0}
+    for i in range(200):  # one-time buyers silent three weeks: 80% lost
+        model.learn(f, i % 5 != 0, life_cell(1, 21.0), 0.0)
+    model.settle(1.0)
+    regression = model.model_probability(f)
+    assert model.predict(f, life_cell(1, 21.0)) == pytest.approx(0.8, abs=0.05)
+    # nothing known yet of one-time buyers silent 45 days: not below the 21 days' 80%
+    assert model.predict(f, life_cell(1, 45.0)) >= 0.8 - 1e-9
+    # another group knows nothing shorter: the regression, as it is
+    assert model.predict(f, life_cell(8, 45.0)) == pytest.approx(regression, abs=1e-9)
