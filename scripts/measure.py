@@ -39,11 +39,13 @@ IMPORTED = ROOT / "build" / "datasets"
 
 @dataclass(frozen=True)
 class Dataset:
-    """A shared dataset and the importer that turns it into events."""
+    """A shared dataset and the importer that turns it into events (or, without a
+    source, the command that generates them, with its arguments)."""
 
     importer: str
-    source: str
+    source: str | None
     events: str
+    args: tuple[str, ...] = ()
 
 
 DATASETS = {
@@ -52,6 +54,9 @@ DATASETS = {
     "superstore": Dataset("superstore", "superstore", "superstore.jsonl.gz"),
     "crm-opportunities": Dataset("crm-opportunities", "crm_sales_opportunities",
                                  "crm_opportunities.jsonl.gz"),
+    # CDNOW's shape, written by customer as CDNOW's file is (sia/importers/bgnbd.py)
+    "rare-buyers": Dataset("bgnbd", None, "rare_buyers.jsonl.gz",
+                           ("--seed", "1", "--order", "customer")),
 }
 
 
@@ -118,8 +123,9 @@ def events_file(name: str) -> Path:
     out = IMPORTED / dataset.events
     if not out.exists():
         IMPORTED.mkdir(parents=True, exist_ok=True)
-        run_sia(["import", dataset.importer, str(datasets_root() / dataset.source), "-o",
-                 str(out)], capture=False)
+        source = [] if dataset.source is None else [str(datasets_root() / dataset.source)]
+        run_sia(["import", dataset.importer, *source, *dataset.args, "-o", str(out)],
+                capture=False)
     return out
 
 

@@ -26,7 +26,8 @@ PAGE_NAMES = ["BENCHMARKS.md", "EVALUATION.md"]  # under docs/
 PAGES = [ROOT / "docs" / name for name in PAGE_NAMES]
 MARKED = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n).*?(<!-- /table -->)", re.S)
 DATASET_NAMES = {"online-retail": "online retail", "superstore": "superstore",
-                 "crm-opportunities": "CRM opportunities"}
+                 "crm-opportunities": "CRM opportunities",
+                 "rare-buyers": "rare buyers (generated)"}
 
 
 def result(name: str) -> dict[str, Any]:
@@ -254,6 +255,12 @@ def _prec(value: Any, other: Any = None) -> str:
     return f"**{text}**" if isinstance(other, int | float) and value > other else text
 
 
+QUALITY_HEADER = ["dataset", "detector (kind judged)", "judged alerts (unjudged)", "precision",
+                  "baseline precision", "baseline (matched volume or same moments)",
+                  "recall, detector / baseline", "median lead days, detector / baseline",
+                  "alerts / 1k customers / week"]
+
+
 def quality_rows(name: str) -> list[list[str]]:
     r = result(f"evaluate-{name}")["result"]
     rows = []
@@ -274,12 +281,8 @@ def quality_rows(name: str) -> list[list[str]]:
 
 
 def quality() -> str:
-    header = ["dataset", "detector (kind judged)", "judged alerts (unjudged)", "precision",
-              "baseline precision", "baseline (matched volume or same moments)",
-              "recall, detector / baseline", "median lead days, detector / baseline",
-              "alerts / 1k customers / week"]
     rows = [row for name in DATASET_NAMES for row in quality_rows(name)]
-    return table(header, rows) + "\n\n" + ran_on(*[f"evaluate-{n}" for n in DATASET_NAMES])
+    return table(QUALITY_HEADER, rows) + "\n\n" + ran_on(*[f"evaluate-{n}" for n in DATASET_NAMES])
 
 
 def datasets() -> str:
@@ -288,6 +291,22 @@ def datasets() -> str:
         r = result(f"evaluate-{name}")["result"]
         rows.append([DATASET_NAMES[name], r["events"], r["customers"], r["weeks"]])
     return table(["dataset", "events", "customers", "weeks"], rows)
+
+
+def calibration() -> str:
+    """Stated against observed probability of every probability-stating detector."""
+    rows = []
+    for name in DATASET_NAMES:
+        for detector, row in result(f"evaluate-{name}")["result"]["detectors"].items():
+            c = row.get("calibration")
+            if not c:
+                continue
+            bins = "; ".join(f"{b['from']:.1f}-{b['to']:.1f}: {b['alerts']:,} alerts, stated "
+                             f"{b['stated']:.2f}, right {b['observed']:.2f}" for b in c["bins"])
+            rows.append([DATASET_NAMES[name], f"{detector} ({row.get('judged_kind')})",
+                         c["alerts"], f"{c['brier']:.3f}", f"{c['ece']:.3f}", bins])
+    return table(["dataset", "detector (kind judged)", "judged alerts", "Brier", "ECE",
+                  "bins of stated probability"], rows)
 
 
 def partitions() -> str:
@@ -340,7 +359,14 @@ def sweep(detector: str, key: str, values: Iterable[str]) -> str:
     return table(header, rows) + "\n\n" + ran_on(*names)
 
 
+def held_out() -> str:
+    """The held-out dataset's drift row, as in the quality table."""
+    rows = [row for row in quality_rows("superstore") if row[1].startswith("drift ")]
+    return table(QUALITY_HEADER, rows) + "\n\n" + ran_on("evaluate-superstore")
+
+
 TABLES.update({"quality": quality, "datasets": datasets, "partitions": partitions,
+               "calibration": calibration, "held-out": held_out,
                "sweep-drift": lambda: sweep("drift", "lost_probability",
                                             ("0.7", "0.85", "0.9")),
                "sweep-cross-sell": lambda: sweep("cross_sell", "min_confidence",
