@@ -380,6 +380,7 @@ class DriftDetector(Detector[DriftParams]):
         fire for customers now likely lost."""
         today = now.timestamp() / DAY
         self.learn_until(today, ctx)
+        self.silence.settle(today)  # the day's outcomes, before anyone is judged
         findings = []
         while self._due and self._due[0][0] <= today:
             _, _, customer_id, key = heapq.heappop(self._due)
@@ -423,6 +424,7 @@ class DriftDetector(Detector[DriftParams]):
                 if kind == ORDER:
                     if day >= next_day:
                         self.learn_until(day, ctx)
+                        self.silence.settle(day)
                         next_day = float(int(day) + 1)
                     self.learn_order(customer, day, amount, breadth, event_id, params)
                 elif kind == RETURN:
@@ -450,7 +452,6 @@ class DriftDetector(Detector[DriftParams]):
                             state.last_order_at + silent + p.horizon_days))
                 state.labelled = index + 1
                 self.silence.open_timeout(state.last_order_at, customer_id, orders, index + 1)
-        self.silence.settle(today)
 
     def _overdue(self, customer_id: str, state: CustomerRhythm, p: DriftParams,
                  now: datetime, ctx: Context) -> Finding | None:
