@@ -305,8 +305,9 @@ def calibration() -> str:
                              f"{b['stated']:.2f}, right {b['observed']:.2f}" for b in c["bins"])
             rows.append([DATASET_NAMES[name], f"{detector} ({row.get('judged_kind')})",
                          c["alerts"], f"{c['brier']:.3f}", f"{c['ece']:.3f}", bins])
-    return table(["dataset", "detector (kind judged)", "judged alerts", "Brier", "ECE",
-                  "bins of stated probability"], rows)
+    return (table(["dataset", "detector (kind judged)", "judged alerts", "Brier", "ECE",
+                   "bins of stated probability"], rows) + "\n\n"
+            + ran_on(*[f"evaluate-{n}" for n in DATASET_NAMES]))
 
 
 def partitions() -> str:

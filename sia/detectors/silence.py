@@ -142,8 +142,9 @@ class SilenceModel:
 
     def predict(self, features: dict[str, float], cell: int) -> float:
         """Probability of no order within the horizon for a customer in life-table
-        cell `cell`: the share of the cell's silences that ended lost, with
-        `CELL_PRIOR` more at the regression's probability."""
+        cell `cell`: the regression's, shifted by its mean error in the cell; in a cell
+        not known yet, at least what the longest shorter silence known in the group
+        says."""
         table = self._table()
         log_odds = self._log_odds(features)
         seen, lost, said = table.get(cell, (0, 0, 0.0))
